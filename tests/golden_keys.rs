@@ -1,0 +1,186 @@
+//! The canonical key format, version 1, pinned value by value. Every row is a
+//! promise to users: changing one breaks every cache on disk, so a change here
+//! must come with a new `KEY_FORMAT_VERSION`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use permacache::{KEY_FORMAT_VERSION, stable_hash, stringify};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Point {
+    y: i32,
+    x: i32,
+}
+
+#[derive(Serialize)]
+struct Meters(f64);
+
+#[derive(Serialize)]
+struct Pair(u8, &'static str);
+
+#[derive(Serialize)]
+struct Marker;
+
+#[derive(Serialize)]
+enum Shape {
+    Empty,
+    Circle(f64),
+    Rect(u32, u32),
+    Poly { sides: u8, closed: bool },
+}
+
+#[derive(Serialize)]
+struct Nested {
+    zeta: Vec<Option<i8>>,
+    alpha: BTreeMap<String, Shape>,
+    #[serde(rename = "Ünïcode")]
+    unicode: char,
+    #[serde(rename = "B")]
+    upper: (),
+}
+
+fn golden() -> Vec<(String, &'static str)> {
+    let map_i32: HashMap<i32, &str> = [(10, "ten"), (2, "two"), (-1, "minus")].into();
+    let tuple_keys: HashMap<(i32, i32), bool> = [((1, 2), true), ((0, 5), false)].into();
+    let set: HashSet<&str> = ["pear", "apple", "fig"].into();
+    let btree_set: BTreeSet<i64> = [3, 1, 2].into();
+    let enum_keys: BTreeMap<Option<u8>, u8> = [(None, 0), (Some(7), 1)].into();
+    let nested = Nested {
+        zeta: vec![Some(-1), None],
+        alpha: [
+            ("b".to_string(), Shape::Empty),
+            ("a".to_string(), Shape::Circle(0.5)),
+        ]
+        .into(),
+        unicode: 'é',
+        upper: (),
+    };
+    vec![
+        (stringify(&0i32).unwrap(), "0"),
+        (stringify(&-42i8).unwrap(), "-42"),
+        (stringify(&u64::MAX).unwrap(), "18446744073709551615"),
+        (stringify(&(u64::MAX - 1)).unwrap(), "18446744073709551614"),
+        (stringify(&i64::MIN).unwrap(), "-9223372036854775808"),
+        (
+            stringify(&u128::MAX).unwrap(),
+            "340282366920938463463374607431768211455",
+        ),
+        (
+            stringify(&i128::MIN).unwrap(),
+            "-170141183460469231731687303715884105728",
+        ),
+        (stringify(&1.0f64).unwrap(), "1.0"),
+        (stringify(&0.1f64).unwrap(), "0.1"),
+        (stringify(&0.1f32).unwrap(), "0.1"),
+        (stringify(&16777216f32).unwrap(), "16777216.0"),
+        (stringify(&0.0f64).unwrap(), "0.0"),
+        (stringify(&-0.0f64).unwrap(), "-0.0"),
+        (stringify(&1e21f64).unwrap(), "1e21"),
+        (stringify(&1e-7f64).unwrap(), "1e-7"),
+        (stringify(&123456.789f64).unwrap(), "123456.789"),
+        (stringify(&f64::MAX).unwrap(), "1.7976931348623157e308"),
+        (stringify(&5e-324f64).unwrap(), "5e-324"),
+        (stringify(&f64::NAN).unwrap(), "NaN"),
+        (stringify(&f64::INFINITY).unwrap(), "Infinity"),
+        (stringify(&f32::NEG_INFINITY).unwrap(), "-Infinity"),
+        (stringify(&true).unwrap(), "true"),
+        (stringify(&'x').unwrap(), r#""x""#),
+        (stringify("plain").unwrap(), r#""plain""#),
+        (
+            stringify("quote\" back\\ nl\n tab\t").unwrap(),
+            r#""quote\" back\\ nl\n tab\t""#,
+        ),
+        (
+            stringify("\u{0}\u{1f}\u{7f}é").unwrap(),
+            "\"\\u0000\\u001f\u{7f}é\"",
+        ),
+        (stringify(&()).unwrap(), "null"),
+        (stringify(&None::<i32>).unwrap(), "null"),
+        (stringify(&Some(3)).unwrap(), "3"),
+        (stringify(&Marker).unwrap(), "null"),
+        (stringify(&Meters(2.5)).unwrap(), "2.5"),
+        (stringify(&Pair(1, "a")).unwrap(), r#"[1,"a"]"#),
+        (stringify(&(1, "two", 3.0)).unwrap(), r#"[1,"two",3.0]"#),
+        (stringify(&vec![3, 1, 2]).unwrap(), "[3,1,2]"),
+        (stringify(&Vec::<i32>::new()).unwrap(), "[]"),
+        (stringify(&serde_bytes_like()).unwrap(), "[0,255]"),
+        (
+            stringify(&Point { y: 2, x: 1 }).unwrap(),
+            r#"{"x":1,"y":2}"#,
+        ),
+        (stringify(&Shape::Empty).unwrap(), r#""Empty""#),
+        (stringify(&Shape::Circle(1.0)).unwrap(), r#"{"Circle":1.0}"#),
+        (stringify(&Shape::Rect(2, 3)).unwrap(), r#"{"Rect":[2,3]}"#),
+        (
+            stringify(&Shape::Poly {
+                sides: 5,
+                closed: true,
+            })
+            .unwrap(),
+            r#"{"Poly":{"closed":true,"sides":5}}"#,
+        ),
+        (
+            stringify(&map_i32).unwrap(),
+            r#"{"-1":"minus","10":"ten","2":"two"}"#,
+        ),
+        (
+            stringify(&tuple_keys).unwrap(),
+            r#"{"[0,5]":false,"[1,2]":true}"#,
+        ),
+        (stringify(&set).unwrap(), r#"["apple","fig","pear"]"#),
+        (stringify(&btree_set).unwrap(), "[1,2,3]"),
+        (stringify(&enum_keys).unwrap(), r#"{"7":1,"null":0}"#),
+        (
+            stringify(&nested).unwrap(),
+            r#"{"B":null,"alpha":{"a":{"Circle":0.5},"b":"Empty"},"zeta":[-1,null],"Ünïcode":"é"}"#,
+        ),
+        // Checked against Python's xxhash.xxh3_128_hexdigest(b"[1,2]").
+        (
+            stable_hash(&(1, 2)).unwrap(),
+            "59dda9fe6d655476e17419a23fd401b2",
+        ),
+        (stable_hash("").unwrap(), "5155eb03eada476fa10276e838f45d34"),
+    ]
+}
+
+/// `&[u8]` goes through `serialize_bytes` only via a bytes wrapper; this one
+/// calls it directly so the table covers that path.
+fn serde_bytes_like() -> impl Serialize {
+    struct Bytes;
+    impl Serialize for Bytes {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(&[0, 255])
+        }
+    }
+    Bytes
+}
+
+#[test]
+fn every_golden_key_is_unchanged() {
+    assert_eq!(KEY_FORMAT_VERSION, 1, "the golden table below is format 1");
+    let table = golden();
+    assert!(table.len() >= 40);
+    let wrong: Vec<String> = table
+        .iter()
+        .enumerate()
+        .filter(|(_, (got, want))| got != want)
+        .map(|(i, (got, want))| format!("row {i}: got {got}, want {want}"))
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn stable_hash_is_32_lowercase_hex_digits_of_the_key() {
+    let h = stable_hash(&vec![0.5f64; 1000]).unwrap();
+    assert_eq!(h.len(), 32);
+    assert!(
+        h.chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    );
+    let key = stringify(&vec![0.5f64; 1000]).unwrap();
+    assert_eq!(
+        h,
+        format!("{:032x}", xxhash_rust::xxh3::xxh3_128(key.as_bytes()))
+    );
+}
