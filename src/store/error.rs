@@ -1,0 +1,93 @@
+//! The one error of the storage layer. Every LMDB failure is kept as its
+//! source; a record that cannot be decoded is not an error but a miss.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::key::KeyError;
+
+/// Why the store could not do what was asked.
+///
+/// A cached function never returns this: it computes uncached and logs a
+/// warning. The typed [`Cache`](crate::Cache) API and the CLI do.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A namespace path that is not a relative path of plain segments.
+    BadNamespace {
+        /// The path as given.
+        path: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The store root was already fixed by an earlier use.
+    StoreDirAlreadySet {
+        /// The root in use.
+        current: PathBuf,
+        /// The root that was asked for.
+        requested: PathBuf,
+    },
+    /// A directory of the store could not be created or read.
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// LMDB reported an error (permission, disk full, corruption, ...).
+    Lmdb {
+        /// What the store was doing.
+        op: &'static str,
+        /// The namespace's directory.
+        path: PathBuf,
+        /// LMDB's error.
+        source: lmdb::Error,
+    },
+    /// The key or (JSON codec) value could not be encoded.
+    Key(KeyError),
+    /// A value could not be encoded with the namespace's codec.
+    Encode(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::BadNamespace { path, reason } => write!(
+                f,
+                "bad namespace path {path:?}: {reason} (expected a relative path like \"unique/path/f\" of letters, digits, '_', '-' and '.')"
+            ),
+            StoreError::StoreDirAlreadySet { current, requested } => write!(
+                f,
+                "the store root is already {} and cannot change to {} (set it before the first cached call)",
+                current.display(),
+                requested.display()
+            ),
+            StoreError::Io { path, source } => {
+                write!(f, "store directory {}: {source}", path.display())
+            }
+            StoreError::Lmdb { op, path, source } => {
+                write!(f, "{op} in {}: {source}", path.display())
+            }
+            StoreError::Key(e) => write!(f, "cannot encode: {e}"),
+            StoreError::Encode(e) => write!(f, "cannot encode the value: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Io { source, .. } => Some(source),
+            StoreError::Lmdb { source, .. } => Some(source),
+            StoreError::Key(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<KeyError> for StoreError {
+    fn from(e: KeyError) -> Self {
+        StoreError::Key(e)
+    }
+}

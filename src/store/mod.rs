@@ -1,0 +1,20 @@
+//! Storage: one LMDB environment per namespace under a store root, holding
+//! records (header, canonical key, value) keyed by the hash of the key.
+//!
+//! Layers, from the bottom: [`root`](self) picks the directory,
+//! [`Namespace`] owns an environment, [`Record`] is the byte layout, and
+//! [`Codec`] encodes values. The typed [`Cache`](crate::Cache) sits on top.
+
+mod codec;
+mod error;
+mod namespace;
+mod record;
+mod root;
+
+pub use codec::Codec;
+pub use error::StoreError;
+pub use namespace::Namespace;
+pub(crate) use record::begin as begin_record;
+pub use record::{HEADER_LEN, Header, Malformed, RECORD_FORMAT_VERSION, Record, key_hash};
+pub(crate) use root::resolve as resolve_root;
+pub use root::{check_namespace, set_store_dir, store_dir};

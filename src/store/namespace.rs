@@ -1,0 +1,417 @@
+//! One namespace is one LMDB environment, opened at most once per process
+//! through a process-wide registry (LMDB's rule). This module hides LMDB's
+//! operational edges: the map grows when full, a map grown by another process
+//! is adopted, reader slots never run out, and a store it cannot write is
+//! opened read-only rather than not at all.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+
+use lmdb::{
+    Cursor, Database, Environment, EnvironmentFlags, RoTransaction, RwTransaction, Transaction,
+    WriteFlags,
+};
+use once_cell::sync::Lazy;
+
+use super::StoreError;
+use super::root::check_namespace;
+
+/// Map size of a new environment. The file grows only as data is written;
+/// the map doubles whenever it is full.
+const INITIAL_MAP_SIZE: usize = 16 << 20;
+/// Reader slots in the lock file. With `NO_TLS` a slot is held only while a
+/// read transaction is open, not for a thread's whole life.
+const MAX_READERS: u32 = 1022;
+/// How long a reader waits for a free slot (in 1 ms steps) before the store
+/// gives up and the call computes uncached.
+const READER_SLOT_WAITS: u32 = 5_000;
+
+static OPEN: Lazy<Mutex<HashMap<PathBuf, &'static Namespace>>> = Lazy::new(Default::default);
+
+/// An open namespace: the LMDB environment holding one cached function's
+/// entries. Lives for the rest of the process.
+pub struct Namespace {
+    name: String,
+    dir: PathBuf,
+    env: Environment,
+    db: Database,
+    /// Held shared by every transaction of this process and exclusively to
+    /// change the map size, which LMDB allows only with no transaction open.
+    gate: RwLock<()>,
+    read_only: bool,
+    warned_store: AtomicBool,
+    warned_decode: AtomicBool,
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace")
+            .field("name", &self.name)
+            .field("dir", &self.dir)
+            .field("read_only", &self.read_only)
+            .finish()
+    }
+}
+
+fn lmdb_err<'d>(op: &'static str, dir: &'d Path) -> impl FnOnce(lmdb::Error) -> StoreError + 'd {
+    move |source| StoreError::Lmdb {
+        op,
+        path: dir.to_path_buf(),
+        source,
+    }
+}
+
+fn is_permission(e: &lmdb::Error) -> bool {
+    matches!(e, lmdb::Error::Other(code) if [libc::EACCES, libc::EROFS, libc::EPERM].contains(code))
+}
+
+fn create_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|source| StoreError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Opens the environment, falling back to read-only (and then to read-only
+/// without the lock file) where the files cannot be written.
+fn open_env(dir: &Path) -> Result<(Environment, bool), lmdb::Error> {
+    let base = EnvironmentFlags::NO_TLS | EnvironmentFlags::NO_READAHEAD;
+    let open = |flags: EnvironmentFlags| {
+        Environment::new()
+            .set_flags(flags)
+            .set_max_readers(MAX_READERS)
+            .set_map_size(INITIAL_MAP_SIZE)
+            .open_with_permissions(dir, 0o600)
+    };
+    match open(base) {
+        Ok(env) => Ok((env, false)),
+        Err(e) if is_permission(&e) => match open(base | EnvironmentFlags::READ_ONLY) {
+            Ok(env) => Ok((env, true)),
+            // No lock file can be taken: nobody can be writing this store
+            // (a read-only filesystem), so reading without locks is safe.
+            Err(e) if is_permission(&e) => {
+                open(base | EnvironmentFlags::READ_ONLY | EnvironmentFlags::NO_LOCK)
+                    .map(|env| (env, true))
+            }
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+impl Namespace {
+    /// Opens (or returns the already open) namespace `name` under `root`,
+    /// creating its directory owner-only.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::BadNamespace`] for a bad path; [`StoreError::Io`] when
+    /// the directory cannot be created; [`StoreError::Lmdb`] when LMDB cannot
+    /// open it even read-only.
+    pub fn open(root: &Path, name: &str) -> Result<&'static Namespace, StoreError> {
+        check_namespace(name)?;
+        let dir = root.join(name);
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ns) = open.get(&dir) {
+            return Ok(ns);
+        }
+        if !dir.join("data.mdb").exists() {
+            create_dir(&dir)?;
+        }
+        let canonical = dir.canonicalize().map_err(|source| StoreError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        if let Some(ns) = open.get(&canonical) {
+            let ns = *ns;
+            open.insert(dir, ns);
+            return Ok(ns);
+        }
+        let (env, read_only) = open_env(&canonical).map_err(lmdb_err("open", &canonical))?;
+        let db = env.open_db(None).map_err(lmdb_err("open", &canonical))?;
+        let ns: &'static Namespace = Box::leak(Box::new(Namespace {
+            name: name.to_string(),
+            dir: canonical.clone(),
+            env,
+            db,
+            gate: RwLock::new(()),
+            read_only,
+            warned_store: AtomicBool::new(false),
+            warned_decode: AtomicBool::new(false),
+        }));
+        ns.clear_stale_readers();
+        open.insert(canonical, ns);
+        open.insert(dir, ns);
+        Ok(ns)
+    }
+
+    /// The namespace path, such as `unique/path/f`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The directory holding `data.mdb` and `lock.mdb`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the store could only be opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Frees reader slots left by processes that died inside a read.
+    fn clear_stale_readers(&self) {
+        let mut dead = 0;
+        // SAFETY: the environment pointer is valid for `self`'s whole life
+        // (it is never closed), and `dead` is a valid out-pointer.
+        unsafe { lmdb_sys::mdb_reader_check(self.env.env(), &mut dead) };
+    }
+
+    /// Logs `message` as a warning, the first time only.
+    pub(crate) fn warn_store_once(&self, message: impl FnOnce() -> String) {
+        if !self.warned_store.swap(true, Ordering::Relaxed) {
+            log::warn!("permacache: {}", message());
+        }
+    }
+
+    /// Logs `message` as a warning about a damaged or foreign record, the
+    /// first time only.
+    pub(crate) fn warn_decode_once(&self, message: impl FnOnce() -> String) {
+        if !self.warned_decode.swap(true, Ordering::Relaxed) {
+            log::warn!("permacache: {}", message());
+        }
+    }
+
+    /// Runs `f` in a read transaction.
+    pub(crate) fn read<T>(
+        &self,
+        mut f: impl FnMut(&RoTransaction<'_>, Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut waits = 0;
+        loop {
+            let gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+            match self.env.begin_ro_txn() {
+                Ok(txn) => return f(&txn, self.db),
+                Err(lmdb::Error::MapResized) => {
+                    drop(gate);
+                    self.adopt_map_size()?;
+                }
+                Err(lmdb::Error::ReadersFull) if waits < READER_SLOT_WAITS => {
+                    drop(gate);
+                    waits += 1;
+                    self.clear_stale_readers();
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => return Err(lmdb_err("begin a read", &self.dir)(e)),
+            }
+        }
+    }
+
+    /// Runs `f` in a write transaction and commits it durably, growing the
+    /// map and retrying when it is full.
+    pub(crate) fn write<T>(
+        &self,
+        mut f: impl FnMut(&mut RwTransaction<'_>, Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        for _ in 0..64 {
+            let gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+            let map_size = self
+                .env
+                .info()
+                .map_err(lmdb_err("read the map size", &self.dir))?
+                .map_size();
+            let mut txn = match self.env.begin_rw_txn() {
+                Ok(txn) => txn,
+                Err(lmdb::Error::MapResized) => {
+                    drop(gate);
+                    self.adopt_map_size()?;
+                    continue;
+                }
+                Err(e) => return Err(lmdb_err("begin a write", &self.dir)(e)),
+            };
+            let outcome = match f(&mut txn, self.db) {
+                Ok(value) => txn
+                    .commit()
+                    .map(|()| value)
+                    .map_err(lmdb_err("commit", &self.dir)),
+                Err(e) => {
+                    txn.abort();
+                    Err(e)
+                }
+            };
+            match outcome {
+                Err(StoreError::Lmdb {
+                    source: lmdb::Error::MapFull,
+                    ..
+                }) => {
+                    drop(gate);
+                    self.grow_map(map_size)?;
+                }
+                other => return other,
+            }
+        }
+        Err(lmdb_err("write", &self.dir)(lmdb::Error::MapFull))
+    }
+
+    /// Doubles the map, unless another thread already grew it past `seen`.
+    fn grow_map(&self, seen: usize) -> Result<(), StoreError> {
+        let _all = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let now = self
+            .env
+            .info()
+            .map_err(lmdb_err("read the map size", &self.dir))?
+            .map_size();
+        if now > seen {
+            return Ok(());
+        }
+        let grown = now.checked_mul(2).unwrap_or(now);
+        log::debug!(
+            "permacache: growing the map of {} to {grown} bytes",
+            self.name
+        );
+        self.env
+            .set_map_size(grown)
+            .map_err(lmdb_err("grow the map", &self.dir))
+    }
+
+    /// Takes on the map size another process grew the file to.
+    fn adopt_map_size(&self) -> Result<(), StoreError> {
+        let _all = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        self.env
+            .set_map_size(0)
+            .map_err(lmdb_err("adopt the map size", &self.dir))
+    }
+
+    /// Calls `f` with the record under an LMDB key (if any), in place.
+    pub(crate) fn with_record<T>(
+        &self,
+        hash: &[u8; 16],
+        mut f: impl FnMut(Option<&[u8]>) -> T,
+    ) -> Result<T, StoreError> {
+        self.read(|txn, db| match txn.get(db, hash) {
+            Ok(bytes) => Ok(f(Some(bytes))),
+            Err(lmdb::Error::NotFound) => Ok(f(None)),
+            Err(e) => Err(lmdb_err("get", &self.dir)(e)),
+        })
+    }
+
+    /// The raw record stored under an LMDB key, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Lmdb`] when the store cannot be read.
+    pub fn get_raw(&self, hash: &[u8; 16]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_record(hash, |bytes| bytes.map(<[u8]>::to_vec))
+    }
+
+    /// Stores raw record bytes under an LMDB key, replacing what was there.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Lmdb`] when the store cannot be written.
+    pub fn put_raw(&self, hash: &[u8; 16], record: &[u8]) -> Result<(), StoreError> {
+        self.write(|txn, db| {
+            txn.put(db, hash, &record, WriteFlags::empty())
+                .map_err(lmdb_err("put", &self.dir))
+        })
+    }
+
+    /// Stores many raw records in one durable transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Lmdb`] when the store cannot be written; nothing is
+    /// stored then.
+    pub fn put_many_raw<'a>(
+        &self,
+        records: impl IntoIterator<Item = (&'a [u8; 16], &'a [u8])> + Clone,
+    ) -> Result<(), StoreError> {
+        self.write(|txn, db| {
+            for (hash, record) in records.clone() {
+                txn.put(db, hash, &record, WriteFlags::empty())
+                    .map_err(lmdb_err("put", &self.dir))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes the record under an LMDB key if `remove` says so for its bytes;
+    /// returns whether one was removed.
+    pub(crate) fn remove_if(
+        &self,
+        hash: &[u8; 16],
+        mut remove: impl FnMut(&[u8]) -> bool,
+    ) -> Result<bool, StoreError> {
+        self.write(|txn, db| {
+            let found = match txn.get(db, hash) {
+                Ok(bytes) => remove(bytes),
+                Err(lmdb::Error::NotFound) => false,
+                Err(e) => return Err(lmdb_err("get", &self.dir)(e)),
+            };
+            if found {
+                txn.del(db, hash, None)
+                    .map_err(lmdb_err("delete", &self.dir))?;
+            }
+            Ok(found)
+        })
+    }
+
+    /// Removes every record.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Lmdb`] when the store cannot be written.
+    pub fn clear(&self) -> Result<(), StoreError> {
+        self.write(|txn, db| txn.clear_db(db).map_err(lmdb_err("clear", &self.dir)))
+    }
+
+    /// How many records the namespace holds (of every version).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Lmdb`] when the store cannot be read.
+    pub fn len(&self) -> Result<usize, StoreError> {
+        self.env
+            .stat()
+            .map(|s| s.entries())
+            .map_err(lmdb_err("stat", &self.dir))
+    }
+
+    /// Whether the namespace holds no record.
+    ///
+    /// # Errors
+    ///
+    /// As [`Namespace::len`].
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        self.len().map(|n| n == 0)
+    }
+
+    /// Calls `f` with each LMDB key and raw record, in key order, inside one
+    /// read transaction; stops early when `f` returns false.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Lmdb`] when the store cannot be read.
+    pub fn for_each_raw(&self, mut f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        self.read(|txn, db| {
+            let mut cursor = txn
+                .open_ro_cursor(db)
+                .map_err(lmdb_err("iterate", &self.dir))?;
+            for item in cursor.iter_start() {
+                let (k, v) = item.map_err(lmdb_err("iterate", &self.dir))?;
+                if !f(k, v) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+}

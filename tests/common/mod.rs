@@ -1,0 +1,57 @@
+//! Helpers shared by the integration tests: running this same test binary as
+//! a child process in a named role.
+
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Output, Stdio};
+
+/// The environment variable that tells a child which role to play.
+pub const ROLE: &str = "PERMACACHE_TEST_ROLE";
+
+/// A command that runs this test binary's ignored `child` test in `role`.
+pub fn child(role: &str) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().expect("test binary path"));
+    cmd.args([
+        "child",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(ROLE, role)
+    .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs a child to completion and returns its output, failing the test with
+/// the child's stderr when it fails.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("spawn child");
+    assert!(
+        out.status.success(),
+        "child failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Starts a child with stdout piped.
+pub fn spawn(cmd: &mut Command) -> Child {
+    cmd.stdout(Stdio::piped()).spawn().expect("spawn child")
+}
+
+/// What follows `marker` on each line a child printed that holds it (libtest
+/// may print its own text before the child's first line).
+pub fn lines_with(out: &Output, marker: &str) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| after(l, marker))
+        .collect()
+}
+
+/// What follows `marker` in `line`, if it holds it.
+pub fn after(line: &str, marker: &str) -> Option<String> {
+    line.find(marker)
+        .map(|at| line[at + marker.len()..].to_string())
+}
