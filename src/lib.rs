@@ -1,9 +1,17 @@
-//! permacache: a permanent, disk-backed cache for any function.
+#![doc = include_str!("../README.md")]
 
 mod cache;
 mod key;
+mod macros;
+mod mode;
+mod slot;
 pub mod store;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 
 pub use cache::{Cache, CacheBuilder};
 pub use key::{KEY_FORMAT_VERSION, KeyError, stable_hash, stringify};
+pub use mode::{CacheMiss, Mode, mode, set_mode, with_mode};
 pub use store::{Codec, StoreError, set_store_dir, store_dir};

@@ -101,3 +101,31 @@ pub(crate) fn write_canonical<T: Serialize + ?Sized>(
 ) -> Result<(), KeyError> {
     ser::Serializer::new(out, flavor).write_value(value)
 }
+
+/// Writes the key of a cached call: an object of its parameters, sorted.
+#[doc(hidden)]
+pub struct ArgsKey<'s, 'o>(ser::Compound<'s, 'o>);
+
+impl ArgsKey<'_, '_> {
+    /// Adds one parameter.
+    pub fn arg<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), KeyError> {
+        serde::ser::SerializeStruct::serialize_field(&mut self.0, name, value)
+    }
+}
+
+/// The canonical key of a call whose parameters `fill` adds.
+#[doc(hidden)]
+pub fn args_key(
+    fill: impl FnOnce(&mut ArgsKey<'_, '_>) -> Result<(), KeyError>,
+) -> Result<String, KeyError> {
+    let mut out = Vec::with_capacity(64);
+    let mut ser = ser::Serializer::new(&mut out, Flavor::Key);
+    let mut args = ArgsKey(serde::Serializer::serialize_struct(&mut ser, "", 0)?);
+    fill(&mut args)?;
+    serde::ser::SerializeStruct::end(args.0)?;
+    Ok(String::from_utf8(out).expect("canonical JSON is UTF-8"))
+}

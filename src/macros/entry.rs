@@ -1,0 +1,177 @@
+//! The entry macro: matches the user's syntax and hands off.
+
+/// Defines functions with a permanent, disk-backed cache.
+///
+/// ```
+/// use permacache::permacached;
+///
+/// permacached! {
+///     "docs/entry/f" =>
+///     /// Doc comments and attributes pass through.
+///     pub fn f(x: i32, y: i32 = 2, #[drop_if_eq(0)] t: i32 = 0) -> Vec<i32> {
+///         vec![x, y, t]
+///     }
+/// }
+///
+/// # fn main() {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # permacache::set_store_dir(dir.path()).unwrap();
+/// assert_eq!(f!(2), vec![2, 2, 0]);
+/// assert_eq!(f::key(&2, &2, &0).unwrap(), r#"{"x":2,"y":2}"#);
+/// assert_eq!(f::key(&2, &2, &1).unwrap(), r#"{"t":1,"x":2,"y":2}"#);
+/// assert_eq!(f::call(2).t(1).run(), vec![2, 2, 1]);
+/// # }
+/// ```
+///
+/// See the crate documentation for the whole syntax.
+#[macro_export]
+macro_rules! permacached {
+    // parsing: nothing left
+    () => {};
+    // parsing: an async function
+    (
+        $path:literal =>
+        $(#[$attr:meta])*
+        $vis:vis async fn $name:ident ($($params:tt)*) $($rest:tt)*
+    ) => {
+        $crate::__permacache_ret! {
+            ctx: { path: $path, attrs: [$(#[$attr])*], vis: [$vis], asyncness: [async], name: $name }
+            params: [$($params)*]
+            ret: []
+            rest: [$($rest)*]
+        }
+    };
+    // parsing: a function
+    (
+        $path:literal =>
+        $(#[$attr:meta])*
+        $vis:vis fn $name:ident ($($params:tt)*) $($rest:tt)*
+    ) => {
+        $crate::__permacache_ret! {
+            ctx: { path: $path, attrs: [$(#[$attr])*], vis: [$vis], asyncness: [], name: $name }
+            params: [$($params)*]
+            ret: []
+            rest: [$($rest)*]
+        }
+    };
+    // error: a function without its namespace path
+    ($(#[$attr:meta])* $vis:vis $(async)? fn $name:ident $($rest:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: `", ::core::stringify!($name),
+            "` needs its namespace path first, as in `\"unique/path/", ::core::stringify!($name),
+            "\" => fn ", ::core::stringify!($name), "(...)`"
+        ));
+    };
+    // error: a path not followed by a function
+    ($path:literal => $($rest:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: expected a function after `", ::core::stringify!($path), " =>`"
+        ));
+    };
+}
+
+/// Stage 1: collects the return type's tokens up to the body.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __permacache_ret {
+    // the body: the return type is complete
+    (ctx: $ctx:tt params: $params:tt ret: [$($ret:tt)*] rest: [{ $($body:tt)* } $($rest:tt)*]) => {
+        $crate::__permacache_kind! { ctx: $ctx params: $params body: [$($body)*] ret: [$($ret)*] }
+        $crate::permacached! { $($rest)* }
+    };
+    // the arrow before the return type
+    (ctx: $ctx:tt params: $params:tt ret: [] rest: [-> $($rest:tt)*]) => {
+        $crate::__permacache_ret! { ctx: $ctx params: $params ret: [] rest: [$($rest)*] }
+    };
+    // a token of the return type
+    (ctx: $ctx:tt params: $params:tt ret: [$($ret:tt)*] rest: [$t:tt $($rest:tt)*]) => {
+        $crate::__permacache_ret! { ctx: $ctx params: $params ret: [$($ret)* $t] rest: [$($rest)*] }
+    };
+    // error: no body
+    (ctx: { path: $path:literal, $($x:tt)* } params: $params:tt ret: $ret:tt rest: []) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: the function of ", ::core::stringify!($path), " needs a body"
+        ));
+    };
+}
+
+/// Stage 2: a `Result` return caches only `Ok`; anything else is cached whole.
+/// The return type's tokens stay whole in `ret`; `probe` loses leading path
+/// segments until `Result<..>` shows or nothing matches.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __permacache_kind {
+    // no return type
+    (ctx: $ctx:tt params: $params:tt body: $body:tt ret: []) => {
+        $crate::__permacache_params! {
+            @parse { ctx: $ctx kind: plain ret: [()] stored: [()] body: $body } [] [] [] $params
+        }
+    };
+    (ctx: $ctx:tt params: $params:tt body: $body:tt ret: [$($ret:tt)+]) => {
+        $crate::__permacache_kind! { @probe ctx: $ctx params: $params body: $body ret: [$($ret)+] probe: [$($ret)+] }
+    };
+    // Result<T, E>
+    (@probe ctx: $ctx:tt params: $params:tt body: $body:tt ret: $ret:tt probe: [Result < $t:ty , $e:ty >]) => {
+        $crate::__permacache_params! {
+            @parse { ctx: $ctx kind: result ret: $ret stored: [$t] body: $body } [] [] [] $params
+        }
+    };
+    // a Result alias with one parameter, such as io::Result<T>
+    (@probe ctx: $ctx:tt params: $params:tt body: $body:tt ret: $ret:tt probe: [Result < $t:ty >]) => {
+        $crate::__permacache_params! {
+            @parse { ctx: $ctx kind: result ret: $ret stored: [$t] body: $body } [] [] [] $params
+        }
+    };
+    // a leading path segment
+    (@probe ctx: $ctx:tt params: $params:tt body: $body:tt ret: $ret:tt probe: [$seg:ident :: $($rest:tt)+]) => {
+        $crate::__permacache_kind! { @probe ctx: $ctx params: $params body: $body ret: $ret probe: [$($rest)+] }
+    };
+    (@probe ctx: $ctx:tt params: $params:tt body: $body:tt ret: $ret:tt probe: [:: $($rest:tt)+]) => {
+        $crate::__permacache_kind! { @probe ctx: $ctx params: $params body: $body ret: $ret probe: [$($rest)+] }
+    };
+    // any other type
+    (@probe ctx: $ctx:tt params: $params:tt body: $body:tt ret: [$ret:ty] probe: $probe:tt) => {
+        $crate::__permacache_params! {
+            @parse { ctx: $ctx kind: plain ret: [$ret] stored: [$ret] body: $body } [] [] [] $params
+        }
+    };
+}
+
+/// Stage 3: sorts the parameters into all / required / defaulted.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __permacache_params {
+    // all parsed
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt []) => {
+        $crate::__permacache_expand! { ($) $fnctx all: $all req: $req opt: $opt }
+    };
+    // a parameter with a default
+    (@parse $fnctx:tt [$($all:tt)*] $req:tt [$($opt:tt)*]
+        [$(#[$($rule:tt)*])* $p:ident : $ty:ty = $d:expr $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @parse $fnctx
+            [$($all)* { $p ($ty) [$([$($rule)*])*] opt }]
+            $req
+            [$($opt)* { $p ($ty) ($d) }]
+            [$($($rest)*)?]
+        }
+    };
+    // a required parameter
+    (@parse $fnctx:tt [$($all:tt)*] [$($req:tt)*] $opt:tt
+        [$(#[$($rule:tt)*])* $p:ident : $ty:ty $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @parse $fnctx
+            [$($all)* { $p ($ty) [$([$($rule)*])*] req }]
+            [$($req)* { $p ($ty) }]
+            $opt
+            [$($($rest)*)?]
+        }
+    };
+    // error: not `name: Type`
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt [$($other:tt)*]) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: expected parameters as `name: Type` or `name: Type = default`, found `",
+            ::core::stringify!($($other)*), "`"
+        ));
+    };
+}

@@ -1,0 +1,293 @@
+//! The runtime behind each `permacached!` function: a `static` slot that opens
+//! its cache on first use, applies the mode, computes a key once per process
+//! when several threads miss it together, and turns every store failure into
+//! an uncached call with a warning.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use once_cell::sync::OnceCell;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::mode::{CacheMiss, Mode, mode};
+use crate::{Cache, Codec, KeyError};
+
+/// A namespace's settings, fixed at compile time.
+#[derive(Debug, Clone, Copy)]
+#[doc(hidden)]
+pub struct Settings {
+    pub codec: Codec,
+    pub version: u32,
+    pub body_fingerprint: u64,
+    /// Entries older than this many seconds are misses; `0` means never.
+    pub ttl_secs: u64,
+    /// `[store] dir` of the crate's permacache.toml.
+    pub config_root: Option<&'static str>,
+}
+
+impl Settings {
+    pub const DEFAULT: Settings = Settings {
+        codec: Codec::Postcard,
+        version: 0,
+        body_fingerprint: 0,
+        ttl_secs: 0,
+        config_root: None,
+    };
+}
+
+/// One in-process computation others may wait for.
+#[derive(Default)]
+struct Flight {
+    done: Mutex<bool>,
+    landed: Condvar,
+}
+
+/// The cache of one cached function, opened on first use.
+#[doc(hidden)]
+pub struct Slot<R> {
+    path: &'static str,
+    settings: Settings,
+    cache: OnceCell<Option<Cache<R>>>,
+    in_flight: Mutex<Vec<(String, Arc<Flight>)>>,
+    warned: AtomicBool,
+}
+
+/// What a call does after looking its key up.
+#[doc(hidden)]
+pub enum Step<R> {
+    Hit(R),
+    /// Compute; store the result under the key when there is one.
+    Compute(Option<String>),
+}
+
+impl<R: Serialize + DeserializeOwned> Slot<R> {
+    pub const fn new(path: &'static str, settings: Settings) -> Self {
+        Slot {
+            path,
+            settings,
+            cache: OnceCell::new(),
+            in_flight: Mutex::new(Vec::new()),
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// The namespace path.
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+
+    fn warn_once(&self, message: impl FnOnce() -> String) {
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            log::warn!("permacache: {}", message());
+        }
+    }
+
+    /// The open cache, or `None` (warned once) when the store cannot be opened.
+    pub fn cache(&self) -> Option<&Cache<R>> {
+        self.cache
+            .get_or_init(|| {
+                let s = &self.settings;
+                let mut builder = Cache::<R>::builder(self.path)
+                    .config_root(s.config_root)
+                    .codec(s.codec)
+                    .version(s.version)
+                    .body_fingerprint(s.body_fingerprint);
+                if s.ttl_secs > 0 {
+                    builder = builder.ttl(Duration::from_secs(s.ttl_secs));
+                }
+                match builder.open() {
+                    Ok(cache) => Some(cache),
+                    Err(e) => {
+                        self.warn_once(|| {
+                            format!("namespace {}: {e}; computing without the cache", self.path)
+                        });
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    fn key_or_warn(&self, key: Result<String, KeyError>) -> Option<String> {
+        key.map_err(|e| {
+            self.warn_once(|| {
+                format!(
+                    "namespace {}: cannot encode the arguments ({e}); computing without the cache",
+                    self.path
+                )
+            })
+        })
+        .ok()
+    }
+
+    /// Looks the key up as the current mode says.
+    ///
+    /// # Panics
+    ///
+    /// With a [`CacheMiss`] payload on a miss in [`Mode::ErrorOnMiss`].
+    pub fn begin(&self, key: Result<String, KeyError>) -> Step<R> {
+        let mode = mode();
+        if mode == Mode::Off {
+            return Step::Compute(None);
+        }
+        let Some(key) = self.key_or_warn(key) else {
+            return Step::Compute(None);
+        };
+        if mode == Mode::Refresh {
+            return Step::Compute(Some(key));
+        }
+        if let Some(value) = self.cache().and_then(|c| c.lookup_or_warn(&key)) {
+            return Step::Hit(value);
+        }
+        match mode {
+            Mode::ErrorOnMiss => std::panic::panic_any(CacheMiss {
+                namespace: self.path.to_string(),
+                key,
+            }),
+            Mode::ReadOnly => Step::Compute(None),
+            _ => Step::Compute(Some(key)),
+        }
+    }
+
+    /// Stores a computed value when the step asked for it.
+    pub fn finish(&self, key: Option<String>, value: &R) {
+        if let (Some(key), Some(cache)) = (key, self.cache()) {
+            cache.store_or_warn(&key, value);
+        }
+    }
+
+    /// A cached call: hit, or compute (once per process for concurrent misses
+    /// of one key) and store.
+    pub fn run(&self, key: Result<String, KeyError>, compute: impl FnOnce() -> R) -> R {
+        self.run_with(key, compute, stored_all::<R>, |v| v)
+    }
+
+    /// A cached call whose `Ok` values alone are stored.
+    pub fn run_result<E>(
+        &self,
+        key: Result<String, KeyError>,
+        compute: impl FnOnce() -> Result<R, E>,
+    ) -> Result<R, E> {
+        self.run_with(key, compute, stored_ok::<R, E>, Ok)
+    }
+
+    fn run_with<O>(
+        &self,
+        key: Result<String, KeyError>,
+        compute: impl FnOnce() -> O,
+        stored: impl Fn(&O) -> Option<&R>,
+        from_hit: impl Fn(R) -> O,
+    ) -> O {
+        let key = match self.begin(key) {
+            Step::Hit(value) => return from_hit(value),
+            Step::Compute(None) => return compute(),
+            Step::Compute(Some(key)) => key,
+        };
+        // Concurrent misses of one key: the first computes, the others wait
+        // and then read what it stored.
+        let waiting_for = {
+            let mut flights = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            match flights.iter().find(|(k, _)| *k == key) {
+                Some((_, flight)) => Some(flight.clone()),
+                None => {
+                    flights.push((key.clone(), Arc::default()));
+                    None
+                }
+            }
+        };
+        let waited = waiting_for.is_some();
+        if let Some(flight) = waiting_for {
+            let mut done = flight.done.lock().unwrap_or_else(|p| p.into_inner());
+            while !*done {
+                done = flight.landed.wait(done).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+        if waited {
+            if let Some(value) = self.cache().and_then(|c| c.lookup_or_warn(&key)) {
+                return from_hit(value);
+            }
+            // The first computation stored nothing (an error, a panic, a
+            // store failure): compute here too.
+            let out = compute();
+            if let Some(value) = stored(&out) {
+                self.finish(Some(key), value);
+            }
+            return out;
+        }
+        let _landing = Landing {
+            slot: self,
+            key: &key,
+        };
+        let out = compute();
+        if let Some(value) = stored(&out) {
+            self.finish(Some(key.clone()), value);
+        }
+        out
+    }
+
+    /// The stored value for a key, without computing.
+    pub fn get(&self, key: Result<String, KeyError>) -> Option<R> {
+        let key = self.key_or_warn(key)?;
+        self.cache()?.lookup_or_warn(&key)
+    }
+
+    /// Removes the entry for a key; whether there was one.
+    pub fn forget(&self, key: Result<String, KeyError>) -> bool {
+        let Some(key) = self.key_or_warn(key) else {
+            return false;
+        };
+        self.cache()
+            .and_then(|c| c.remove_key(&key).map_err(|e| self.warn_store(e)).ok())
+            .unwrap_or(false)
+    }
+
+    /// Removes every entry.
+    pub fn clear(&self) {
+        if let Some(Err(e)) = self.cache().map(Cache::clear) {
+            self.warn_store(e);
+        }
+    }
+
+    /// How many records the namespace holds.
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.cache()
+            .and_then(|c| c.len().map_err(|e| self.warn_store(e)).ok())
+            .unwrap_or(0)
+    }
+
+    fn warn_store(&self, e: crate::StoreError) {
+        self.warn_once(|| format!("namespace {}: {e}", self.path));
+    }
+}
+
+fn stored_all<R>(value: &R) -> Option<&R> {
+    Some(value)
+}
+
+fn stored_ok<R, E>(out: &Result<R, E>) -> Option<&R> {
+    out.as_ref().ok()
+}
+
+/// Ends a flight when the computation returns or panics, waking its waiters.
+struct Landing<'a, R> {
+    slot: &'a Slot<R>,
+    key: &'a str,
+}
+
+impl<R> Drop for Landing<'_, R> {
+    fn drop(&mut self) {
+        let mut flights = self
+            .slot
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = flights.iter().position(|(k, _)| k == self.key) {
+            let (_, flight) = flights.swap_remove(at);
+            *flight.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            flight.landed.notify_all();
+        }
+    }
+}
