@@ -1,0 +1,7 @@
+use permacache::permacached;
+
+permacached! {
+    fn h(x: i32) -> i32 { x }
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use permacache::permacached;
+
+permacached! {
+    "compile_fail/f" =>
+    fn f(x: i32, y: i32 = 2) -> i32 { x + y }
+}
+
+fn main() {
+    let _ = f!(y = 3);
+}
