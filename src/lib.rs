@@ -1,6 +1,11 @@
 #![doc = include_str!("../README.md")]
+// The README shows a build.rs, whose `fn main` is the point.
+#![allow(clippy::needless_doctest_main)]
 
+pub mod build;
 mod cache;
+#[doc(hidden)]
+pub mod config;
 mod key;
 mod macros;
 mod mode;

@@ -9,33 +9,10 @@ pub use crate::key::args_key;
 pub use crate::slot::{Settings, Slot, Step};
 
 /// Fails compilation when a namespace path literal is not a plain relative
-/// path (the run-time check is `store::check_namespace`).
+/// path.
 pub const fn check_namespace_path(path: &str) {
-    let b = path.as_bytes();
-    if b.is_empty() || b[0] == b'/' || b[b.len() - 1] == b'/' {
-        panic!("permacached!: a namespace path must be a relative path like \"unique/path/f\"");
-    }
-    let mut i = 0;
-    let mut segment_start = 0;
-    while i <= b.len() {
-        if i == b.len() || b[i] == b'/' {
-            let len = i - segment_start;
-            let dots = len <= 2
-                && (len == 0 || b[segment_start] == b'.')
-                && (len < 2 || b[segment_start + 1] == b'.');
-            if len == 0 || dots {
-                panic!("permacached!: a namespace path has no empty, '.' or '..' segment");
-            }
-            segment_start = i + 1;
-        } else {
-            let c = b[i];
-            if !(c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.') {
-                panic!(
-                    "permacached!: a namespace path holds only letters, digits, '_', '-', '.' and '/'"
-                );
-            }
-        }
-        i += 1;
+    if let Some(problem) = crate::config::namespace_path_problem(path) {
+        panic!("{}", problem.compile_error());
     }
 }
 

@@ -35,6 +35,69 @@ impl Settings {
         ttl_secs: 0,
         config_root: None,
     };
+
+    /// The settings a crate's build check passed for one namespace (the
+    /// `PERMACACHE_NS:<path>` variable, `v=1;c=json;t=60;b=<hex>;`) and its
+    /// store root, read at compile time.
+    ///
+    /// # Panics
+    ///
+    /// At compile time, on a settings string this version did not write.
+    pub const fn from_build(settings: Option<&str>, config_root: Option<&'static str>) -> Settings {
+        let mut out = Settings::DEFAULT;
+        out.config_root = config_root;
+        let Some(text) = settings else {
+            return out;
+        };
+        let b = text.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            // One `field=value;` at a time.
+            let field = b[i];
+            if i + 1 >= b.len() || b[i + 1] != b'=' {
+                panic!(
+                    "permacache: malformed settings from the build check; rebuild with one permacache version"
+                );
+            }
+            let mut end = i + 2;
+            while end < b.len() && b[end] != b';' {
+                end += 1;
+            }
+            let (start, stop) = (i + 2, end);
+            match field {
+                b'v' => out.version = parse_number(b, start, stop, 10) as u32,
+                b't' => out.ttl_secs = parse_number(b, start, stop, 10),
+                b'b' => out.body_fingerprint = parse_number(b, start, stop, 16),
+                b'c' => {
+                    out.codec = if stop - start == 4 && b[start] == b'j' {
+                        Codec::Json
+                    } else {
+                        Codec::Postcard
+                    }
+                }
+                _ => panic!(
+                    "permacache: unknown setting from the build check; rebuild with one permacache version"
+                ),
+            }
+            i = end + 1;
+        }
+        out
+    }
+}
+
+const fn parse_number(b: &[u8], start: usize, stop: usize, radix: u64) -> u64 {
+    let mut n: u64 = 0;
+    let mut i = start;
+    while i < stop {
+        let d = match b[i] {
+            c @ b'0'..=b'9' => (c - b'0') as u64,
+            c @ b'a'..=b'f' if radix == 16 => (c - b'a' + 10) as u64,
+            _ => panic!("permacache: malformed number in the settings from the build check"),
+        };
+        n = n.wrapping_mul(radix).wrapping_add(d);
+        i += 1;
+    }
+    n
 }
 
 /// One in-process computation others may wait for.
@@ -289,5 +352,40 @@ impl<R> Drop for Landing<'_, R> {
             *flight.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
             flight.landed.notify_all();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, settings_string};
+
+    #[test]
+    fn what_the_build_writes_the_macro_reads() {
+        let config = Config::parse(
+            "[namespace.\"a\"]\nversion = 7\ncodec = \"json\"\nttl = \"2h\"\ntrack_body = true\n",
+        )
+        .unwrap();
+        let ns = config.namespace.values().next().unwrap();
+        let written = settings_string(ns, Some(0x0123_4567_89ab_cdef));
+        let s = Settings::from_build(Some(&written), Some("/cache"));
+        assert_eq!(s.version, 7);
+        assert_eq!(s.codec, Codec::Json);
+        assert_eq!(s.ttl_secs, 7200);
+        assert_eq!(s.body_fingerprint, 0x0123_4567_89ab_cdef);
+        assert_eq!(s.config_root, Some("/cache"));
+
+        let plain = Settings::from_build(Some("v=0;c=postcard;"), None);
+        assert_eq!(
+            (
+                plain.version,
+                plain.codec,
+                plain.ttl_secs,
+                plain.body_fingerprint
+            ),
+            (0, Codec::Postcard, 0, 0)
+        );
+        let none = Settings::from_build(None, None);
+        assert_eq!(none.version, 0);
     }
 }

@@ -46,7 +46,15 @@ macro_rules! __permacache_expand {
 
             #[doc(hidden)]
             pub static __SLOT: $crate::__private::Slot<$stored> =
-                $crate::__private::Slot::new(PATH, $crate::__private::Settings::DEFAULT);
+                $crate::__private::Slot::new(PATH, SETTINGS);
+
+            /// The namespace's settings, as the crate's permacache.toml gave
+            /// them at build time (defaults without a build check).
+            #[doc(hidden)]
+            pub const SETTINGS: $crate::__private::Settings = $crate::__private::Settings::from_build(
+                ::core::option_env!(::core::concat!("PERMACACHE_NS:", $path)),
+                ::core::option_env!("PERMACACHE_STORE_DIR"),
+            );
 
             /// The canonical key of a call: its arguments after defaults and
             /// key rules, as a JSON object.

@@ -76,35 +76,13 @@ fn default_dir() -> PathBuf {
 ///
 /// [`StoreError::BadNamespace`] saying what is wrong.
 pub fn check_namespace(path: &str) -> Result<(), StoreError> {
-    let bad = |reason| {
-        Err(StoreError::BadNamespace {
+    match crate::config::namespace_path_problem(path) {
+        None => Ok(()),
+        Some(reason) => Err(StoreError::BadNamespace {
             path: path.to_string(),
-            reason,
-        })
-    };
-    if path.is_empty() {
-        return bad("it is empty");
+            reason: reason.reason(),
+        }),
     }
-    if path.starts_with('/') {
-        return bad("it is absolute");
-    }
-    for segment in path.split('/') {
-        match segment {
-            "" => return bad("it has an empty segment"),
-            "." | ".." => return bad("'.' and '..' segments are not allowed"),
-            "data.mdb" | "lock.mdb" => {
-                return bad("data.mdb and lock.mdb are the store's own files");
-            }
-            _ => {}
-        }
-        if !segment
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        {
-            return bad("it has a character other than letters, digits, '_', '-', '.' and '/'");
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
