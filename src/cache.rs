@@ -323,6 +323,30 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
         });
     }
 
+    /// Looks many keys up in one read transaction.
+    pub(crate) fn lookup_many(&self, keys: &[Option<&str>]) -> Result<Vec<Found<R>>, StoreError> {
+        self.ns.with_reader(|reader| {
+            keys.iter()
+                .map(|key| {
+                    match key.and_then(|k| reader.get(&key_hash(k.as_bytes())).map(|b| (k, b))) {
+                        None => Found::Miss,
+                        Some((key, bytes)) => self.judge(key, bytes),
+                    }
+                })
+                .collect()
+        })
+    }
+
+    /// Stores many values in one durable write transaction.
+    pub(crate) fn store_many(&self, entries: &[(&str, &R)]) -> Result<(), StoreError> {
+        let records = entries
+            .iter()
+            .map(|(key, value)| Ok((key_hash(key.as_bytes()), self.encode_record(key, value)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.ns
+            .put_many_raw(records.iter().map(|(h, r)| (h, r.as_slice())))
+    }
+
     pub(crate) fn lookup(&self, key: &str) -> Result<Found<R>, StoreError> {
         self.ns
             .with_record(&key_hash(key.as_bytes()), |bytes| match bytes {

@@ -2,6 +2,7 @@
 // The README shows a build.rs, whose `fn main` is the point.
 #![allow(clippy::needless_doctest_main)]
 
+mod batch;
 pub mod build;
 mod cache;
 #[doc(hidden)]
@@ -9,6 +10,7 @@ pub mod config;
 mod key;
 mod macros;
 mod mode;
+mod out_files;
 mod slot;
 pub mod store;
 

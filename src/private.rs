@@ -5,8 +5,19 @@ pub use std::option::Option::{self, None, Some};
 pub use std::result::Result::{self, Ok};
 pub use std::string::{String, ToString};
 
+pub use std::vec::Vec;
+
+pub use crate::batch::{Batch, BatchSlots, batch_len};
 pub use crate::key::args_key;
+pub use crate::out_files::{OutFiles, out_path};
 pub use crate::slot::{Settings, Slot, Step};
+
+/// Out files rely on Unix file identity (inodes); elsewhere using one is a
+/// compile error.
+#[cfg(unix)]
+pub const OUT_FILES_SUPPORTED: () = ();
+#[cfg(not(unix))]
+pub const OUT_FILES_SUPPORTED: () = panic!("permacached!: #[out_file] is supported on Unix only");
 
 /// Fails compilation when a namespace path literal is not a plain relative
 /// path.

@@ -173,7 +173,7 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
             .as_ref()
     }
 
-    fn key_or_warn(&self, key: Result<String, KeyError>) -> Option<String> {
+    pub(crate) fn key_or_warn(&self, key: Result<String, KeyError>) -> Option<String> {
         key.map_err(|e| {
             self.warn_once(|| {
                 format!(
@@ -321,7 +321,7 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
             .unwrap_or(0)
     }
 
-    fn warn_store(&self, e: crate::StoreError) {
+    pub(crate) fn warn_store(&self, e: crate::StoreError) {
         self.warn_once(|| format!("namespace {}: {e}", self.path));
     }
 }

@@ -104,7 +104,7 @@ macro_rules! __permacache_kind {
     // no return type
     (ctx: $ctx:tt params: $params:tt body: $body:tt ret: []) => {
         $crate::__permacache_params! {
-            @parse { ctx: $ctx kind: plain ret: [()] stored: [()] body: $body } [] [] [] $params
+            @parse { ctx: $ctx kind: plain ret: [()] stored: [()] body: $body } [] [] [] [] [] $params
         }
     };
     (ctx: $ctx:tt params: $params:tt body: $body:tt ret: [$($ret:tt)+]) => {
@@ -113,13 +113,13 @@ macro_rules! __permacache_kind {
     // Result<T, E>
     (@probe ctx: $ctx:tt params: $params:tt body: $body:tt ret: $ret:tt probe: [Result < $t:ty , $e:ty >]) => {
         $crate::__permacache_params! {
-            @parse { ctx: $ctx kind: result ret: $ret stored: [$t] body: $body } [] [] [] $params
+            @parse { ctx: $ctx kind: result ret: $ret stored: [$t] body: $body } [] [] [] [] [] $params
         }
     };
     // a Result alias with one parameter, such as io::Result<T>
     (@probe ctx: $ctx:tt params: $params:tt body: $body:tt ret: $ret:tt probe: [Result < $t:ty >]) => {
         $crate::__permacache_params! {
-            @parse { ctx: $ctx kind: result ret: $ret stored: [$t] body: $body } [] [] [] $params
+            @parse { ctx: $ctx kind: result ret: $ret stored: [$t] body: $body } [] [] [] [] [] $params
         }
     };
     // a leading path segment
@@ -132,43 +132,74 @@ macro_rules! __permacache_kind {
     // any other type
     (@probe ctx: $ctx:tt params: $params:tt body: $body:tt ret: [$ret:ty] probe: $probe:tt) => {
         $crate::__permacache_params! {
-            @parse { ctx: $ctx kind: plain ret: [$ret] stored: [$ret] body: $body } [] [] [] $params
+            @parse { ctx: $ctx kind: plain ret: [$ret] stored: [$ret] body: $body } [] [] [] [] [] $params
         }
     };
 }
 
-/// Stage 3: sorts the parameters into all / required / defaulted.
+/// Stage 3: sorts the parameters into all / required / defaulted, and lists
+/// the `#[parallel]` and `#[out_file]` ones (that attribute comes first).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __permacache_params {
     // all parsed
-    (@parse $fnctx:tt $all:tt $req:tt $opt:tt []) => {
-        $crate::__permacache_expand! { ($) $fnctx all: $all req: $req opt: $opt }
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt []) => {
+        $crate::__permacache_expand! { ($) $fnctx all: $all req: $req opt: $opt par: $par out: $out }
+    };
+    // a #[parallel] parameter
+    (@parse $fnctx:tt [$($all:tt)*] [$($req:tt)*] $opt:tt [$($par:ident)*] $out:tt
+        [#[parallel] $(#[$($rule:tt)*])* $p:ident : $ty:ty $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @parse $fnctx
+            [$($all)* { $p ($ty) [$([$($rule)*])*] req par }]
+            [$($req)* { $p ($ty) }]
+            $opt
+            [$($par)* $p]
+            $out
+            [$($($rest)*)?]
+        }
+    };
+    // an #[out_file] parameter: never in the key
+    (@parse $fnctx:tt [$($all:tt)*] [$($req:tt)*] $opt:tt $par:tt [$($out:ident)*]
+        [#[out_file] $p:ident : $ty:ty $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @parse $fnctx
+            [$($all)* { $p ($ty) [[ignore]] req out }]
+            [$($req)* { $p ($ty) }]
+            $opt
+            $par
+            [$($out)* $p]
+            [$($($rest)*)?]
+        }
     };
     // a parameter with a default
-    (@parse $fnctx:tt [$($all:tt)*] $req:tt [$($opt:tt)*]
+    (@parse $fnctx:tt [$($all:tt)*] $req:tt [$($opt:tt)*] $par:tt $out:tt
         [$(#[$($rule:tt)*])* $p:ident : $ty:ty = $d:expr $(, $($rest:tt)*)?]) => {
         $crate::__permacache_params! {
             @parse $fnctx
-            [$($all)* { $p ($ty) [$([$($rule)*])*] opt }]
+            [$($all)* { $p ($ty) [$([$($rule)*])*] opt one }]
             $req
             [$($opt)* { $p ($ty) ($d) }]
+            $par
+            $out
             [$($($rest)*)?]
         }
     };
     // a required parameter
-    (@parse $fnctx:tt [$($all:tt)*] [$($req:tt)*] $opt:tt
+    (@parse $fnctx:tt [$($all:tt)*] [$($req:tt)*] $opt:tt $par:tt $out:tt
         [$(#[$($rule:tt)*])* $p:ident : $ty:ty $(, $($rest:tt)*)?]) => {
         $crate::__permacache_params! {
             @parse $fnctx
-            [$($all)* { $p ($ty) [$([$($rule)*])*] req }]
+            [$($all)* { $p ($ty) [$([$($rule)*])*] req one }]
             [$($req)* { $p ($ty) }]
             $opt
+            $par
+            $out
             [$($($rest)*)?]
         }
     };
     // error: not `name: Type`
-    (@parse $fnctx:tt $all:tt $req:tt $opt:tt [$($other:tt)*]) => {
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt [$($other:tt)*]) => {
         ::core::compile_error!(::core::concat!(
             "permacached!: expected parameters as `name: Type` or `name: Type = default`, found `",
             ::core::stringify!($($other)*), "`"

@@ -1,9 +1,11 @@
 //! Stage 4: the expansion of one cached function.
 
-/// Writes the function, its companion module and its call macro.
+/// Writes the function, its companion module and its call macro: one arm per
+/// kind of function (plain or `Result`, batch, out files).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __permacache_expand {
+    // a plain or Result function
     (
         ($d:tt)
         {
@@ -19,9 +21,11 @@ macro_rules! __permacache_expand {
             stored: [$stored:ty]
             body: [$($body:tt)*]
         }
-        all: [$({ $p:ident ($ty:ty) [$($rules:tt)*] $pk:ident })*]
-        req: [$({ $rp:ident ($rty:ty) })*]
-        opt: [$({ $op:ident ($oty:ty) ($od:expr) })*]
+        all: [$({ $p:ident ($ty:ty) $rules:tt $pk:ident $role:ident })*]
+        req: $req:tt
+        opt: $opt:tt
+        par: []
+        out: []
     ) => {
         $(#[$attr])*
         $vis $($async)? fn $name($($p: $ty),*) -> $ret {
@@ -33,6 +37,125 @@ macro_rules! __permacache_expand {
             }
         }
 
+        $crate::__permacache_module! {
+            ($d) path: $path, vis: [$vis], asyncness: [$($async)?], name: $name,
+            ret: [$ret], slot: [$stored], get: $kind,
+            all: [$({ $p ($ty) $rules $pk $role })*] req: $req opt: $opt
+        }
+    };
+    // a batch function: #[parallel] parameters, a Vec of results
+    (
+        ($d:tt)
+        {
+            ctx: {
+                path: $path:literal,
+                attrs: [$(#[$attr:meta])*],
+                vis: [$vis:vis],
+                asyncness: [],
+                name: $name:ident
+            }
+            kind: plain
+            ret: [$ret:ty]
+            stored: [$stored:ty]
+            body: [$($body:tt)*]
+        }
+        all: [$({ $p:ident ($ty:ty) $rules:tt $pk:ident $role:ident })*]
+        req: $req:tt
+        opt: $opt:tt
+        par: [$($pp:ident)+]
+        out: []
+    ) => {
+        $(#[$attr])*
+        ///
+        /// # Panics
+        ///
+        /// When the `#[parallel]` arguments differ in length.
+        $vis fn $name($($p: $ty),*) -> $ret {
+            fn __permacache_body($($p: $ty),*) -> $ret { $($body)* }
+            let __permacache_n = $crate::__private::batch_len(
+                ::core::stringify!($name),
+                &[$((::core::stringify!($pp), $crate::__private::Vec::len(&$pp))),*],
+            );
+            let __permacache_keys: $crate::__private::Vec<_> = (0..__permacache_n)
+                .map(|__permacache_i| $name::key($($crate::__permacache_batch_arg!($role, $p, __permacache_i)),*))
+                .collect();
+            $(let mut $pp = $crate::__private::BatchSlots::new($pp);)+
+            $name::__SLOT.run_batch(::core::stringify!($name), __permacache_keys, move |__permacache_missing| {
+                __permacache_body($($crate::__permacache_batch_take!($role, $p, __permacache_missing)),*)
+            })
+        }
+
+        $crate::__permacache_module! {
+            ($d) path: $path, vis: [$vis], asyncness: [], name: $name,
+            ret: [$ret], slot: [<$ret as $crate::__private::Batch>::Elem], get: plain,
+            all: [$({ $p ($ty) $rules $pk $role })*] req: $req opt: $opt
+        }
+    };
+    // an out-file function
+    (
+        ($d:tt)
+        {
+            ctx: {
+                path: $path:literal,
+                attrs: [$(#[$attr:meta])*],
+                vis: [$vis:vis],
+                asyncness: [],
+                name: $name:ident
+            }
+            kind: plain
+            ret: [$ret:ty]
+            stored: [$stored:ty]
+            body: [$($body:tt)*]
+        }
+        all: [$({ $p:ident ($ty:ty) $rules:tt $pk:ident $role:ident })*]
+        req: $req:tt
+        opt: $opt:tt
+        par: []
+        out: [$($op:ident)+]
+    ) => {
+        $(#[$attr])*
+        $vis fn $name($($p: $ty),*) -> $ret {
+            fn __permacache_body($($p: $ty),*) -> $ret { $($body)* }
+            #[allow(clippy::let_unit_value)]
+            let () = $crate::__private::OUT_FILES_SUPPORTED;
+            let __permacache_key = $name::key($(&$p),*);
+            let __permacache_paths = $crate::__private::Vec::from([$($crate::__private::out_path(&$op)),+]);
+            $name::__SLOT.run_out_files(__permacache_key, __permacache_paths, move || {
+                __permacache_body($($p),*)
+            })
+        }
+
+        $crate::__permacache_module! {
+            ($d) path: $path, vis: [$vis], asyncness: [], name: $name,
+            ret: [$ret], slot: [$crate::__private::OutFiles<$stored>], get: out,
+            all: [$({ $p ($ty) $rules $pk $role })*] req: $req opt: $opt
+        }
+    };
+    // errors: combinations not supported
+    (
+        ($d:tt)
+        { ctx: { path: $path:literal, $($ctx:tt)* } $($rest:tt)* }
+        all: $all:tt req: $req:tt opt: $opt:tt par: $par:tt out: $out:tt
+    ) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: the function of ", ::core::stringify!($path),
+            " mixes what is not supported together: #[parallel] and #[out_file] parameters",
+            " go on synchronous functions without a `Result` return, and not both on one function"
+        ));
+    };
+}
+
+/// The companion module and call macro of a cached function.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __permacache_module {
+    (
+        ($d:tt) path: $path:literal, vis: [$vis:vis], asyncness: [$($async:tt)?], name: $name:ident,
+        ret: [$ret:ty], slot: [$slot:ty], get: $get:ident,
+        all: [$({ $p:ident ($ty:ty) [$($rules:tt)*] $pk:ident $role:ident })*]
+        req: [$({ $rp:ident ($rty:ty) })*]
+        opt: [$({ $op:ident ($oty:ty) ($od:expr) })*]
+    ) => {
         #[doc = ::core::concat!(
             "The cache of [`", ::core::stringify!($name), "()`]: namespace path, key, entries and builder."
         )]
@@ -44,10 +167,6 @@ macro_rules! __permacache_expand {
             pub const PATH: &str = $path;
             const _: () = $crate::__private::check_namespace_path($path);
 
-            #[doc(hidden)]
-            pub static __SLOT: $crate::__private::Slot<$stored> =
-                $crate::__private::Slot::new(PATH, SETTINGS);
-
             /// The namespace's settings, as the crate's permacache.toml gave
             /// them at build time (defaults without a build check).
             #[doc(hidden)]
@@ -56,13 +175,19 @@ macro_rules! __permacache_expand {
                 ::core::option_env!("PERMACACHE_STORE_DIR"),
             );
 
-            /// The canonical key of a call: its arguments after defaults and
-            /// key rules, as a JSON object.
+            #[doc(hidden)]
+            pub static __SLOT: $crate::__private::Slot<$slot> = $crate::__private::Slot::new(PATH, SETTINGS);
+
+            /// The canonical key of a call (of one element, for a batch
+            /// function): its arguments after defaults and key rules, as a
+            /// JSON object.
             ///
             /// # Errors
             ///
             /// When an argument's `Serialize` implementation fails.
-            pub fn key($($p: &$ty),*) -> $crate::__private::Result<$crate::__private::String, $crate::KeyError> {
+            pub fn key($($p: &$crate::__permacache_key_ty!($role, $ty)),*)
+                -> $crate::__private::Result<$crate::__private::String, $crate::KeyError>
+            {
                 $crate::__private::args_key(|__permacache_key| {
                     $( $crate::__permacache_key_arg!(__permacache_key, $p, [$($rules)*]); )*
                     $crate::__private::Ok(())
@@ -70,17 +195,19 @@ macro_rules! __permacache_expand {
             }
 
             /// Whether a call's result is stored.
-            pub fn contains($($p: &$ty),*) -> bool {
+            pub fn contains($($p: &$crate::__permacache_key_ty!($role, $ty)),*) -> bool {
                 __SLOT.get(key($($p),*)).is_some()
             }
 
             /// A call's stored result, without computing it.
-            pub fn get($($p: &$ty),*) -> $crate::__private::Option<$ret> {
-                $crate::__permacache_wrap_hit!($kind, __SLOT.get(key($($p),*)))
+            pub fn get($($p: &$crate::__permacache_key_ty!($role, $ty)),*)
+                -> $crate::__private::Option<$crate::__permacache_get_ty!($get, $ret, $slot)>
+            {
+                $crate::__permacache_wrap_hit!($get, __SLOT.get(key($($p),*)))
             }
 
             /// Removes a call's stored result; whether there was one.
-            pub fn forget($($p: &$ty),*) -> bool {
+            pub fn forget($($p: &$crate::__permacache_key_ty!($role, $ty)),*) -> bool {
                 __SLOT.forget(key($($p),*))
             }
 
@@ -167,6 +294,57 @@ macro_rules! __permacache_expand {
     };
 }
 
+/// The type a key function takes for a parameter: a batch parameter's element.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __permacache_key_ty {
+    (par, $ty:ty) => {
+        <$ty as $crate::__private::Batch>::Elem
+    };
+    ($role:ident, $ty:ty) => {
+        $ty
+    };
+}
+
+/// What `get` returns: the return type, or one element's result.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __permacache_get_ty {
+    (plain, $ret:ty, $slot:ty) => {
+        $slot
+    };
+    (result, $ret:ty, $slot:ty) => {
+        $ret
+    };
+    (out, $ret:ty, $slot:ty) => {
+        $ret
+    };
+}
+
+/// A batch call's key argument for element `i`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __permacache_batch_arg {
+    (par, $p:ident, $i:ident) => {
+        &$p[$i]
+    };
+    ($role:ident, $p:ident, $i:ident) => {
+        &$p
+    };
+}
+
+/// A batch call's argument for the elements to compute.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __permacache_batch_take {
+    (par, $p:ident, $missing:ident) => {
+        $p.take($missing)
+    };
+    ($role:ident, $p:ident, $missing:ident) => {
+        $p
+    };
+}
+
 /// The body of a cached function, by kind and asyncness.
 #[doc(hidden)]
 #[macro_export]
@@ -210,6 +388,9 @@ macro_rules! __permacache_wrap_hit {
     };
     (result, $hit:expr) => {
         $hit.map($crate::__private::Ok)
+    };
+    (out, $hit:expr) => {
+        $hit.map(|entry| entry.value)
     };
 }
 

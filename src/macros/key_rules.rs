@@ -56,13 +56,13 @@ macro_rules! __permacache_key_arg {
             "` has more than one of #[hash], #[display], #[key_with(..)]; keep one"
         ));
     };
-    // reserved for out files and batch calls
-    (@unknown $p:ident, out_file, $($args:tt)*) => { $crate::__permacache_key_arg!(@reserved $p, out_file) };
-    (@unknown $p:ident, parallel, $($args:tt)*) => { $crate::__permacache_key_arg!(@reserved $p, parallel) };
-    (@reserved $p:ident, $rule:ident) => {
+    // #[out_file] and #[parallel] come first (the parameter stage takes them)
+    (@unknown $p:ident, out_file, $($args:tt)*) => { $crate::__permacache_key_arg!(@first $p, out_file) };
+    (@unknown $p:ident, parallel, $($args:tt)*) => { $crate::__permacache_key_arg!(@first $p, parallel) };
+    (@first $p:ident, $rule:ident) => {
         ::core::compile_error!(::core::concat!(
-            "permacached!: #[", ::core::stringify!($rule), "] on `", ::core::stringify!($p),
-            "` is reserved for out files and batch calls, which this version does not support yet"
+            "permacached!: #[", ::core::stringify!($rule), "] must be the first attribute of `",
+            ::core::stringify!($p), "`, and an #[out_file] parameter takes no other rule and no default"
         ));
     };
     // error: anything else

@@ -46,6 +46,28 @@ pub struct Namespace {
     warned_decode: AtomicBool,
 }
 
+/// Reads records in place inside one read transaction; the first LMDB
+/// failure is kept and reported when the transaction ends.
+pub(crate) struct Reader<'t, 'e> {
+    txn: &'t RoTransaction<'e>,
+    db: Database,
+    failure: std::cell::Cell<Option<lmdb::Error>>,
+}
+
+impl<'t> Reader<'t, '_> {
+    /// The record under an LMDB key, if any.
+    pub(crate) fn get(&self, hash: &[u8; 16]) -> Option<&'t [u8]> {
+        match self.txn.get(self.db, hash) {
+            Ok(bytes) => Some(bytes),
+            Err(lmdb::Error::NotFound) => None,
+            Err(e) => {
+                self.failure.set(Some(e));
+                None
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for Namespace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Namespace")
@@ -300,6 +322,27 @@ impl Namespace {
             Ok(bytes) => Ok(f(Some(bytes))),
             Err(lmdb::Error::NotFound) => Ok(f(None)),
             Err(e) => Err(lmdb_err("get", &self.dir)(e)),
+        })
+    }
+
+    /// Calls `f` with a reader of records in place, inside one read
+    /// transaction (a batch of lookups costs one transaction).
+    pub(crate) fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Reader<'_, '_>) -> T,
+    ) -> Result<T, StoreError> {
+        let mut f = Some(f);
+        self.read(|txn, db| {
+            let reader = Reader {
+                txn,
+                db,
+                failure: std::cell::Cell::new(None),
+            };
+            let out = (f.take().expect("read runs the closure once per attempt"))(&reader);
+            match reader.failure.take() {
+                Some(e) => Err(lmdb_err("get", &self.dir)(e)),
+                None => Ok(out),
+            }
         })
     }
 

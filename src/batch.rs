@@ -1,0 +1,189 @@
+//! Batch calls: a function with `#[parallel]` parameters caches each element
+//! as its own entry, computes only the elements not cached yet (each distinct
+//! key once, in one call of the function), and returns every result in the
+//! caller's order. Lookups share one read transaction, stores one write.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::KeyError;
+use crate::cache::Found;
+use crate::mode::{CacheMiss, Mode, mode};
+use crate::slot::Slot;
+
+/// The element type of a `#[parallel]` parameter or of a batch function's
+/// return value.
+#[diagnostic::on_unimplemented(
+    message = "a #[parallel] parameter and its function's return value are `Vec`s, one element per call; `{Self}` is not",
+    label = "expected a `Vec<_>`"
+)]
+#[doc(hidden)]
+pub trait Batch {
+    type Elem;
+}
+
+impl<T> Batch for Vec<T> {
+    type Elem = T;
+}
+
+/// The common length of a batch call's `#[parallel]` arguments.
+///
+/// # Panics
+///
+/// When they differ, naming each argument's length.
+#[doc(hidden)]
+pub fn batch_len(function: &str, lens: &[(&str, usize)]) -> usize {
+    let n = lens.first().map_or(0, |l| l.1);
+    if lens.iter().any(|l| l.1 != n) {
+        let list: Vec<String> = lens.iter().map(|(p, l)| format!("`{p}` has {l}")).collect();
+        panic!(
+            "{function}: the #[parallel] arguments must have one length, but {}",
+            list.join(", ")
+        );
+    }
+    n
+}
+
+/// A `#[parallel]` argument whose elements are taken out as they are needed.
+#[doc(hidden)]
+pub struct BatchSlots<T>(Vec<Option<T>>);
+
+impl<T> BatchSlots<T> {
+    pub fn new(items: Vec<T>) -> Self {
+        BatchSlots(items.into_iter().map(Some).collect())
+    }
+
+    /// The elements at `indices` (each index once).
+    pub fn take(&mut self, indices: &[usize]) -> Vec<T> {
+        indices
+            .iter()
+            .map(|&i| {
+                self.0[i]
+                    .take()
+                    .expect("each missing element is taken once")
+            })
+            .collect()
+    }
+}
+
+impl<R: Serialize + DeserializeOwned + Clone> Slot<R> {
+    /// A batch call: `keys[i]` is the key of element `i`; `compute` gets the
+    /// indices of the elements to compute (one per distinct missing key) and
+    /// returns their results in that order.
+    ///
+    /// # Panics
+    ///
+    /// When `compute` returns another number of results than it was asked
+    /// for; with a [`CacheMiss`] payload on a miss in [`Mode::ErrorOnMiss`].
+    pub fn run_batch(
+        &self,
+        function: &str,
+        keys: Vec<Result<String, KeyError>>,
+        compute: impl FnOnce(&[usize]) -> Vec<R>,
+    ) -> Vec<R> {
+        let mode = mode();
+        let n = keys.len();
+        if mode == Mode::Off {
+            let all: Vec<usize> = (0..n).collect();
+            return checked(function, &all, compute(&all));
+        }
+        let keys: Vec<Option<String>> = keys.into_iter().map(|k| self.key_or_warn(k)).collect();
+        let key_refs: Vec<Option<&str>> = keys.iter().map(Option::as_deref).collect();
+        let cache = self.cache();
+
+        let mut found: Vec<Option<R>> = match (mode, cache) {
+            (Mode::Refresh, _) | (_, None) => (0..n).map(|_| None).collect(),
+            (_, Some(cache)) => match cache.lookup_many(&key_refs) {
+                Ok(found) => found
+                    .into_iter()
+                    .map(|f| match f {
+                        Found::Hit(value) => Some(value),
+                        Found::Miss => None,
+                        Found::Unusable(why) => {
+                            cache.namespace().warn_decode_once(|| {
+                                format!(
+                                    "namespace {}: a stored entry could not be read ({why}); recomputing and overwriting it",
+                                    self.path()
+                                )
+                            });
+                            None
+                        }
+                    })
+                    .collect(),
+                Err(e) => {
+                    self.warn_store(e);
+                    (0..n).map(|_| None).collect()
+                }
+            },
+        };
+
+        // One computation per distinct missing key; elements whose key could
+        // not be encoded are computed each on their own.
+        let mut first_of_key: std::collections::HashMap<&str, usize> = Default::default();
+        let mut compute_at: Vec<usize> = Vec::new();
+        let mut same_as: Vec<usize> = (0..n).collect();
+        for i in (0..n).filter(|&i| found[i].is_none()) {
+            match key_refs[i] {
+                Some(key) => match first_of_key.get(key) {
+                    Some(&first) => same_as[i] = first,
+                    None => {
+                        if mode == Mode::ErrorOnMiss {
+                            std::panic::panic_any(CacheMiss {
+                                namespace: self.path().to_string(),
+                                key: key.to_string(),
+                            });
+                        }
+                        first_of_key.insert(key, i);
+                        compute_at.push(i);
+                    }
+                },
+                None => compute_at.push(i),
+            }
+        }
+        if !compute_at.is_empty() {
+            let computed = checked(function, &compute_at, compute(&compute_at));
+            if let (Some(cache), Mode::Normal | Mode::Refresh) = (cache, mode) {
+                let entries: Vec<(&str, &R)> = compute_at
+                    .iter()
+                    .zip(&computed)
+                    .filter_map(|(&i, v)| key_refs[i].map(|k| (k, v)))
+                    .collect();
+                if let Err(e) = cache.store_many(&entries) {
+                    self.warn_store(e);
+                }
+            }
+            for (i, value) in compute_at.into_iter().zip(computed) {
+                found[i] = Some(value);
+            }
+        }
+        // Repeated keys take a copy of their first element's result.
+        let repeats: Vec<(usize, R)> = (0..n)
+            .filter(|&i| found[i].is_none())
+            .map(|i| {
+                (
+                    i,
+                    found[same_as[i]]
+                        .clone()
+                        .expect("the first of each key is computed"),
+                )
+            })
+            .collect();
+        for (i, value) in repeats {
+            found[i] = Some(value);
+        }
+        found
+            .into_iter()
+            .map(|v| v.expect("every element has a result"))
+            .collect()
+    }
+}
+
+fn checked<R>(function: &str, asked: &[usize], results: Vec<R>) -> Vec<R> {
+    assert!(
+        results.len() == asked.len(),
+        "{function}: a #[parallel] function returns one result per element, but it returned {} for {}",
+        results.len(),
+        asked.len()
+    );
+    results
+}
