@@ -28,6 +28,15 @@ pub enum StoreError {
         /// The root that was asked for.
         requested: PathBuf,
     },
+    /// No namespace of that path under the store root.
+    NoSuchNamespace {
+        /// The namespace path.
+        name: String,
+        /// The store root.
+        root: PathBuf,
+    },
+    /// A file that is not a permacache export, or a damaged one.
+    BadExport(String),
     /// A directory of the store could not be created or read.
     Io {
         /// The directory.
@@ -63,6 +72,12 @@ impl fmt::Display for StoreError {
                 current.display(),
                 requested.display()
             ),
+            StoreError::NoSuchNamespace { name, root } => write!(
+                f,
+                "no namespace {name:?} under {} (see `permacache list`)",
+                root.display()
+            ),
+            StoreError::BadExport(why) => write!(f, "not a valid permacache export: {why}"),
             StoreError::Io { path, source } => {
                 write!(f, "store directory {}: {source}", path.display())
             }

@@ -7,13 +7,14 @@
 
 mod codec;
 mod error;
+pub mod export;
 mod namespace;
 mod record;
 mod root;
 
 pub use codec::Codec;
 pub use error::StoreError;
-pub use namespace::Namespace;
+pub use namespace::{Namespace, NamespaceStats, list_namespaces};
 pub(crate) use record::begin as begin_record;
 pub use record::{HEADER_LEN, Header, Malformed, RECORD_FORMAT_VERSION, Record, key_hash};
 pub(crate) use root::resolve as resolve_root;

@@ -29,6 +29,54 @@ const MAX_READERS: u32 = 1022;
 /// gives up and the call computes uncached.
 const READER_SLOT_WAITS: u32 = 5_000;
 
+/// LMDB's figures for one namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamespaceStats {
+    /// Records.
+    pub entries: usize,
+    /// Bytes per page.
+    pub page_size: u32,
+    /// Height of the B-tree.
+    pub depth: u32,
+    /// Pages of the file in use or free.
+    pub pages_used: usize,
+    /// Pages free for reuse (what `compact` gives back).
+    pub free_pages: usize,
+    /// Size of the memory map.
+    pub map_size: usize,
+}
+
+/// The namespaces under a store root: every folder holding a `data.mdb`, as
+/// its path relative to the root, sorted.
+///
+/// # Errors
+///
+/// [`StoreError::Io`] when the root cannot be read.
+pub fn list_namespaces(root: &Path) -> Result<Vec<String>, StoreError> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|source| StoreError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "data.mdb")
+                && let Ok(rel) = dir.strip_prefix(root)
+                && let Some(name) = rel.to_str()
+                && check_namespace(name).is_ok()
+            {
+                found.push(name.to_string());
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 static OPEN: Lazy<Mutex<HashMap<PathBuf, &'static Namespace>>> = Lazy::new(Default::default);
 
 /// An open namespace: the LMDB environment holding one cached function's
@@ -172,6 +220,24 @@ impl Namespace {
         open.insert(canonical, ns);
         open.insert(dir, ns);
         Ok(ns)
+    }
+
+    /// Opens the namespace `name` under `root` only if it exists: tools that
+    /// look at stores never create one by a typo.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NoSuchNamespace`] when it does not exist; else as
+    /// [`Namespace::open`].
+    pub fn open_existing(root: &Path, name: &str) -> Result<&'static Namespace, StoreError> {
+        check_namespace(name)?;
+        if !root.join(name).join("data.mdb").is_file() {
+            return Err(StoreError::NoSuchNamespace {
+                name: name.to_string(),
+                root: root.to_path_buf(),
+            });
+        }
+        Namespace::open(root, name)
     }
 
     /// The namespace path, such as `unique/path/f`.
@@ -405,6 +471,78 @@ impl Namespace {
             }
             Ok(found)
         })
+    }
+
+    /// Removes the records under these LMDB keys in one durable transaction;
+    /// returns how many there were.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Lmdb`] when the store cannot be written; nothing is
+    /// removed then.
+    pub fn remove_many_raw(&self, hashes: &[[u8; 16]]) -> Result<usize, StoreError> {
+        self.write(|txn, db| {
+            let mut removed = 0;
+            for hash in hashes {
+                match txn.del(db, hash, None) {
+                    Ok(()) => removed += 1,
+                    Err(lmdb::Error::NotFound) => {}
+                    Err(e) => return Err(lmdb_err("delete", &self.dir)(e)),
+                }
+            }
+            Ok(removed)
+        })
+    }
+
+    /// LMDB's figures for the namespace.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Lmdb`] when the store cannot be read.
+    pub fn stats(&self) -> Result<NamespaceStats, StoreError> {
+        let stat = self.env.stat().map_err(lmdb_err("stat", &self.dir))?;
+        let info = self.env.info().map_err(lmdb_err("info", &self.dir))?;
+        let free_pages = self
+            .env
+            .freelist()
+            .map_err(lmdb_err("freelist", &self.dir))?;
+        Ok(NamespaceStats {
+            entries: stat.entries(),
+            page_size: stat.page_size(),
+            depth: stat.depth(),
+            pages_used: info.last_pgno() + 1,
+            free_pages,
+            map_size: info.map_size(),
+        })
+    }
+
+    /// Writes a compacted copy of the environment (free pages left out) into
+    /// the empty directory `to`, as `to/data.mdb`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Lmdb`] when LMDB cannot copy.
+    pub fn copy_compacted(&self, to: &Path) -> Result<(), StoreError> {
+        let path = std::ffi::CString::new(to.as_os_str().as_encoded_bytes()).map_err(|_| {
+            StoreError::Io {
+                path: to.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "a NUL byte in the path",
+                ),
+            }
+        })?;
+        let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: the environment is open for `self`'s whole life and `path`
+        // is a NUL-terminated string that outlives the call.
+        let rc = unsafe {
+            lmdb_sys::mdb_env_copy2(self.env.env(), path.as_ptr(), lmdb_sys::MDB_CP_COMPACT)
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(lmdb_err("copy", &self.dir)(lmdb::Error::from_err_code(rc)))
+        }
     }
 
     /// Removes every record.

@@ -1,0 +1,54 @@
+//! `permacache import NS FILE [--merge]`: the whole file is checked before
+//! anything is written, and it is written in one transaction.
+
+use std::path::PathBuf;
+
+use permacache::store::Namespace;
+use permacache::store::export::read_export;
+use serde_json::json;
+
+use crate::{Ctx, Outcome};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The namespace path to import into
+    namespace: String,
+    /// An export file written by `permacache export`
+    file: PathBuf,
+    /// Add to a namespace that already has entries (imported entries replace
+    /// ones with the same key)
+    #[arg(long)]
+    merge: bool,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
+    let bytes = std::fs::read(&args.file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.file.display()))?;
+    let export =
+        read_export(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    if let Ok(existing) = Namespace::open_existing(&ctx.root, &args.namespace) {
+        let n = existing.len()?;
+        if n > 0 && !args.merge {
+            anyhow::bail!(
+                "namespace {} already has {n} entries; nothing imported (use --merge to add to it)",
+                args.namespace
+            );
+        }
+    }
+    let ns = Namespace::open(&ctx.root, &args.namespace)?;
+    ns.put_many_raw(export.records.iter().map(|(h, r)| (h, r.as_slice())))?;
+    let count = export.records.len();
+    if ctx.json {
+        ctx.print_json(&json!({
+            "namespace": args.namespace, "from": export.namespace, "entries": count, "merged": args.merge
+        }));
+    } else {
+        let from = if export.namespace == args.namespace {
+            String::new()
+        } else {
+            format!(" (exported from {})", export.namespace)
+        };
+        println!("imported {count} entries into {}{from}", args.namespace);
+    }
+    Ok(Outcome::Ok)
+}

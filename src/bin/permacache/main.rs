@@ -1,0 +1,161 @@
+//! `permacache`: look after caches on disk. What is in them, how big, share
+//! one with a colleague, clean up. One file per command; this one holds the
+//! arguments, the output helpers and the exit codes (0 ok, 1 a failure or a
+//! problem found, 2 a usage error).
+
+mod compact;
+mod count;
+mod export;
+mod forget;
+mod gc;
+mod import;
+mod list;
+mod show;
+mod stats;
+mod verify;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use permacache::store::Namespace;
+
+/// Look after permacache stores: list, inspect, share and clean up the
+/// cached results of `permacached!` functions.
+#[derive(Parser)]
+#[command(name = "permacache", version)]
+struct Cli {
+    /// The store root [default: $PERMACACHE_DIR, else the user cache dir]
+    #[arg(long, global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Print JSON for scripts instead of text
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every namespace under the root, with entries, bytes on disk and last write
+    List,
+    /// How many entries a namespace holds
+    Count(count::Args),
+    /// The entries of a namespace: keys as canonical JSON, values as JSON where the codec allows
+    Show(show::Args),
+    /// Remove every entry of a namespace
+    Clear(NamespaceArg),
+    /// Remove the entry of one key
+    Forget(forget::Args),
+    /// Write a namespace to one portable file
+    Export(export::Args),
+    /// Read a namespace from an export file
+    Import(import::Args),
+    /// LMDB figures for each namespace and the whole store
+    Stats,
+    /// Read every record and report the ones that cannot be read (exit 1 if any)
+    Verify(verify::Args),
+    /// Give free pages back to the filesystem
+    Compact(compact::Args),
+    /// Remove old entries, or entries of older versions
+    Gc(gc::Args),
+}
+
+/// A namespace path argument.
+#[derive(clap::Args)]
+struct NamespaceArg {
+    /// The namespace path, such as unique/path/f
+    namespace: String,
+}
+
+/// What every command gets: where the store is and how to print.
+pub struct Ctx {
+    pub root: PathBuf,
+    pub json: bool,
+}
+
+impl Ctx {
+    /// Opens an existing namespace.
+    pub fn open(&self, namespace: &str) -> anyhow::Result<&'static Namespace> {
+        Ok(Namespace::open_existing(&self.root, namespace)?)
+    }
+
+    /// Prints a JSON value on one line.
+    pub fn print_json(&self, value: &serde_json::Value) {
+        println!("{value}");
+    }
+}
+
+/// A progress bar on stderr for work that can take a while; hidden when
+/// stdout is not a terminal or output is JSON.
+pub fn progress(ctx: &Ctx, len: u64, what: &str) -> ProgressBar {
+    if ctx.json || !std::io::stdout().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} ({eta})")
+            .expect("a valid template"),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// `2026-11-25T08:54:34Z` for milliseconds since the Unix epoch.
+pub fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// What a command found: `Problems` exits 1 without an error message.
+pub enum Outcome {
+    Ok,
+    Problems,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Ctx {
+        root: cli.dir.unwrap_or_else(permacache::store_dir),
+        json: cli.json,
+    };
+    let result = match cli.command {
+        Command::List => list::run(&ctx),
+        Command::Count(a) => count::run(&ctx, a),
+        Command::Show(a) => show::run(&ctx, a),
+        Command::Clear(a) => forget::clear(&ctx, &a.namespace),
+        Command::Forget(a) => forget::run(&ctx, a),
+        Command::Export(a) => export::run(&ctx, a),
+        Command::Import(a) => import::run(&ctx, a),
+        Command::Stats => stats::run(&ctx),
+        Command::Verify(a) => verify::run(&ctx, a),
+        Command::Compact(a) => compact::run(&ctx, a),
+        Command::Gc(a) => gc::run(&ctx, a),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The export file: one portable file holding a namespace's records, to share
+//! a cache or move it between machines. Every byte is checked on import, and
+//! nothing is written unless the whole file is sound.
+//!
+//! # Export format, version 1
+//!
+//! | part | bytes |
+//! |---|---|
+//! | magic | `PERMACACHE-EXPORT` then a NUL (18) |
+//! | format version | 1 (`1`) |
+//! | namespace path | u32 length (little-endian), then UTF-8 |
+//! | record count | u64 (little-endian) |
+//! | each record | 16-byte LMDB key, u32 length, record bytes (see [`Record`]) |
+//! | checksum | 16 bytes: xxh3-128 (big-endian) of everything before it |
+
+use std::io::Write;
+
+use super::{Namespace, Record, StoreError, key_hash};
+
+const MAGIC: &[u8; 18] = b"PERMACACHE-EXPORT\0";
+
+/// Version of the export format above.
+pub const EXPORT_FORMAT_VERSION: u8 = 1;
+
+/// A parsed export file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    /// The namespace it was exported from.
+    pub namespace: String,
+    /// `(LMDB key, record bytes)`, each checked.
+    pub records: Vec<([u8; 16], Vec<u8>)>,
+}
+
+/// Writes every record of `ns` to `out` in the export format; returns how
+/// many. Reads in one transaction, so the copy is consistent.
+///
+/// # Errors
+///
+/// A store error, or [`StoreError::Io`] when `out` cannot be written.
+pub fn write_export(ns: &Namespace, out: &mut impl Write) -> Result<u64, StoreError> {
+    let mut body = Vec::new();
+    body.extend_from_slice(MAGIC);
+    body.push(EXPORT_FORMAT_VERSION);
+    body.extend_from_slice(&(ns.name().len() as u32).to_le_bytes());
+    body.extend_from_slice(ns.name().as_bytes());
+    let count_at = body.len();
+    body.extend_from_slice(&0u64.to_le_bytes());
+    let mut count = 0u64;
+    ns.for_each_raw(|k, v| {
+        body.extend_from_slice(k);
+        body.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        body.extend_from_slice(v);
+        count += 1;
+        true
+    })?;
+    body[count_at..count_at + 8].copy_from_slice(&count.to_le_bytes());
+    let checksum = xxhash_rust::xxh3::xxh3_128(&body).to_be_bytes();
+    let io = |source| StoreError::Io {
+        path: ns.dir().to_path_buf(),
+        source,
+    };
+    out.write_all(&body).map_err(io)?;
+    out.write_all(&checksum).map_err(io)?;
+    out.flush().map_err(io)?;
+    Ok(count)
+}
+
+/// Reads and checks an export file: magic, version, checksum, and that each
+/// record parses and sits under the hash of its own key.
+///
+/// # Errors
+///
+/// [`StoreError::BadExport`] saying what is wrong.
+pub fn read_export(bytes: &[u8]) -> Result<Export, StoreError> {
+    let bad = |why: &str| StoreError::BadExport(why.to_string());
+    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(bad("it does not start like one (wrong file?)"));
+    }
+    if bytes.len() < MAGIC.len() + 1 + 4 + 8 + 16 {
+        return Err(bad("it is truncated"));
+    }
+    let (body, checksum) = bytes.split_at(bytes.len() - 16);
+    if xxhash_rust::xxh3::xxh3_128(body).to_be_bytes() != checksum {
+        return Err(bad("its checksum does not match (damaged or truncated)"));
+    }
+    let version = body[MAGIC.len()];
+    if version != EXPORT_FORMAT_VERSION {
+        return Err(StoreError::BadExport(format!(
+            "export format {version}, but this build reads format {EXPORT_FORMAT_VERSION}"
+        )));
+    }
+    let mut at = MAGIC.len() + 1;
+    let mut take = |n: usize| -> Result<&[u8], StoreError> {
+        let slice = body.get(at..at + n).ok_or_else(|| bad("it is truncated"))?;
+        at += n;
+        Ok(slice)
+    };
+    let name_len = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+    let namespace = std::str::from_utf8(take(name_len)?)
+        .map_err(|_| bad("its namespace path is not UTF-8"))?
+        .to_string();
+    let count = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
+    let mut records = Vec::new();
+    for i in 0..count {
+        let hash: [u8; 16] = take(16)?.try_into().expect("16 bytes");
+        let len = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+        let record = take(len)?.to_vec();
+        let parsed = Record::parse(&record)
+            .map_err(|e| StoreError::BadExport(format!("record {i}: {e}")))?;
+        if key_hash(parsed.key) != hash {
+            return Err(StoreError::BadExport(format!(
+                "record {i} is filed under another key's hash"
+            )));
+        }
+        records.push((hash, record));
+    }
+    if take(1).is_ok() {
+        return Err(bad("it has bytes after its last record"));
+    }
+    Ok(Export { namespace, records })
+}

@@ -1,0 +1,339 @@
+//! The `permacache` binary, run for real on stores this test program wrote.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use permacache::store::{Namespace, key_hash};
+use permacache::{Cache, Codec};
+
+fn permacache(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_permacache"))
+        .arg("--dir")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+fn json(out: Output) -> serde_json::Value {
+    serde_json::from_str(&ok(out)).unwrap()
+}
+
+fn squares(root: &Path, ns: &str, n: u32) -> Cache<Vec<u32>> {
+    let cache = Cache::builder(ns).root(root).open().unwrap();
+    for x in 0..n {
+        cache.insert(&(x, "sq"), &vec![x, x * x]).unwrap();
+    }
+    cache
+}
+
+#[test]
+fn list_count_and_show_describe_what_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    squares(dir.path(), "cli/list/a", 3);
+    squares(dir.path(), "cli/list/b/deeper", 5);
+    let readable: Cache<Vec<f64>> = Cache::builder("cli/list/json")
+        .root(dir.path())
+        .codec(Codec::Json)
+        .open()
+        .unwrap();
+    readable.insert(&"k", &vec![0.5, 1.0]).unwrap();
+
+    let list = json(permacache(dir.path(), &["--json", "list"]));
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cli/list/a", "cli/list/b/deeper", "cli/list/json"]);
+    assert_eq!(list[1]["entries"], 5);
+    assert!(list[1]["bytes"].as_u64().unwrap() > 0);
+    assert!(ok(permacache(dir.path(), &["list"])).contains("cli/list/b/deeper"));
+
+    assert_eq!(
+        ok(permacache(dir.path(), &["count", "cli/list/b/deeper"])),
+        "5\n"
+    );
+
+    let shown = json(permacache(dir.path(), &["--json", "show", "cli/list/json"]));
+    assert_eq!(shown[0]["key"], r#""k""#);
+    assert_eq!(shown[0]["value"], serde_json::json!([0.5, 1.0]));
+    let text = ok(permacache(
+        dir.path(),
+        &["show", "cli/list/a", "--limit", "2"],
+    ));
+    assert!(text.contains(r#"[0,"sq"] => <postcard"#), "{text}");
+    assert!(text.contains("... 1 more"), "{text}");
+
+    let missing = permacache(dir.path(), &["count", "cli/list/nope"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("no namespace \"cli/list/nope\""));
+    assert!(
+        !dir.path().join("cli/list/nope").exists(),
+        "a look never creates a namespace"
+    );
+}
+
+#[test]
+fn an_export_imported_into_another_root_serves_hits() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    squares(a.path(), "cli/share", 10);
+    let file = a.path().join("share.pcx");
+    ok(permacache(
+        a.path(),
+        &["export", "cli/share", file.to_str().unwrap()],
+    ));
+
+    let out = permacache(b.path(), &["import", "cli/share", file.to_str().unwrap()]);
+    assert!(
+        stdout(&out).contains("imported 10 entries"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        stderr(&out),
+        "",
+        "no progress bar when stdout is not a terminal"
+    );
+    let served: Cache<Vec<u32>> = Cache::builder("cli/share").root(b.path()).open().unwrap();
+    assert_eq!(
+        served.get_or_compute(&(7u32, "sq"), || vec![0]),
+        vec![7, 49]
+    );
+
+    // The target now has entries: a second import is refused unless merging.
+    let again = permacache(b.path(), &["import", "cli/share", file.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already has 10 entries"),
+        "{}",
+        stderr(&again)
+    );
+    served.insert(&(99u32, "sq"), &vec![99]).unwrap();
+    ok(permacache(
+        b.path(),
+        &["import", "cli/share", file.to_str().unwrap(), "--merge"],
+    ));
+    assert_eq!(served.len().unwrap(), 11);
+    assert_eq!(served.get(&(99u32, "sq")).unwrap(), Some(vec![99]));
+}
+
+#[test]
+fn a_damaged_or_foreign_export_is_refused_and_changes_nothing() {
+    let a = tempfile::tempdir().unwrap();
+    squares(a.path(), "cli/damage", 4);
+    let file = a.path().join("x.pcx");
+    ok(permacache(
+        a.path(),
+        &["export", "cli/damage", file.to_str().unwrap()],
+    ));
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&file, &bytes).unwrap();
+
+    let b = tempfile::tempdir().unwrap();
+    let out = permacache(b.path(), &["import", "cli/damage", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("checksum does not match"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!b.path().join("cli/damage").exists(), "nothing written");
+
+    std::fs::write(&file, "name,value\n1,2\n").unwrap();
+    let out = permacache(b.path(), &["import", "cli/damage", file.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("does not start like one"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Into an existing namespace with --merge: still nothing changes.
+    squares(b.path(), "cli/kept", 2);
+    let out = permacache(
+        b.path(),
+        &["import", "cli/kept", file.to_str().unwrap(), "--merge"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(ok(permacache(b.path(), &["count", "cli/kept"])), "2\n");
+}
+
+#[test]
+fn verify_reports_a_damaged_record_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = squares(dir.path(), "cli/verify", 5);
+    assert!(ok(permacache(dir.path(), &["verify"])).contains("5 records checked, 0 unreadable"));
+
+    let hash = key_hash(br#"[2,"sq"]"#);
+    let mut bytes = cache.namespace().get_raw(&hash).unwrap().unwrap();
+    bytes.truncate(30);
+    cache.namespace().put_raw(&hash, &bytes).unwrap();
+    let out = permacache(dir.path(), &["verify", "cli/verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        stdout(&out).contains(&format!("cli/verify: record {hex}: truncated record")),
+        "{}",
+        stdout(&out)
+    );
+    let out = permacache(dir.path(), &["--json", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["bad"].as_array().unwrap().len(), 1);
+    assert_eq!(report["checked"], 5);
+}
+
+#[test]
+fn gc_removes_old_entries_and_stale_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = squares(dir.path(), "cli/gc", 6);
+    // Age two entries by 40 days: the header's written-at is bytes 24..32.
+    let ns = cache.namespace();
+    for x in [0u32, 1] {
+        let hash = key_hash(permacache::stringify(&(x, "sq")).unwrap().as_bytes());
+        let mut bytes = ns.get_raw(&hash).unwrap().unwrap();
+        let at = u64::from_le_bytes(bytes[24..32].try_into().unwrap()) - 40 * 86_400_000;
+        bytes[24..32].copy_from_slice(&at.to_le_bytes());
+        ns.put_raw(&hash, &bytes).unwrap();
+    }
+    let out = ok(permacache(
+        dir.path(),
+        &["gc", "cli/gc", "--older-than", "30d"],
+    ));
+    assert_eq!(out, "removed 2 entries from cli/gc, 4 left\n");
+    assert_eq!(cache.get(&(0u32, "sq")).unwrap(), None);
+    assert_eq!(cache.get(&(2u32, "sq")).unwrap(), Some(vec![2, 4]));
+
+    let v2: Cache<Vec<u32>> = Cache::builder("cli/gc")
+        .root(dir.path())
+        .version(2)
+        .open()
+        .unwrap();
+    v2.insert(&(2u32, "sq"), &vec![2, 4]).unwrap();
+    let out = json(permacache(
+        dir.path(),
+        &["--json", "gc", "cli/gc", "--stale-versions"],
+    ));
+    assert_eq!(out["removed"], 3);
+    assert_eq!(out["left"], 1);
+    assert_eq!(v2.get(&(2u32, "sq")).unwrap(), Some(vec![2, 4]));
+
+    let bad = permacache(dir.path(), &["gc", "cli/gc", "--older-than", "soon"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("\"45s\""), "{}", stderr(&bad));
+}
+
+#[test]
+fn forget_takes_any_spelling_of_a_key_and_clear_empties() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache: Cache<u8> = Cache::builder("cli/forget")
+        .root(dir.path())
+        .open()
+        .unwrap();
+    #[derive(serde::Serialize)]
+    struct Args {
+        x: u8,
+        y: u8,
+    }
+    cache.insert(&Args { x: 1, y: 2 }, &3).unwrap();
+    cache.insert(&Args { x: 4, y: 5 }, &9).unwrap();
+    ok(permacache(
+        dir.path(),
+        &["forget", "cli/forget", r#"{ "y": 2, "x": 1 }"#],
+    ));
+    assert_eq!(cache.get(&Args { x: 1, y: 2 }).unwrap(), None);
+    let again = permacache(dir.path(), &["forget", "cli/forget", r#"{"x":1,"y":2}"#]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        ok(permacache(dir.path(), &["clear", "cli/forget"])),
+        "removed 1 entries from cli/forget\n"
+    );
+    assert!(cache.is_empty().unwrap());
+}
+
+#[test]
+fn compact_gives_free_pages_back_and_refuses_a_store_in_use() {
+    let a = tempfile::tempdir().unwrap();
+    let cache: Cache<Vec<u8>> = Cache::builder("cli/compact").root(a.path()).open().unwrap();
+    for i in 0..200u32 {
+        cache.insert(&i, &vec![1; 4096]).unwrap();
+    }
+    for i in 0..190u32 {
+        cache.remove(&i).unwrap();
+    }
+    // This process has the store open: compacting it would lose its writes.
+    let refused = permacache(a.path(), &["compact", "cli/compact"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("open in other processes"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // A copy that only the CLI opens.
+    let file = a.path().join("c.pcx");
+    ok(permacache(
+        a.path(),
+        &["export", "cli/compact", file.to_str().unwrap()],
+    ));
+    let b = tempfile::tempdir().unwrap();
+    ok(permacache(
+        b.path(),
+        &["import", "cli/compact", file.to_str().unwrap()],
+    ));
+    // Make free pages: remove most entries through the CLI's gc of version.
+    ok(permacache(
+        b.path(),
+        &[
+            "gc",
+            "cli/compact",
+            "--stale-versions",
+            "--keep-version",
+            "7",
+        ],
+    ));
+    let out = json(permacache(b.path(), &["--json", "compact", "cli/compact"]));
+    let (before, after) = (
+        out[0]["before"].as_u64().unwrap(),
+        out[0]["after"].as_u64().unwrap(),
+    );
+    assert!(after < before, "{before} -> {after}");
+    assert_eq!(ok(permacache(b.path(), &["count", "cli/compact"])), "0\n");
+    assert!(Namespace::open_existing(b.path(), "cli/compact").is_ok());
+}
+
+#[test]
+fn usage_errors_exit_2_and_every_command_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        permacache(dir.path(), &["frobnicate"]).status.code(),
+        Some(2)
+    );
+    for cmd in [
+        "list", "count", "show", "clear", "forget", "export", "import", "stats", "verify",
+        "compact", "gc",
+    ] {
+        let out = permacache(dir.path(), &[cmd, "--help"]);
+        assert!(out.status.success(), "{cmd}");
+        assert!(stdout(&out).contains("Usage: permacache"), "{cmd}");
+    }
+    let stats = json(permacache(dir.path(), &["--json", "stats"]));
+    assert_eq!(stats["entries"], 0);
+}
