@@ -12,6 +12,20 @@ pub use crate::key::args_key;
 pub use crate::out_files::{OutFiles, out_path};
 pub use crate::slot::{Settings, Slot, Step};
 
+/// The keys of a batch call's elements (a function, so that generated code
+/// needs no trait in scope).
+pub fn batch_keys(
+    n: usize,
+    key: impl FnMut(usize) -> Result<String, crate::KeyError>,
+) -> Vec<Result<String, crate::KeyError>> {
+    (0..n).map(key).collect()
+}
+
+/// An out-file call's requested paths.
+pub fn out_paths<const N: usize>(paths: [std::path::PathBuf; N]) -> Vec<std::path::PathBuf> {
+    paths.into()
+}
+
 /// Out files rely on Unix file identity (inodes); elsewhere using one is a
 /// compile error.
 #[cfg(unix)]

@@ -484,3 +484,21 @@ fn walk(root: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn errors_can_cross_threads_and_keep_their_source() {
+    fn error<T: std::error::Error + Send + Sync + 'static>() {}
+    error::<StoreError>();
+    error::<permacache::KeyError>();
+    error::<permacache::CacheMiss>();
+    let e = Cache::<u8>::builder("../up").open().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "bad namespace path \"../up\": '.' and '..' segments are not allowed (expected a relative path like \"unique/path/f\" of letters, digits, '_', '-' and '.')"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"").unwrap();
+    let e = Cache::<u8>::builder("x").root(&file).open().unwrap_err();
+    assert!(std::error::Error::source(&e).is_some());
+}

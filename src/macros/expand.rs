@@ -76,9 +76,9 @@ macro_rules! __permacache_expand {
                 ::core::stringify!($name),
                 &[$((::core::stringify!($pp), $crate::__private::Vec::len(&$pp))),*],
             );
-            let __permacache_keys: $crate::__private::Vec<_> = (0..__permacache_n)
-                .map(|__permacache_i| $name::key($($crate::__permacache_batch_arg!($role, $p, __permacache_i)),*))
-                .collect();
+            let __permacache_keys = $crate::__private::batch_keys(__permacache_n, |__permacache_i| {
+                $name::key($($crate::__permacache_batch_arg!($role, $p, __permacache_i)),*)
+            });
             $(let mut $pp = $crate::__private::BatchSlots::new($pp);)+
             $name::__SLOT.run_batch(::core::stringify!($name), __permacache_keys, move |__permacache_missing| {
                 __permacache_body($($crate::__permacache_batch_take!($role, $p, __permacache_missing)),*)
@@ -119,7 +119,7 @@ macro_rules! __permacache_expand {
             #[allow(clippy::let_unit_value)]
             let () = $crate::__private::OUT_FILES_SUPPORTED;
             let __permacache_key = $name::key($(&$p),*);
-            let __permacache_paths = $crate::__private::Vec::from([$($crate::__private::out_path(&$op)),+]);
+            let __permacache_paths = $crate::__private::out_paths([$($crate::__private::out_path(&$op)),+]);
             $name::__SLOT.run_out_files(__permacache_key, __permacache_paths, move || {
                 __permacache_body($($p),*)
             })
