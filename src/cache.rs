@@ -238,6 +238,36 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
         self.store(&key::stringify(key)?, value)
     }
 
+    /// Stores many entries in one durable transaction: all or none.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::insert`]; nothing is stored then.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = permacache::Cache::<u64>::builder("docs/bulk").root(dir.path()).open().unwrap();
+    /// let squares: Vec<(u64, u64)> = (0..1000).map(|x| (x, x * x)).collect();
+    /// cache.insert_many(squares.iter().map(|(x, sq)| (x, sq))).unwrap();
+    /// assert_eq!(cache.get(&30u64).unwrap(), Some(900));
+    /// ```
+    pub fn insert_many<'a, K: Serialize + ?Sized + 'a>(
+        &self,
+        entries: impl IntoIterator<Item = (&'a K, &'a R)>,
+    ) -> Result<(), StoreError>
+    where
+        R: 'a,
+    {
+        let keyed = entries
+            .into_iter()
+            .map(|(k, v)| Ok((key::stringify(k)?, v)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let refs: Vec<(&str, &R)> = keyed.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        self.store_many(&refs)
+    }
+
     /// Removes the entry for `key`; returns whether there was one.
     ///
     /// # Errors

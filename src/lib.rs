@@ -19,6 +19,8 @@ pub mod store;
 pub mod __private;
 
 pub use cache::{Cache, CacheBuilder};
-pub use key::{KEY_FORMAT_VERSION, KeyError, stable_hash, stringify};
+pub use key::{
+    FINGERPRINT_FORMAT_VERSION, KEY_FORMAT_VERSION, KeyError, fingerprint, stable_hash, stringify,
+};
 pub use mode::{CacheMiss, Mode, mode, set_mode, with_mode};
 pub use store::{Codec, StoreError, set_store_dir, store_dir};

@@ -57,6 +57,11 @@ permacached! {
         data.iter().sum()
     }
 
+    "tests/dsl/fp" =>
+    fn fp(#[fingerprint] samples: Vec<f64>, scale: f64 = 1.0) -> f64 {
+        samples.iter().sum::<f64>() * scale
+    }
+
     "tests/dsl/rules" =>
     fn rules(
         #[display] addr: std::net::Ipv4Addr,
@@ -159,6 +164,21 @@ fn hash_and_ignore_rules_shape_the_key() {
     assert_eq!(g(data.clone(), false), 4.0);
     assert_eq!(g(data, true), 4.0);
     assert_eq!(RUNS_G.load(Ordering::SeqCst) - before, 1);
+}
+
+#[test]
+fn the_fingerprint_rule_keys_a_big_argument_by_its_binary_fingerprint() {
+    setup();
+    let samples: Vec<f64> = (0..10_000).map(f64::from).collect();
+    let key = fp::key(&samples, &1.0).unwrap();
+    let expected = format!(
+        r#"{{"samples":"{}","scale":1.0}}"#,
+        permacache::fingerprint(&samples).unwrap()
+    );
+    assert_eq!(key, expected);
+    assert_ne!(key, fp::key(&vec![0.0], &1.0).unwrap());
+    assert_eq!(fp!(samples.clone()), 49_995_000.0);
+    assert_eq!(fp::get(&samples, &1.0), Some(49_995_000.0));
 }
 
 #[test]

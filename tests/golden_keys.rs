@@ -184,3 +184,75 @@ fn stable_hash_is_32_lowercase_hex_digits_of_the_key() {
         format!("{:032x}", xxhash_rust::xxh3::xxh3_128(key.as_bytes()))
     );
 }
+
+/// Fingerprint format 1, each expected digest computed independently from the
+/// format table (Python: xxhash.xxh3_128_hexdigest over hand-built bytes).
+#[test]
+fn every_golden_fingerprint_is_unchanged() {
+    use permacache::{FINGERPRINT_FORMAT_VERSION, fingerprint};
+    assert_eq!(FINGERPRINT_FORMAT_VERSION, 1);
+    let set: HashSet<u64> = [3, 1, 2].into();
+    let table: Vec<(String, &str)> = vec![
+        (
+            fingerprint(&1u8).unwrap(),
+            "fcae2173da6f665389689cbd5f7a696a",
+        ),
+        (
+            fingerprint(&1i64).unwrap(),
+            "fcae2173da6f665389689cbd5f7a696a",
+        ),
+        (
+            fingerprint(&vec![0.5f64, -0.0]).unwrap(),
+            "6ded36819c2d362f0316094a6efcd262",
+        ),
+        (
+            fingerprint("ab").unwrap(),
+            "4f3321f69b8d3f8ff9027739b9c8a546",
+        ),
+        (
+            fingerprint(&Point { y: 2, x: 1 }).unwrap(),
+            "d476a95e584338e9d22bd3d19794db3e",
+        ),
+        (
+            fingerprint(&f64::NAN).unwrap(),
+            "1420def684ff33195e46be79eb2f1aac",
+        ),
+        (
+            fingerprint(&-f64::NAN).unwrap(),
+            "1420def684ff33195e46be79eb2f1aac",
+        ),
+        (
+            fingerprint(&set).unwrap(),
+            "307bc1fc0183c9ca786457cf1ffc88f3",
+        ),
+        (
+            fingerprint(&None::<u8>).unwrap(),
+            "c311d21b3583875acbaa0f6724ae8b0a",
+        ),
+        (
+            fingerprint(&Some(0u8)).unwrap(),
+            "3e56ac4c92225fe585dde81128245bab",
+        ),
+        (
+            fingerprint(&Shape::Circle(1.0)).unwrap(),
+            "7de71e02f592b828584119a7ac897913",
+        ),
+    ];
+    for (got, want) in table {
+        assert_eq!(got, want);
+    }
+    // Distinct where keys are distinct.
+    assert_ne!(
+        fingerprint(&0.0f64).unwrap(),
+        fingerprint(&-0.0f64).unwrap()
+    );
+    assert_ne!(fingerprint(&1u8).unwrap(), fingerprint(&1.0f64).unwrap());
+    assert_ne!(
+        fingerprint(&vec![1u8, 2]).unwrap(),
+        fingerprint(&vec![2u8, 1]).unwrap()
+    );
+    assert_ne!(
+        fingerprint(&("a", "bc")).unwrap(),
+        fingerprint(&("ab", "c")).unwrap()
+    );
+}

@@ -34,10 +34,12 @@
 //! [`KEY_FORMAT_VERSION`] changes whenever it does.
 
 mod error;
+mod fingerprint;
 mod map_key;
 mod ser;
 
 pub use error::KeyError;
+pub use fingerprint::{FINGERPRINT_FORMAT_VERSION, fingerprint};
 pub(crate) use ser::Flavor;
 
 use serde::Serialize;

@@ -82,8 +82,13 @@ pub(crate) fn float_text<F: ryu::Float + Into<f64>>(buf: &mut ryu::Buffer, v: F)
 /// Whether `T` (behind any references) is a set whose iteration order is
 /// arbitrary. `type_name` is the only way to tell: serde serializes sets and
 /// vectors with the same calls. A test pins the names this relies on.
-fn is_unordered_set<T: ?Sized>() -> bool {
+pub(crate) fn is_unordered_set<T: ?Sized>() -> bool {
     let mut name = std::any::type_name::<T>();
+    // Every element of a big array comes through here: most names are far
+    // shorter than any set's, and that test is one comparison.
+    if name.len() < "hashbrown::set::HashSet<".len() {
+        return false;
+    }
     while let Some(rest) = name.strip_prefix('&') {
         name = rest.strip_prefix("mut ").unwrap_or(rest);
     }

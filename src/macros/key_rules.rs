@@ -33,6 +33,10 @@ macro_rules! __permacache_key_arg {
     (@rules $k:ident, $p:ident, value: [$p2:ident], [[hash] $($rest:tt)*]) => {
         $crate::__permacache_key_arg!(@rules $k, $p, value: [&$crate::stable_hash($p)?], [$($rest)*])
     };
+    // #[fingerprint]: the fast binary fingerprint of the value
+    (@rules $k:ident, $p:ident, value: [$p2:ident], [[fingerprint] $($rest:tt)*]) => {
+        $crate::__permacache_key_arg!(@rules $k, $p, value: [&$crate::fingerprint($p)?], [$($rest)*])
+    };
     // #[display]: the value's `to_string()`
     (@rules $k:ident, $p:ident, value: [$p2:ident], [[display] $($rest:tt)*]) => {
         $crate::__permacache_key_arg!(
@@ -49,11 +53,12 @@ macro_rules! __permacache_key_arg {
     };
     (@unknown $p:ident, hash, ) => { $crate::__permacache_key_arg!(@twice $p) };
     (@unknown $p:ident, display, ) => { $crate::__permacache_key_arg!(@twice $p) };
+    (@unknown $p:ident, fingerprint, ) => { $crate::__permacache_key_arg!(@twice $p) };
     (@unknown $p:ident, key_with, $($args:tt)*) => { $crate::__permacache_key_arg!(@twice $p) };
     (@twice $p:ident) => {
         ::core::compile_error!(::core::concat!(
             "permacached!: parameter `", ::core::stringify!($p),
-            "` has more than one of #[hash], #[display], #[key_with(..)]; keep one"
+            "` has more than one of #[hash], #[fingerprint], #[display], #[key_with(..)]; keep one"
         ));
     };
     // #[out_file] and #[parallel] come first (the parameter stage takes them)
@@ -70,7 +75,7 @@ macro_rules! __permacache_key_arg {
         ::core::compile_error!(::core::concat!(
             "permacached!: unknown key rule #[", ::core::stringify!($rule), "] on parameter `",
             ::core::stringify!($p),
-            "`; expected #[drop_if_eq(value)], #[drop_if(path)], #[ignore], #[hash], #[display] or #[key_with(path)]"
+            "`; expected #[drop_if_eq(value)], #[drop_if(path)], #[ignore], #[hash], #[fingerprint], #[display] or #[key_with(path)]"
         ));
     };
     // the value goes into the key

@@ -1,0 +1,88 @@
+"""Merges the Rust and Python results of bench/compare.sh into one Markdown
+table: each peer's median, and how many times slower (or bigger) it is than
+permacache-rs in the same run. Then checks the targets."""
+
+import json
+import platform
+import sys
+import time
+
+ROWS = [
+    ("w1_hit_ns", "1. hit, `f(x, y=2)` -> 2 items, 10,000 entries, random keys", "time"),
+    ("w2_miss_ns", "2. miss, including the write", "time"),
+    ("w3_array_hit_ns", "3. hit, 10,000-float argument and result", "time"),
+    ("w4_big_hit_ns", "4. hit returning an 8 MB float array", "time"),
+    ("w5_bytes_per_entry", "5. bytes on disk per small entry", "bytes"),
+    ("w6_threads_ns", "6a. 2 threads hitting one namespace (wall time per hit)", "time"),
+    ("w6_processes_ns", "6b. 2 processes hitting one namespace (wall time per hit)", "time"),
+    ("w7_hit_1m_ns", "7. hit with 1,000,000 entries", "time"),
+]
+BASE = "permacache-rs"
+
+
+def show(value, kind):
+    if value is None:
+        return "n/a"
+    if kind == "bytes":
+        return f"{value:,.0f} B"
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.0f} ns"
+
+
+def main():
+    results = {}
+    for path in sys.argv[1:]:
+        results.update(json.load(open(path)))
+    peers = [BASE] + [p for p in results if p not in (BASE, "lmdb-floor")]
+    print(f"Run on {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
+          f"{platform.system()}; medians; ratio = peer / permacache-rs in this run.\n")
+    print("| workload | " + " | ".join(peers) + " |")
+    print("|---|" + "---|" * len(peers))
+    for key, label, kind in ROWS:
+        base = results[BASE].get(key)
+        cells = []
+        for p in peers:
+            v = results[p].get(key)
+            cell = show(v, kind)
+            if p != BASE and v is not None and base:
+                cell += f" ({v / base:.1f}×)"
+            cells.append(cell)
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    floor = results.get("lmdb-floor", {}).get("w1_hit_ns")
+    plain = results[BASE].get("w3_array_hit_plain_key_ns")
+    print()
+    if floor:
+        print(f"Raw LMDB floor for workload 1 (read txn + get + key encoding): {show(floor, 'time')}; "
+              f"permacache-rs is {results[BASE]['w1_hit_ns'] / floor:.2f}× it.")
+    if plain:
+        print(f"Workload 3 uses `#[fingerprint]` on the array; with the plain JSON key it takes {show(plain, 'time')}.")
+    for p in peers:
+        for k, v in results[p].items():
+            if k.endswith("note"):
+                print(f"{p}: {v}")
+
+    print("\nTargets:")
+    hit = results[BASE]["w1_hit_ns"]
+    checks = []  # (target, figure, met)
+
+    def faster(name, peer, key, need):
+        if peer in results and results[peer].get(key):
+            ratio = results[peer][key] / results[BASE][key]
+            checks.append((name, f"{ratio:.1f}×", ratio >= need))
+
+    faster("hit ≥ 100× faster than Python permacache", "permacache-py", "w1_hit_ns", 100)
+    faster("hit ≥ 15× faster than diskcache", "diskcache", "w1_hit_ns", 15)
+    if floor:
+        checks.append(("hit within 1.5× of the LMDB floor", f"{hit / floor:.2f}×", hit / floor <= 1.5))
+    per_entry = results[BASE]["w5_bytes_per_entry"]
+    checks.append(("≤ 150 bytes on disk per small entry", f"{per_entry:.0f} B", per_entry <= 150))
+    for p in peers[1:]:
+        faster(f"workload 3 ≥ 20× faster than {p}", p, "w3_array_hit_ns", 20)
+    for name, figure, met in checks:
+        print(f"- {name}: {'met' if met else 'MISSED'} ({figure})")
+
+
+if __name__ == "__main__":
+    main()
