@@ -427,10 +427,7 @@ impl Namespace {
     ///
     /// [`StoreError::Lmdb`] when the store cannot be written.
     pub fn put_raw(&self, hash: &[u8; 16], record: &[u8]) -> Result<(), StoreError> {
-        self.write(|txn, db| {
-            txn.put(db, hash, &record, WriteFlags::empty())
-                .map_err(lmdb_err("put", &self.dir))
-        })
+        self.put_many_raw([(hash, record)])
     }
 
     /// Stores many raw records in one durable transaction.

@@ -2,7 +2,6 @@
 //! free pages. The file is replaced, so no other process may have it open:
 //! on Linux that is checked, elsewhere `--force` says you checked.
 
-use permacache::store::list_namespaces;
 use serde_json::json;
 
 use crate::list::bytes_on_disk;
@@ -45,11 +44,7 @@ fn users_of(file: &std::path::Path) -> Option<Vec<u32>> {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
-    let names = if args.namespaces.is_empty() {
-        list_namespaces(&ctx.root)?
-    } else {
-        args.namespaces
-    };
+    let names = ctx.namespaces(args.namespaces)?;
     let mut rows = Vec::new();
     for name in &names {
         let ns = ctx.open(name)?;

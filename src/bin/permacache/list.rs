@@ -1,6 +1,5 @@
 //! `permacache list`: every namespace with entries, bytes on disk, last write.
 
-use permacache::store::list_namespaces;
 use serde_json::json;
 
 use crate::{Ctx, Outcome, utc};
@@ -30,11 +29,7 @@ pub fn modified_ms(path: &std::path::Path) -> u64 {
 }
 
 pub fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
-    let names = if ctx.root.exists() {
-        list_namespaces(&ctx.root)?
-    } else {
-        Vec::new()
-    };
+    let names = ctx.namespaces(Vec::new())?;
     let mut rows = Vec::new();
     for name in &names {
         let ns = ctx.open(name)?;

@@ -82,6 +82,17 @@ impl Ctx {
         Ok(Namespace::open_existing(&self.root, namespace)?)
     }
 
+    /// The namespaces a command was given, or every one under the root.
+    pub fn namespaces(&self, given: Vec<String>) -> anyhow::Result<Vec<String>> {
+        if !given.is_empty() {
+            return Ok(given);
+        }
+        if !self.root.exists() {
+            return Ok(Vec::new());
+        }
+        Ok(permacache::store::list_namespaces(&self.root)?)
+    }
+
     /// Prints a JSON value on one line.
     pub fn print_json(&self, value: &serde_json::Value) {
         println!("{value}");

@@ -1,17 +1,12 @@
 //! `permacache stats`: LMDB figures per namespace and for the whole store.
 
-use permacache::store::list_namespaces;
 use serde_json::json;
 
 use crate::list::bytes_on_disk;
 use crate::{Ctx, Outcome};
 
 pub fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
-    let names = if ctx.root.exists() {
-        list_namespaces(&ctx.root)?
-    } else {
-        Vec::new()
-    };
+    let names = ctx.namespaces(Vec::new())?;
     let mut rows = Vec::new();
     for name in &names {
         let ns = ctx.open(name)?;

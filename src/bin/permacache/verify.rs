@@ -4,7 +4,7 @@
 //! be checked without their Rust type; the cached function itself recomputes
 //! one that does not decode.
 
-use permacache::store::{Record, key_hash, list_namespaces};
+use permacache::store::{Record, key_hash};
 use permacache::{Codec, KEY_FORMAT_VERSION};
 use serde_json::json;
 
@@ -41,11 +41,7 @@ pub fn problem(hash: &[u8], bytes: &[u8]) -> Option<String> {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
-    let names = if args.namespaces.is_empty() {
-        list_namespaces(&ctx.root)?
-    } else {
-        args.namespaces
-    };
+    let names = ctx.namespaces(args.namespaces)?;
     let mut bad = Vec::new();
     let mut checked = 0u64;
     for name in &names {
