@@ -502,3 +502,20 @@ fn errors_can_cross_threads_and_keep_their_source() {
     let e = Cache::<u8>::builder("x").root(&file).open().unwrap_err();
     assert!(std::error::Error::source(&e).is_some());
 }
+
+#[test]
+fn a_thread_that_read_before_sees_what_another_process_wrote_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_in(dir.path(), "fresh/reads");
+    // This thread reads (and keeps its read transaction for the next read).
+    assert_eq!(cache.get(&5u64).unwrap(), None);
+    assert_eq!(cache.get(&5u64).unwrap(), None);
+    run(child_cmd("write-range")
+        .env("ROOT", dir.path())
+        .env("NS", "fresh/reads")
+        .env("FROM", "0")
+        .env("TO", "10")
+        .env("TAG", "3"));
+    assert_eq!(cache.get(&5u64).unwrap(), Some(value(5, 3)));
+    assert_eq!(cache.len().unwrap(), 10);
+}

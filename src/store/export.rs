@@ -37,7 +37,7 @@ pub struct Export {
 /// # Errors
 ///
 /// A store error, or [`StoreError::Io`] when `out` cannot be written.
-pub fn write_export(ns: &Namespace, out: &mut impl Write) -> Result<u64, StoreError> {
+pub fn write_export(ns: &'static Namespace, out: &mut impl Write) -> Result<u64, StoreError> {
     let mut body = Vec::new();
     body.extend_from_slice(MAGIC);
     body.push(EXPORT_FORMAT_VERSION);

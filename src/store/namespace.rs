@@ -10,9 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
+use std::cell::RefCell;
+use std::sync::atomic::AtomicUsize;
+
 use lmdb::{
-    Cursor, Database, Environment, EnvironmentFlags, RoTransaction, RwTransaction, Transaction,
-    WriteFlags,
+    Cursor, Database, Environment, EnvironmentFlags, InactiveTransaction, RoTransaction,
+    RwTransaction, Transaction, WriteFlags,
 };
 use once_cell::sync::Lazy;
 
@@ -77,6 +80,30 @@ pub fn list_namespaces(root: &Path) -> Result<Vec<String>, StoreError> {
     Ok(found)
 }
 
+/// How many threads at most keep a reset read transaction (and so a reader
+/// slot) per namespace; past that, reads take a fresh transaction each.
+const KEPT_READERS_MAX: usize = 256;
+
+/// A reset read transaction a thread keeps for its next read of one
+/// namespace: renewing it keeps the reader slot, so a read skips LMDB's
+/// reader-table lock, which every fresh transaction takes (with `NO_TLS`)
+/// and which threads and processes contend on.
+struct KeptReader {
+    ns: &'static Namespace,
+    txn: Option<InactiveTransaction<'static>>,
+}
+
+impl Drop for KeptReader {
+    fn drop(&mut self) {
+        // The thread ended (or the reader is discarded): free its place.
+        self.ns.kept_readers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    static KEPT: RefCell<Vec<KeptReader>> = const { RefCell::new(Vec::new()) };
+}
+
 static OPEN: Lazy<Mutex<HashMap<PathBuf, &'static Namespace>>> = Lazy::new(Default::default);
 
 /// An open namespace: the LMDB environment holding one cached function's
@@ -92,6 +119,8 @@ pub struct Namespace {
     read_only: bool,
     warned_store: AtomicBool,
     warned_decode: AtomicBool,
+    /// Threads keeping a read transaction for this namespace.
+    kept_readers: AtomicUsize,
 }
 
 /// Reads records in place inside one read transaction; the first LMDB
@@ -215,6 +244,7 @@ impl Namespace {
             read_only,
             warned_store: AtomicBool::new(false),
             warned_decode: AtomicBool::new(false),
+            kept_readers: AtomicUsize::new(0),
         }));
         ns.clear_stale_readers();
         open.insert(canonical, ns);
@@ -278,16 +308,30 @@ impl Namespace {
         }
     }
 
-    /// Runs `f` in a read transaction.
+    /// Runs `f` in a read transaction: this thread's kept one, renewed, or a
+    /// fresh one (kept afterwards while fewer than [`KEPT_READERS_MAX`]
+    /// threads keep one).
     pub(crate) fn read<T>(
-        &self,
-        mut f: impl FnMut(&RoTransaction<'_>, Database) -> Result<T, StoreError>,
+        &'static self,
+        mut f: impl FnMut(&RoTransaction<'static>, Database) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut waits = 0;
         loop {
             let gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
-            match self.env.begin_ro_txn() {
-                Ok(txn) => return f(&txn, self.db),
+            let (began, kept) = match self.take_kept() {
+                Some(mut kept) => {
+                    let inactive = kept.txn.take().expect("a kept reader holds a transaction");
+                    (inactive.renew(), Some(kept))
+                }
+                None => (self.env.begin_ro_txn(), None),
+            };
+            match began {
+                Ok(txn) => {
+                    let out = f(&txn, self.db);
+                    self.keep(txn, kept);
+                    return out;
+                }
+                // A failed renew has ended its transaction; `kept` drops here.
                 Err(lmdb::Error::MapResized) => {
                     drop(gate);
                     self.adopt_map_size()?;
@@ -301,6 +345,37 @@ impl Namespace {
                 Err(e) => return Err(lmdb_err("begin a read", &self.dir)(e)),
             }
         }
+    }
+
+    /// This thread's kept reader of this namespace, if any.
+    fn take_kept(&'static self) -> Option<KeptReader> {
+        KEPT.try_with(|kept| {
+            let mut kept = kept.borrow_mut();
+            let at = kept.iter().position(|k| std::ptr::eq(k.ns, self))?;
+            Some(kept.swap_remove(at))
+        })
+        .ok()
+        .flatten()
+    }
+
+    /// Resets a finished read and keeps it for this thread's next one.
+    fn keep(&'static self, txn: RoTransaction<'static>, kept: Option<KeptReader>) {
+        let mut kept = match kept {
+            Some(kept) => kept,
+            None => {
+                if self.kept_readers.fetch_add(1, Ordering::Relaxed) >= KEPT_READERS_MAX {
+                    self.kept_readers.fetch_sub(1, Ordering::Relaxed);
+                    return; // `txn` is aborted, its slot freed
+                }
+                KeptReader {
+                    ns: self,
+                    txn: None,
+                }
+            }
+        };
+        kept.txn = Some(txn.reset());
+        // During thread exit there is nowhere to keep it: it is dropped.
+        let _ = KEPT.try_with(|k| k.borrow_mut().push(kept));
     }
 
     /// Runs `f` in a write transaction and commits it durably, growing the
@@ -380,7 +455,7 @@ impl Namespace {
 
     /// Calls `f` with the record under an LMDB key (if any), in place.
     pub(crate) fn with_record<T>(
-        &self,
+        &'static self,
         hash: &[u8; 16],
         mut f: impl FnMut(Option<&[u8]>) -> T,
     ) -> Result<T, StoreError> {
@@ -394,7 +469,7 @@ impl Namespace {
     /// Calls `f` with a reader of records in place, inside one read
     /// transaction (a batch of lookups costs one transaction).
     pub(crate) fn with_reader<T>(
-        &self,
+        &'static self,
         f: impl FnOnce(&Reader<'_, '_>) -> T,
     ) -> Result<T, StoreError> {
         let mut f = Some(f);
@@ -417,7 +492,7 @@ impl Namespace {
     /// # Errors
     ///
     /// [`StoreError::Lmdb`] when the store cannot be read.
-    pub fn get_raw(&self, hash: &[u8; 16]) -> Result<Option<Vec<u8>>, StoreError> {
+    pub fn get_raw(&'static self, hash: &[u8; 16]) -> Result<Option<Vec<u8>>, StoreError> {
         self.with_record(hash, |bytes| bytes.map(<[u8]>::to_vec))
     }
 
@@ -578,7 +653,10 @@ impl Namespace {
     /// # Errors
     ///
     /// [`StoreError::Lmdb`] when the store cannot be read.
-    pub fn for_each_raw(&self, mut f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+    pub fn for_each_raw(
+        &'static self,
+        mut f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
         self.read(|txn, db| {
             let mut cursor = txn
                 .open_ro_cursor(db)
