@@ -77,19 +77,10 @@ def make(peer, workdir):
         pc.CACHE = workdir
         from permacache import permacache
 
-        def small(x, y=2):
-            return [x, y]
-
-        def array(a):
-            return a * 2.0
-
-        def big(k):
-            return np.arange(1_000_000, dtype=np.float64) + k
-
         return (
-            permacache("compare/small")(small),
-            permacache("compare/array")(array),
-            permacache("compare/big")(big),
+            permacache("compare/small")(small_body),
+            permacache("compare/array")(array_body),
+            permacache("compare/big")(big_body),
         )
     if peer == "joblib":
         import joblib
