@@ -100,18 +100,13 @@ impl<R: Serialize + DeserializeOwned + Clone> Slot<R> {
                         Found::Hit(value) => Some(value),
                         Found::Miss => None,
                         Found::Unusable(why) => {
-                            cache.namespace().warn_decode_once(|| {
-                                format!(
-                                    "namespace {}: a stored entry could not be read ({why}); recomputing and overwriting it",
-                                    self.path()
-                                )
-                            });
+                            cache.warn_unusable(&why);
                             None
                         }
                     })
                     .collect(),
                 Err(e) => {
-                    self.warn_store(e);
+                    cache.warn(&e);
                     (0..n).map(|_| None).collect()
                 }
             },
@@ -149,7 +144,7 @@ impl<R: Serialize + DeserializeOwned + Clone> Slot<R> {
                     .filter_map(|(&i, v)| key_refs[i].map(|k| (k, v)))
                     .collect();
                 if let Err(e) = cache.store_many(&entries) {
-                    self.warn_store(e);
+                    cache.warn(&e);
                 }
             }
             for (i, value) in compute_at.into_iter().zip(computed) {

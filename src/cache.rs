@@ -321,12 +321,7 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
             Ok(Found::Hit(value)) => Some(value),
             Ok(Found::Miss) => None,
             Ok(Found::Unusable(why)) => {
-                self.ns.warn_decode_once(|| {
-                    format!(
-                        "namespace {}: a stored entry could not be read ({why}); recomputing and overwriting it",
-                        self.ns.name()
-                    )
-                });
+                self.warn_unusable(&why);
                 None
             }
             Err(e) => {
@@ -344,7 +339,18 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
         }
     }
 
-    fn warn(&self, e: &StoreError) {
+    /// Logs (once per namespace) that a stored entry could not be read.
+    pub(crate) fn warn_unusable(&self, why: &str) {
+        self.ns.warn_decode_once(|| {
+            format!(
+                "namespace {}: a stored entry could not be read ({why}); recomputing and overwriting it",
+                self.ns.name()
+            )
+        });
+    }
+
+    /// Logs (once per namespace) a store failure.
+    pub(crate) fn warn(&self, e: &StoreError) {
         self.ns.warn_store_once(|| {
             format!(
                 "namespace {}: {e}; computing without the cache",

@@ -302,14 +302,16 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
             return false;
         };
         self.cache()
-            .and_then(|c| c.remove_key(&key).map_err(|e| self.warn_store(e)).ok())
+            .and_then(|c| c.remove_key(&key).map_err(|e| c.warn(&e)).ok())
             .unwrap_or(false)
     }
 
     /// Removes every entry.
     pub fn clear(&self) {
-        if let Some(Err(e)) = self.cache().map(Cache::clear) {
-            self.warn_store(e);
+        if let Some(cache) = self.cache()
+            && let Err(e) = cache.clear()
+        {
+            cache.warn(&e);
         }
     }
 
@@ -317,12 +319,8 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.cache()
-            .and_then(|c| c.len().map_err(|e| self.warn_store(e)).ok())
+            .and_then(|c| c.len().map_err(|e| c.warn(&e)).ok())
             .unwrap_or(0)
-    }
-
-    pub(crate) fn warn_store(&self, e: crate::StoreError) {
-        self.warn_once(|| format!("namespace {}: {e}", self.path));
     }
 }
 
