@@ -26,13 +26,18 @@ pub fn render_value(record: &Record<'_>) -> (Option<serde_json::Value>, String) 
             }
             Err(_) => (
                 None,
-                format!("<json, {} bytes, unreadable>", record.value.len()),
+                format!(
+                    "<{}, {} bytes, unreadable>",
+                    Codec::Json.name(),
+                    record.value.len()
+                ),
             ),
         },
-        _ => (
+        codec => (
             None,
             format!(
-                "<postcard, {} bytes, type {:016x}>",
+                "<{}, {} bytes, type {:016x}>",
+                codec.map_or("unknown codec", Codec::name),
                 record.value.len(),
                 record.header.type_fingerprint
             ),
