@@ -10,6 +10,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::key;
+use crate::mode::{Mode, mode};
+use crate::remote::{Claim, RemoteSettings, Tier};
 use crate::store::{
     self, Codec, HEADER_LEN, Header, Namespace, Record, StoreError, begin_record, key_hash,
 };
@@ -36,6 +38,7 @@ pub struct Cache<R> {
     body_fingerprint: u64,
     ttl: Option<Duration>,
     type_fingerprint: u64,
+    tier: Option<Tier>,
     _value: PhantomData<fn() -> R>,
 }
 
@@ -46,6 +49,7 @@ impl<R> std::fmt::Debug for Cache<R> {
             .field("codec", &self.codec)
             .field("version", &self.version)
             .field("ttl", &self.ttl)
+            .field("remote", &self.tier.as_ref().map(Tier::label))
             .finish()
     }
 }
@@ -61,6 +65,7 @@ pub struct CacheBuilder<R> {
     version: u32,
     body_fingerprint: u64,
     ttl: Option<Duration>,
+    remote: RemoteSettings,
     _value: PhantomData<fn() -> R>,
 }
 
@@ -105,6 +110,47 @@ impl<R> CacheBuilder<R> {
         self
     }
 
+    /// Shares the cache through a Redis server (`redis://host:port/db`) or
+    /// Redis Cluster (a comma-separated list of its nodes): a local miss asks
+    /// it, and computed values go to it. `PERMACACHE_REMOTE`, when set,
+    /// overrides it.
+    #[cfg(feature = "redis")]
+    pub fn remote(mut self, address: impl Into<String>) -> Self {
+        self.remote.choice = crate::remote::RemoteChoice::Use(address.into());
+        self
+    }
+
+    /// Keeps this cache local, whatever `PERMACACHE_REMOTE` says.
+    #[cfg(feature = "redis")]
+    pub fn local_only(mut self) -> Self {
+        self.remote.choice = crate::remote::RemoteChoice::Off;
+        self
+    }
+
+    /// How long one remote operation may take before the call goes on
+    /// without the remote (50 ms by default).
+    #[cfg(feature = "redis")]
+    pub fn remote_timeout(mut self, timeout: Duration) -> Self {
+        self.remote.timeout = Some(timeout);
+        self
+    }
+
+    /// Cross-machine compute-once: a worker that misses a key takes a lock on
+    /// it in the remote for `lease`; others missing it meanwhile wait (at most
+    /// `lease`) and are served its result.
+    #[cfg(feature = "redis")]
+    pub fn remote_lock(mut self, lease: Duration) -> Self {
+        self.remote.lock = Some(lease);
+        self
+    }
+
+    /// The remote settings a crate's permacache.toml gave.
+    #[doc(hidden)]
+    pub fn remote_settings(mut self, remote: RemoteSettings) -> Self {
+        self.remote = remote;
+        self
+    }
+
     /// Opens the namespace.
     ///
     /// # Errors
@@ -116,8 +162,16 @@ impl<R> CacheBuilder<R> {
             Some(root) => root,
             None => store::resolve_root(self.config_root).to_path_buf(),
         };
+        let tier = Tier::open(
+            &self.path,
+            &self.remote,
+            self.version,
+            self.body_fingerprint,
+            self.ttl,
+        );
         Ok(Cache {
             ns: Namespace::open(&root, &self.path)?,
+            tier,
             codec: self.codec,
             version: self.version,
             body_fingerprint: self.body_fingerprint,
@@ -172,6 +226,7 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
             version: 0,
             body_fingerprint: 0,
             ttl: None,
+            remote: RemoteSettings::default(),
             _value: PhantomData,
         }
     }
@@ -202,9 +257,23 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
         if let Some(value) = self.lookup_or_warn(key) {
             return value;
         }
+        let _lock = match self.claim(key) {
+            Claim::Found(value) => return value,
+            Claim::Compute(lock) => lock,
+        };
         let value = compute();
         self.store_or_warn(key, &value);
         value
+    }
+
+    /// After a miss: with a remote compute-once lock, takes the lock or is
+    /// served what the worker holding it stored.
+    pub(crate) fn claim(&self, key: &str) -> Claim<R> {
+        let Some(tier) = &self.tier else {
+            return Claim::Compute(None);
+        };
+        let hash = key_hash(key.as_bytes());
+        tier.claim(&hash, |bytes| self.adopt(key, &hash, bytes))
     }
 
     /// The cached value for `key`, without computing.
@@ -268,7 +337,8 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
         self.store_many(&refs)
     }
 
-    /// Removes the entry for `key`; returns whether there was one.
+    /// Removes the entry for `key`, from the remote too; returns whether the
+    /// local store had one.
     ///
     /// # Errors
     ///
@@ -280,12 +350,17 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
     /// [`Cache::remove`] for a key already in canonical form.
     #[doc(hidden)]
     pub fn remove_key(&self, key: &str) -> Result<bool, StoreError> {
-        self.ns.remove_if(&key_hash(key.as_bytes()), |bytes| {
+        let hash = key_hash(key.as_bytes());
+        if let Some(tier) = &self.tier {
+            tier.remove(&hash);
+        }
+        self.ns.remove_if(&hash, |bytes| {
             Record::parse(bytes).is_ok_and(|r| r.key == key.as_bytes())
         })
     }
 
-    /// Removes every entry of the namespace.
+    /// Removes every entry of the namespace from the local store (the
+    /// remote keeps its copies; see `permacache forget --help`).
     ///
     /// # Errors
     ///
@@ -361,7 +436,7 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
 
     /// Looks many keys up in one read transaction.
     pub(crate) fn lookup_many(&self, keys: &[Option<&str>]) -> Result<Vec<Found<R>>, StoreError> {
-        self.ns.with_reader(|reader| {
+        let mut found = self.ns.with_reader(|reader| {
             keys.iter()
                 .map(|key| {
                     match key.and_then(|k| reader.get(&key_hash(k.as_bytes())).map(|b| (k, b))) {
@@ -369,8 +444,35 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
                         Some((key, bytes)) => self.judge(key, bytes),
                     }
                 })
-                .collect()
-        })
+                .collect::<Vec<_>>()
+        })?;
+        let Some(tier) = &self.tier else {
+            return Ok(found);
+        };
+        // Local misses, asked of the remote in one round trip.
+        let missed: Vec<(usize, &str, [u8; 16])> = keys
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !matches!(found[*i], Found::Hit(_)))
+            .filter_map(|(i, k)| k.map(|k| (i, k, key_hash(k.as_bytes()))))
+            .collect();
+        if missed.is_empty() {
+            return Ok(found);
+        }
+        let hashes: Vec<[u8; 16]> = missed.iter().map(|m| m.2).collect();
+        let mut adopted: Vec<(&[u8; 16], Vec<u8>)> = Vec::new();
+        for ((i, key, hash), bytes) in missed.iter().zip(tier.get_many(&hashes)) {
+            if let Some(bytes) = bytes
+                && let Some(value) = self.judge_remote(key, &bytes)
+            {
+                found[*i] = Found::Hit(value);
+                adopted.push((hash, bytes));
+            }
+        }
+        let adopted: Vec<(&[u8; 16], &[u8])> =
+            adopted.iter().map(|(h, b)| (*h, b.as_slice())).collect();
+        self.keep_locally(&adopted);
+        Ok(found)
     }
 
     /// Stores many values in one durable write transaction.
@@ -379,16 +481,68 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
             .iter()
             .map(|(key, value)| Ok((key_hash(key.as_bytes()), self.encode_record(key, value)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        self.ns
-            .put_many_raw(records.iter().map(|(h, r)| (h, r.as_slice())))
+        let local = self
+            .ns
+            .put_many_raw(records.iter().map(|(h, r)| (h, r.as_slice())));
+        if let Some(tier) = &self.tier {
+            let refs: Vec<(&[u8; 16], &[u8])> =
+                records.iter().map(|(h, r)| (h, r.as_slice())).collect();
+            tier.put_many(&refs);
+        }
+        local
     }
 
+    /// Looks `key` up locally, then, on a miss, in the remote.
     pub(crate) fn lookup(&self, key: &str) -> Result<Found<R>, StoreError> {
-        self.ns
-            .with_record(&key_hash(key.as_bytes()), |bytes| match bytes {
-                None => Found::Miss,
-                Some(bytes) => self.judge(key, bytes),
-            })
+        let hash = key_hash(key.as_bytes());
+        let local = self.ns.with_record(&hash, |bytes| match bytes {
+            None => Found::Miss,
+            Some(bytes) => self.judge(key, bytes),
+        });
+        if matches!(local, Ok(Found::Hit(_))) {
+            return local;
+        }
+        match &self.tier {
+            Some(tier) => match tier.get(&hash).and_then(|b| self.adopt(key, &hash, &b)) {
+                Some(value) => Ok(Found::Hit(value)),
+                None => local,
+            },
+            None => local,
+        }
+    }
+
+    /// A record from the remote, when it is a hit for `key`: copied into the
+    /// local store (unless the mode is read-only) and decoded.
+    fn adopt(&self, key: &str, hash: &[u8; 16], bytes: &[u8]) -> Option<R> {
+        let value = self.judge_remote(key, bytes)?;
+        self.keep_locally(&[(hash, bytes)]);
+        Some(value)
+    }
+
+    /// What a record from the remote gives for `key`: anything but a hit is
+    /// a miss.
+    fn judge_remote(&self, key: &str, bytes: &[u8]) -> Option<R> {
+        match self.judge(key, bytes) {
+            Found::Hit(value) => Some(value),
+            Found::Miss => None,
+            Found::Unusable(why) => {
+                log::debug!(
+                    "permacache: namespace {}: a record from the remote could not be read ({why})",
+                    self.ns.name()
+                );
+                None
+            }
+        }
+    }
+
+    /// Copies records served by the remote into the local store.
+    fn keep_locally(&self, records: &[(&[u8; 16], &[u8])]) {
+        if mode() == Mode::ReadOnly || records.is_empty() {
+            return;
+        }
+        if let Err(e) = self.ns.put_many_raw(records.iter().copied()) {
+            self.warn(&e);
+        }
     }
 
     /// Decides what a stored record means for `key`.
@@ -438,8 +592,14 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
         Ok(out)
     }
 
+    /// Stores a value locally and in the remote.
     pub(crate) fn store(&self, key: &str, value: &R) -> Result<(), StoreError> {
         let record = self.encode_record(key, value)?;
-        self.ns.put_raw(&key_hash(key.as_bytes()), &record)
+        let hash = key_hash(key.as_bytes());
+        let local = self.ns.put_raw(&hash, &record);
+        if let Some(tier) = &self.tier {
+            tier.put_many(&[(&hash, &record)]);
+        }
+        local
     }
 }

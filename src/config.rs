@@ -31,6 +31,15 @@ pub struct Config {
 pub struct StoreSection {
     /// The store root, relative to the crate root.
     pub dir: Option<Spanned<String>>,
+    /// `"redis://host:port/db"`, a comma-separated list of cluster nodes, or
+    /// `"off"`: the shared tier.
+    pub remote: Option<Spanned<String>>,
+    /// How long a remote operation may take before the call goes on without
+    /// it, such as `"50ms"`.
+    pub remote_timeout: Option<Spanned<String>>,
+    /// Cross-machine compute-once: how long a worker holds the lock on a key
+    /// it computes (and others wait at most), such as `"10m"`; or `"off"`.
+    pub remote_lock: Option<Spanned<String>>,
 }
 
 /// `[namespace."path"]`.
@@ -50,8 +59,90 @@ pub struct NamespaceConfig {
     pub track_body: bool,
     /// Entries older than this are misses, such as `"30d"`.
     pub ttl: Option<Spanned<String>>,
+    /// `"redis://host:port/db"`, a comma-separated list of cluster nodes, or
+    /// `"off"`: the shared tier.
+    pub remote: Option<Spanned<String>>,
+    /// How long a remote operation may take before the call goes on without
+    /// it, such as `"50ms"`.
+    pub remote_timeout: Option<Spanned<String>>,
+    /// Cross-machine compute-once: how long a worker holds the lock on a key
+    /// it computes (and others wait at most), such as `"10m"`; or `"off"`.
+    pub remote_lock: Option<Spanned<String>>,
 }
 
+/// The shared-tier keys of `[store]` or of a namespace.
+struct RemoteKeys<'a> {
+    remote: &'a Option<Spanned<String>>,
+    remote_timeout: &'a Option<Spanned<String>>,
+    remote_lock: &'a Option<Spanned<String>>,
+}
+
+macro_rules! remote_keys {
+    ($section:expr) => {
+        RemoteKeys {
+            remote: &$section.remote,
+            remote_timeout: &$section.remote_timeout,
+            remote_lock: &$section.remote_lock,
+        }
+    };
+}
+
+/// The default of `remote_timeout`, in milliseconds.
+pub const DEFAULT_REMOTE_TIMEOUT_MS: u64 = 50;
+
+impl RemoteKeys<'_> {
+    /// The problems of these keys, each with the span of its value.
+    fn problems(&self) -> Vec<(std::ops::Range<usize>, String)> {
+        let mut out = Vec::new();
+        if let Some(remote) = &self.remote
+            && let Err(e) = check_remote(remote.get_ref())
+        {
+            out.push((remote.span(), format!("bad remote: {e}")));
+        }
+        if let Some(t) = &self.remote_timeout
+            && let Err(e) = parse_millis(t.get_ref())
+        {
+            out.push((t.span(), format!("bad remote_timeout: {e}")));
+        }
+        if let Some(l) = &self.remote_lock
+            && l.get_ref() != "off"
+            && let Err(e) = parse_millis(l.get_ref())
+        {
+            out.push((l.span(), format!("bad remote_lock: {e}, or \"off\"")));
+        }
+        out
+    }
+}
+
+/// Checks a `remote` value: `"off"`, or one or more comma-separated
+/// `redis://host[:port][/db]` addresses (several make a Redis Cluster).
+///
+/// # Errors
+///
+/// What was expected.
+pub fn check_remote(text: &str) -> Result<(), String> {
+    if text.trim() == "off" {
+        return Ok(());
+    }
+    let nodes: Vec<&str> = text.split(',').map(str::trim).collect();
+    for node in &nodes {
+        if node.starts_with("rediss://") {
+            return Err(format!(
+                "{node:?}: TLS (rediss://) is not supported; expected redis://host:port"
+            ));
+        }
+        let Some(rest) = node.strip_prefix("redis://") else {
+            return Err(format!(
+                "{node:?} is not a Redis address; expected \"redis://host:port/db\", a comma-separated list of cluster nodes, or \"off\""
+            ));
+        };
+        let host = rest.rsplit('@').next().unwrap_or("");
+        if host.is_empty() || host.starts_with(':') || host.starts_with('/') {
+            return Err(format!("{node:?} has no host; expected redis://host:port"));
+        }
+    }
+    Ok(())
+}
 /// A codec's name in permacache.toml.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -128,6 +219,12 @@ impl Config {
             {
                 errors.push(at(ttl.span(), format!("bad ttl: {e}")));
             }
+            for (span, message) in remote_keys!(ns).problems() {
+                errors.push(at(span, message));
+            }
+        }
+        for (span, message) in remote_keys!(config.store).problems() {
+            errors.push(at(span, message));
         }
         if let Some(dir) = &config.store.dir
             && dir.get_ref().trim().is_empty()
@@ -170,6 +267,32 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
             "{text:?} is not a duration; expected a positive number and a unit, like \"45s\", \"15m\", \"12h\", \"30d\" or \"2w\""
         )),
     }
+}
+
+/// Parses a duration such as `50ms`, `2s` or `10m` into milliseconds: the
+/// units of [`parse_duration`] and `ms`.
+///
+/// # Errors
+///
+/// What was expected, when `text` is not such a duration.
+pub fn parse_millis(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    if let Some(ms) = t.strip_suffix("ms")
+        && !ms.is_empty()
+        && ms.bytes().all(|b| b.is_ascii_digit())
+    {
+        return match ms.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{text:?} is not a positive duration")),
+        };
+    }
+    parse_duration(t)
+        .map(|secs| secs.saturating_mul(1000))
+        .map_err(|_| {
+            format!(
+                "{text:?} is not a duration; expected a positive number and a unit, like \"50ms\", \"2s\" or \"10m\""
+            )
+        })
 }
 
 /// Why a namespace path is not valid.
@@ -285,9 +408,16 @@ const fn segment_is(b: &[u8], start: usize, len: usize, name: &[u8]) -> bool {
 }
 
 /// The settings a build passes to one namespace's functions, as the value of
-/// the `PERMACACHE_NS:<path>` environment variable: `v=1;c=json;t=60;b=<hex>;`.
-/// The runtime reads it back with `Settings::from_build` at compile time.
-pub fn settings_string(ns: &NamespaceConfig, body_fingerprint: Option<u64>) -> String {
+/// the `PERMACACHE_NS:<path>` environment variable:
+/// `v=1;c=json;t=60;b=<hex>;w=50;l=600000;u=redis://host:6379`, where the
+/// remote keys are the namespace's or else `[store]`'s, and `u=` (the
+/// remote, possibly empty for `"off"`) comes last and runs to the end. The
+/// runtime reads it back with `Settings::from_build` at compile time.
+pub fn settings_string(
+    ns: &NamespaceConfig,
+    store: &StoreSection,
+    body_fingerprint: Option<u64>,
+) -> String {
     let mut s = format!("v={};c={};", ns.version, ns.codec.as_str());
     if let Some(ttl) = &ns.ttl
         && let Ok(secs) = parse_duration(ttl.get_ref())
@@ -296,6 +426,23 @@ pub fn settings_string(ns: &NamespaceConfig, body_fingerprint: Option<u64>) -> S
     }
     if let Some(body) = body_fingerprint.filter(|_| ns.track_body) {
         let _ = write!(s, "b={body:016x};");
+    }
+    let (ns, store) = (remote_keys!(ns), remote_keys!(store));
+    let pick = |key: for<'k> fn(&RemoteKeys<'k>) -> &'k Option<Spanned<String>>| {
+        key(&ns)
+            .as_ref()
+            .or(key(&store).as_ref())
+            .map(|v| v.get_ref().trim().to_string())
+    };
+    if let Some(ms) = pick(|r| r.remote_timeout).and_then(|t| parse_millis(&t).ok()) {
+        let _ = write!(s, "w={ms};");
+    }
+    if let Some(ms) = pick(|r| r.remote_lock).and_then(|t| parse_millis(&t).ok()) {
+        let _ = write!(s, "l={ms};");
+    }
+    if let Some(remote) = pick(|r| r.remote) {
+        let remote = if remote == "off" { "" } else { remote.as_str() };
+        let _ = write!(s, "u={remote}");
     }
     s
 }
@@ -324,7 +471,7 @@ ttl = "30d"
         let (path, ns) = c.namespace.iter().next().unwrap();
         assert_eq!(path.get_ref(), "unique/path/f");
         assert_eq!(
-            settings_string(ns, Some(0xab)),
+            settings_string(ns, &c.store, Some(0xab)),
             "v=1;c=json;t=2592000;b=00000000000000ab;"
         );
     }
@@ -364,11 +511,63 @@ ttl = "30d"
     }
 
     #[test]
+    fn remote_keys_are_checked_and_a_namespace_overrides_the_store() {
+        let errs = Config::parse(
+            "[store]\nremote = \"http://h:1\"\nremote_timeout = \"fast\"\n[namespace.\"a\"]\nremote = \"rediss://h\"\nremote_lock = \"soon\"\n",
+        )
+        .unwrap_err();
+        let found: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.message.as_str())).collect();
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(
+            found.iter().any(|(l, m)| *l == 5 && m.contains("TLS")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|(l, m)| *l == 6 && m.contains("remote_lock")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|(l, m)| *l == 2 && m.contains("expected \"redis://")),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|(l, m)| *l == 3 && m.contains("\"50ms\"")),
+            "{found:?}"
+        );
+
+        let c = Config::parse(
+            "[store]\nremote = \"redis://h:1, redis://k:2\"\nremote_lock = \"1m\"\n[namespace.\"local\"]\nremote = \"off\"\nremote_lock = \"off\"\n[namespace.\"shared\"]\nremote_timeout = \"2s\"\n",
+        )
+        .unwrap();
+        let settings: Vec<String> = c
+            .namespace
+            .values()
+            .map(|ns| settings_string(ns, &c.store, None))
+            .collect();
+        assert_eq!(settings[0], "v=0;c=postcard;u=");
+        assert_eq!(
+            settings[1],
+            "v=0;c=postcard;w=2000;l=60000;u=redis://h:1, redis://k:2"
+        );
+        assert!(check_remote("redis://:pw@h:1/0").is_ok());
+        assert!(check_remote("redis://").is_err());
+    }
+
+    #[test]
     fn durations_take_one_unit() {
         assert_eq!(parse_duration("45s"), Ok(45));
         assert_eq!(parse_duration("2w"), Ok(1_209_600));
         for bad in ["", "30", "d", "0d", "1y", "-1d", "1.5h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_millis("50ms"), Ok(50));
+        assert_eq!(parse_millis("2s"), Ok(2000));
+        for bad in ["0ms", "ms", "5", "1.5ms"] {
+            assert!(parse_millis(bad).is_err(), "{bad}");
         }
     }
 }

@@ -11,6 +11,8 @@ mod key;
 mod macros;
 mod mode;
 mod out_files;
+#[doc(hidden)]
+pub mod remote;
 mod slot;
 pub mod store;
 

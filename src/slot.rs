@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::mode::{CacheMiss, Mode, mode};
+use crate::remote::{Claim, RemoteChoice, RemoteSettings};
 use crate::{Cache, Codec, KeyError};
 
 /// A namespace's settings, fixed at compile time.
@@ -25,6 +26,13 @@ pub struct Settings {
     pub ttl_secs: u64,
     /// `[store] dir` of the crate's permacache.toml.
     pub config_root: Option<&'static str>,
+    /// The shared tier from permacache.toml: `None` when not set, `Some("")`
+    /// for `"off"`.
+    pub remote: Option<&'static str>,
+    /// Milliseconds a remote operation may take; `0` means the default.
+    pub remote_timeout_ms: u64,
+    /// Milliseconds of the cross-machine compute-once lock; `0` means none.
+    pub remote_lock_ms: u64,
 }
 
 impl Settings {
@@ -34,16 +42,22 @@ impl Settings {
         body_fingerprint: 0,
         ttl_secs: 0,
         config_root: None,
+        remote: None,
+        remote_timeout_ms: 0,
+        remote_lock_ms: 0,
     };
 
     /// The settings a crate's build check passed for one namespace (the
-    /// `PERMACACHE_NS:<path>` variable, `v=1;c=json;t=60;b=<hex>;`) and its
-    /// store root, read at compile time.
+    /// `PERMACACHE_NS:<path>` variable, `v=1;c=json;t=60;b=<hex>;w=50;l=9;u=..`)
+    /// and its store root, read at compile time.
     ///
     /// # Panics
     ///
     /// At compile time, on a settings string this version did not write.
-    pub const fn from_build(settings: Option<&str>, config_root: Option<&'static str>) -> Settings {
+    pub const fn from_build(
+        settings: Option<&'static str>,
+        config_root: Option<&'static str>,
+    ) -> Settings {
         let mut out = Settings::DEFAULT;
         out.config_root = config_root;
         let Some(text) = settings else {
@@ -59,6 +73,15 @@ impl Settings {
                     "permacache: malformed settings from the build check; rebuild with one permacache version"
                 );
             }
+            if field == b'u' {
+                // The remote runs to the end.
+                let (_, rest) = b.split_at(i + 2);
+                out.remote = match core::str::from_utf8(rest) {
+                    Ok(remote) => Some(remote),
+                    Err(_) => panic!("permacache: the remote from the build check is not UTF-8"),
+                };
+                break;
+            }
             let mut end = i + 2;
             while end < b.len() && b[end] != b';' {
                 end += 1;
@@ -68,6 +91,8 @@ impl Settings {
                 b'v' => out.version = parse_number(b, start, stop, 10) as u32,
                 b't' => out.ttl_secs = parse_number(b, start, stop, 10),
                 b'b' => out.body_fingerprint = parse_number(b, start, stop, 16),
+                b'w' => out.remote_timeout_ms = parse_number(b, start, stop, 10),
+                b'l' => out.remote_lock_ms = parse_number(b, start, stop, 10),
                 b'c' => {
                     out.codec = if stop - start == 4 && b[start] == b'j' {
                         Codec::Json
@@ -82,6 +107,22 @@ impl Settings {
             i = end + 1;
         }
         out
+    }
+}
+
+impl Settings {
+    /// The shared-tier settings.
+    fn remote(&self) -> RemoteSettings {
+        let millis = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
+        RemoteSettings {
+            choice: match self.remote {
+                None => RemoteChoice::Inherit,
+                Some("") => RemoteChoice::Off,
+                Some(spec) => RemoteChoice::Use(spec.to_string()),
+            },
+            timeout: millis(self.remote_timeout_ms),
+            lock: millis(self.remote_lock_ms),
+        }
     }
 }
 
@@ -156,7 +197,8 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
                     .config_root(s.config_root)
                     .codec(s.codec)
                     .version(s.version)
-                    .body_fingerprint(s.body_fingerprint);
+                    .body_fingerprint(s.body_fingerprint)
+                    .remote_settings(s.remote());
                 if s.ttl_secs > 0 {
                     builder = builder.ttl(Duration::from_secs(s.ttl_secs));
                 }
@@ -283,6 +325,14 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
             slot: self,
             key: &key,
         };
+        // Another machine may be computing it: with a remote lock, wait for it.
+        let _lock = match self.cache().filter(|_| mode() == Mode::Normal) {
+            Some(cache) => match cache.claim(&key) {
+                Claim::Found(value) => return from_hit(value),
+                Claim::Compute(lock) => lock,
+            },
+            None => None,
+        };
         let out = compute();
         if let Some(value) = stored(&out) {
             self.finish(Some(key.clone()), value);
@@ -361,17 +411,19 @@ mod tests {
     #[test]
     fn what_the_build_writes_the_macro_reads() {
         let config = Config::parse(
-            "[namespace.\"a\"]\nversion = 7\ncodec = \"json\"\nttl = \"2h\"\ntrack_body = true\n",
+            "[store]\nremote = \"redis://h:1/2;x\"\nremote_lock = \"2s\"\n[namespace.\"a\"]\nversion = 7\ncodec = \"json\"\nttl = \"2h\"\ntrack_body = true\nremote_timeout = \"75ms\"\n",
         )
         .unwrap();
         let ns = config.namespace.values().next().unwrap();
-        let written = settings_string(ns, Some(0x0123_4567_89ab_cdef));
-        let s = Settings::from_build(Some(&written), Some("/cache"));
+        let written = settings_string(ns, &config.store, Some(0x0123_4567_89ab_cdef));
+        let s = Settings::from_build(Some(written.leak()), Some("/cache"));
         assert_eq!(s.version, 7);
         assert_eq!(s.codec, Codec::Json);
         assert_eq!(s.ttl_secs, 7200);
         assert_eq!(s.body_fingerprint, 0x0123_4567_89ab_cdef);
         assert_eq!(s.config_root, Some("/cache"));
+        assert_eq!(s.remote, Some("redis://h:1/2;x"));
+        assert_eq!((s.remote_timeout_ms, s.remote_lock_ms), (75, 2000));
 
         let plain = Settings::from_build(Some("v=0;c=postcard;"), None);
         assert_eq!(

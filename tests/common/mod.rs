@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod redis_server;
+
 use std::process::{Child, Command, Output, Stdio};
 
 /// The environment variable that tells a child which role to play.

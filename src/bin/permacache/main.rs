@@ -10,6 +10,7 @@ mod forget;
 mod gc;
 mod import;
 mod list;
+mod remote;
 mod show;
 mod stats;
 mod verify;
@@ -61,6 +62,11 @@ enum Command {
     Compact(compact::Args),
     /// Remove old entries, or entries of older versions
     Gc(gc::Args),
+    /// Copy a namespace's entries to the shared tier (Redis; needs the `redis` feature)
+    Push(remote::Args),
+    /// Copy a namespace's entries from the shared tier: adds missing ones,
+    /// replaces older ones (exit 1 if invalid remote records were skipped)
+    Pull(remote::Args),
 }
 
 /// A namespace path argument.
@@ -160,6 +166,8 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify::run(&ctx, a),
         Command::Compact(a) => compact::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),
+        Command::Push(a) => remote::push(&ctx, a),
+        Command::Pull(a) => remote::pull(&ctx, a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

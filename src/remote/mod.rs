@@ -1,0 +1,223 @@
+//! The shared tier: one Redis server or Redis Cluster that the caches of many
+//! machines share, behind the `redis` feature. The local LMDB store stays
+//! first: the remote is asked only on a local miss, a hit from it is copied
+//! into the local store, and a computed value goes to both. A remote that is
+//! down, slow or unreachable never fails a call: the call goes on with the
+//! local store alone, a warning is logged once, and the remote is tried
+//! again later.
+//!
+//! # Remote format, version 1
+//!
+//! | Redis key | value |
+//! |---|---|
+//! | `permacache:<namespace>:<version>-<body>:<hash>` | the record, byte for byte as in LMDB |
+//! | `permacache-lock:<namespace>:<version>-<body>:<hash>` | a worker's lock token, with an expiry |
+//!
+//! `<version>` is the namespace version in decimal, `<body>` the body
+//! fingerprint as 16 hex digits (zeros when untracked) and `<hash>` the
+//! xxh3-128 hash of the canonical key as 32 hex digits, the record's LMDB key.
+//! Machines running different versions of a function so keep apart entries;
+//! the full canonical key and every header field are checked on each hit
+//! from the remote as from LMDB.
+
+#[cfg(feature = "redis")]
+mod client;
+mod tier;
+
+#[cfg(feature = "redis")]
+pub use client::Remote;
+pub(crate) use tier::{Claim, Tier};
+
+use std::time::Duration;
+
+use once_cell::sync::Lazy;
+
+use crate::config::{DEFAULT_REMOTE_TIMEOUT_MS, check_remote, parse_millis};
+use crate::store::{Header, key_hash};
+
+/// Version of the key naming above.
+pub const REMOTE_FORMAT_VERSION: u32 = 1;
+
+/// The shared tier asked for, before `PERMACACHE_REMOTE` is applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RemoteChoice {
+    /// Whatever `PERMACACHE_REMOTE` says, else none.
+    #[default]
+    Inherit,
+    /// Never, whatever `PERMACACHE_REMOTE` says.
+    Off,
+    /// This remote (`redis://host:port/db`, or a comma-separated list of
+    /// cluster nodes), unless `PERMACACHE_REMOTE` names another or `off`.
+    Use(String),
+}
+
+/// How a namespace uses the shared tier.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteSettings {
+    /// Which remote.
+    pub choice: RemoteChoice,
+    /// How long one remote operation may take; 50 ms when `None`.
+    pub timeout: Option<Duration>,
+    /// Cross-machine compute-once: how long a worker holds the lock on a key
+    /// it computes, and how long others wait at most for its result.
+    pub lock: Option<Duration>,
+}
+
+/// `PERMACACHE_REMOTE`, read once.
+static ENV_REMOTE: Lazy<Option<String>> = Lazy::new(|| {
+    std::env::var("PERMACACHE_REMOTE")
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+});
+
+/// `PERMACACHE_REMOTE_TIMEOUT`, read once.
+static ENV_TIMEOUT: Lazy<Option<Duration>> = Lazy::new(|| {
+    let text = std::env::var("PERMACACHE_REMOTE_TIMEOUT").ok()?;
+    match parse_millis(&text) {
+        Ok(ms) => Some(Duration::from_millis(ms)),
+        Err(e) => {
+            log::warn!("permacache: PERMACACHE_REMOTE_TIMEOUT: {e}; using the configured timeout");
+            None
+        }
+    }
+});
+
+impl RemoteSettings {
+    /// The remote address and timeout to use, after `PERMACACHE_REMOTE` and
+    /// `PERMACACHE_REMOTE_TIMEOUT`: the variable overrides the configured
+    /// remote (or, as `off`, turns every remote off), except for a namespace
+    /// configured `"off"`.
+    pub(crate) fn resolve(&self) -> Option<(String, Duration)> {
+        let spec = match (&self.choice, ENV_REMOTE.as_deref()) {
+            (RemoteChoice::Off, _) | (_, Some("off")) => return None,
+            (_, Some(env)) => env.to_string(),
+            (RemoteChoice::Use(spec), None) => spec.clone(),
+            (RemoteChoice::Inherit, None) => return None,
+        };
+        let timeout = (*ENV_TIMEOUT)
+            .or(self.timeout)
+            .unwrap_or(Duration::from_millis(DEFAULT_REMOTE_TIMEOUT_MS));
+        Some((spec, timeout))
+    }
+}
+
+/// Checks a remote address as permacache.toml and `PERMACACHE_REMOTE` take
+/// it: `redis://host:port/db`, or a comma-separated list of cluster nodes.
+///
+/// # Errors
+///
+/// What was expected.
+pub fn check_address(spec: &str) -> Result<(), String> {
+    if spec.trim() == "off" {
+        return Err("\"off\" is not an address".into());
+    }
+    check_remote(spec)
+}
+
+/// The address with any password replaced by `***`, for messages.
+pub fn redacted(spec: &str) -> String {
+    spec.split(',')
+        .map(|node| {
+            let node = node.trim();
+            match (node.find("://"), node.rfind('@')) {
+                (Some(scheme), Some(at)) if at > scheme => {
+                    let user_end = node[scheme + 3..at]
+                        .find(':')
+                        .map_or(at, |c| scheme + 3 + c);
+                    format!("{}:***{}", &node[..user_end], &node[at..])
+                }
+                _ => node.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The part of a Redis key that names one namespace's entries of one
+/// version and body: `permacache:<namespace>:<version>-<body>:`.
+pub fn key_prefix(namespace: &str, version: u32, body_fingerprint: u64) -> String {
+    format!("permacache:{namespace}:{version}-{body_fingerprint:016x}:")
+}
+
+/// The Redis key of a record, from its header and canonical key.
+pub fn record_key(namespace: &str, header: &Header, key: &[u8]) -> String {
+    let mut out = key_prefix(namespace, header.namespace_version, header.body_fingerprint);
+    push_hex(&mut out, &key_hash(key));
+    out
+}
+
+/// The lock key beside a record key.
+pub(crate) fn lock_key(record_key: &str) -> String {
+    format!("permacache-lock:{}", &record_key["permacache:".len()..])
+}
+
+/// Appends the 32 hex digits of a key hash.
+pub(crate) fn push_hex(out: &mut String, hash: &[u8; 16]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in hash {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+}
+
+/// Without the `redis` feature there is no remote: the type has no values,
+/// so a [`Tier`] is never built.
+#[cfg(not(feature = "redis"))]
+pub enum Remote {}
+
+#[cfg(not(feature = "redis"))]
+impl Remote {
+    pub(crate) fn open(_spec: &str, _timeout: Duration) -> Result<&'static Remote, String> {
+        Err("this build of permacache has no `redis` feature; enable it in Cargo.toml (permacache = { features = [\"redis\"] })".into())
+    }
+    pub(crate) fn label(&self) -> &str {
+        match *self {}
+    }
+    pub(crate) fn get_many(&self, _keys: &[String]) -> Option<Vec<Option<Vec<u8>>>> {
+        match *self {}
+    }
+    pub(crate) fn set_many(&self, _entries: &[(String, &[u8])], _ttl: Option<Duration>) {
+        match *self {}
+    }
+    pub(crate) fn delete(&self, _key: &str) {
+        match *self {}
+    }
+    pub(crate) fn try_lock(&self, _key: &str, _token: &str, _lease: Duration) -> Option<bool> {
+        match *self {}
+    }
+    pub(crate) fn unlock(&self, _key: &str, _token: &str) {
+        match *self {}
+    }
+    pub(crate) fn poll(&self, _key: &str, _lock: &str) -> Option<(Option<Vec<u8>>, bool)> {
+        match *self {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            redacted("redis://user:secret@h:1/0, redis://:pw@k:2"),
+            "redis://user:***@h:1/0,redis://:***@k:2"
+        );
+        assert_eq!(redacted("redis://h:1"), "redis://h:1");
+    }
+
+    #[test]
+    fn keys_are_named_as_documented() {
+        let header = Header::new(0, 3, 0, 0xab, 0);
+        let key = record_key("a/b", &header, b"{\"x\":1}");
+        assert_eq!(
+            key,
+            format!(
+                "permacache:a/b:3-00000000000000ab:{:032x}",
+                xxhash_rust::xxh3::xxh3_128(b"{\"x\":1}")
+            )
+        );
+        assert_eq!(lock_key(&key), format!("permacache-lock:{}", &key[11..]));
+    }
+}
