@@ -1,101 +1,11 @@
 //! The build-script registry end to end: fixture crates that depend on this
 //! one, built by cargo, whose build.rs runs `permacache::build::check()`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use common::fixture::Fixture;
 use permacache::build::Check;
 use permacache::store::{Namespace, Record, key_hash};
-
-/// A crate in a temp dir, built into a target dir shared by all fixtures so
-/// that permacache and its dependencies compile once.
-struct Fixture {
-    dir: tempfile::TempDir,
-    store: tempfile::TempDir,
-}
-
-fn shared_target() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("fixtures")
-}
-
-impl Fixture {
-    fn new(name: &str, toml: &str, main: &str) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let me = env!("CARGO_MANIFEST_DIR");
-        let manifest = format!(
-            r#"[package]
-name = "{name}"
-version = "0.1.0"
-edition = "2024"
-
-[dependencies]
-permacache = {{ path = "{me}" }}
-
-[build-dependencies]
-permacache = {{ path = "{me}" }}
-
-[workspace]
-"#
-        );
-        let f = Fixture {
-            dir,
-            store: tempfile::tempdir().unwrap(),
-        };
-        f.write("Cargo.toml", &manifest);
-        std::fs::copy(Path::new(me).join("Cargo.lock"), f.path("Cargo.lock")).unwrap();
-        f.write(
-            "build.rs",
-            "fn main() {\n    permacache::build::check();\n}\n",
-        );
-        f.write("permacache.toml", toml);
-        f.write("src/main.rs", main);
-        f
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.dir.path().join(file)
-    }
-
-    fn write(&self, file: &str, text: &str) {
-        let p = self.path(file);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-
-    fn cargo(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO"))
-            .args(args)
-            .arg("--offline")
-            .current_dir(self.dir.path())
-            .env("CARGO_TARGET_DIR", shared_target())
-            .env("PERMACACHE_DIR", self.store.path())
-            .env_remove("RUSTFLAGS")
-            .output()
-            .unwrap()
-    }
-
-    /// Builds; returns cargo's stderr and whether it succeeded.
-    fn build(&self) -> (bool, String) {
-        let out = self.cargo(&["build"]);
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// Builds and runs; returns what the program printed.
-    fn run(&self) -> String {
-        let out = self.cargo(&["run", "--quiet"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
 
 const TWO_FUNCTIONS: &str = r#"use permacache::permacached;
 

@@ -545,3 +545,54 @@ fn pull_reads_every_node_of_a_cluster() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("pulled 200 entries"));
 }
+
+// ---------------------------------------------------------------------------
+// permacache.toml: `remote` reaches the functions of a crate.
+
+const FIXTURE_MAIN: &str = r#"use permacache::permacached;
+
+permacached! {
+    "fx/shared" =>
+    fn shared(x: u64) -> u64 { println!("computed shared"); x + 1 }
+}
+
+permacached! {
+    "fx/local" =>
+    fn local(x: u64) -> u64 { println!("computed local"); x + 2 }
+}
+
+fn main() {
+    assert_eq!(shared(1), 2);
+    assert_eq!(local(1), 3);
+}
+"#;
+
+#[test]
+fn a_remote_in_permacache_toml_reaches_the_functions_of_the_crate() {
+    let redis = RedisServer::start();
+    let toml = format!(
+        "[store]\nremote = \"{}\"\nremote_timeout = \"200ms\"\n\n[namespace.\"fx/shared\"]\n\n[namespace.\"fx/local\"]\nremote = \"off\"\n",
+        redis.url()
+    );
+    let f = common::fixture::Fixture::with_features("fx_remote", &toml, FIXTURE_MAIN, &["redis"]);
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let run = |root: &Path, remote: Option<&str>| -> Vec<String> {
+        let root = root.to_str().unwrap();
+        let mut env = vec![("PERMACACHE_DIR", root)];
+        env.extend(remote.map(|r| ("PERMACACHE_REMOTE", r)));
+        f.run_with(&env)
+            .lines()
+            .filter_map(|l| l.strip_prefix("computed ").map(str::to_string))
+            .collect()
+    };
+    assert_eq!(run(a.path(), None), ["shared", "local"]);
+    // Another machine: the shared namespace is served by Redis, the
+    // local-only one is computed.
+    assert_eq!(run(b.path(), None), ["local"]);
+    // PERMACACHE_REMOTE=off turns the remote off at run time.
+    assert_eq!(run(c.path(), Some("off")), ["shared", "local"]);
+}

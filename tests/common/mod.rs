@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod fixture;
 pub mod redis_server;
 
 use std::process::{Child, Command, Output, Stdio};
