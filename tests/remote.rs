@@ -309,6 +309,12 @@ fn a_frozen_redis_times_out_and_calls_go_on() {
         assert_eq!(cache.get_or_compute(&x, || x + 10), x + 10);
     }
     assert_eq!(cache.get_or_compute(&1u64, || unreachable!()), 11);
+    // Past the first rest, a new connection to the frozen server is tried:
+    // its handshake times out too.
+    std::thread::sleep(Duration::from_millis(1100));
+    for x in 40..60u64 {
+        assert_eq!(cache.get_or_compute(&x, || x + 10), x + 10);
+    }
     redis.signal("-CONT");
     let about = format!("127.0.0.1:{}", redis.port);
     assert_eq!(warnings_about(&about).len(), 1);
