@@ -14,7 +14,7 @@ use std::sync::{Arc, Barrier, Mutex, Once};
 use std::time::Duration;
 
 use common::child as child_cmd;
-use common::redis_server::{RedisServer, start_cluster};
+use common::redis_server::{RedisServer, cluster_address, start_cluster};
 use common::{ROLE, lines_with, run};
 use permacache::remote::key_prefix;
 use permacache::{Cache, permacached};
@@ -366,16 +366,11 @@ fn one_worker_computes_a_locked_key_while_the_others_wait() {
                 .env("PERMACACHE_REMOTE", redis.url())
                 .env("COMPUTED_LOG", log.path())
                 .env("XS", "11,12,13,14");
-            std::thread::spawn(move || cmd.output().unwrap())
+            std::thread::spawn(move || run(&mut cmd))
         })
         .collect();
     for h in handles {
-        let out = h.join().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        h.join().unwrap();
     }
     let computed = std::fs::read_to_string(log.path()).unwrap();
     let mut lines: Vec<&str> = computed.lines().collect();
@@ -417,11 +412,7 @@ fn a_lock_holder_that_fails_hands_the_key_to_a_waiter() {
 fn a_cluster_shares_entries_and_survives_a_node_killed() {
     capture_logs();
     let mut nodes = start_cluster(3);
-    let spec = nodes
-        .iter()
-        .map(RedisServer::url)
-        .collect::<Vec<_>>()
-        .join(",");
+    let spec = cluster_address(&nodes);
     let ns = "tests/remote/cluster";
     let (a, b, c) = (
         tempfile::tempdir().unwrap(),
@@ -526,11 +517,7 @@ fn push_and_pull_copy_a_namespace_through_redis() {
 #[test]
 fn pull_reads_every_node_of_a_cluster() {
     let nodes = start_cluster(3);
-    let spec = nodes
-        .iter()
-        .map(RedisServer::url)
-        .collect::<Vec<_>>()
-        .join(",");
+    let spec = cluster_address(&nodes);
     let ns = "tests/remote/cli-cluster";
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let local: Cache<u64> = Cache::builder(ns).root(a.path()).open().unwrap();

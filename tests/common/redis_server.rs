@@ -166,3 +166,12 @@ pub fn start_cluster(n: usize) -> Vec<RedisServer> {
     }
     nodes
 }
+
+/// The address of a cluster: its nodes' addresses, comma-separated.
+pub fn cluster_address(nodes: &[RedisServer]) -> String {
+    nodes
+        .iter()
+        .map(RedisServer::url)
+        .collect::<Vec<_>>()
+        .join(",")
+}
