@@ -292,6 +292,20 @@ fn calls_stay_right_when_redis_is_killed_mid_run_and_use_it_again_when_it_is_bac
 }
 
 #[test]
+fn a_redis_restarted_between_calls_is_used_at_once_without_a_warning() {
+    capture_logs();
+    let mut redis = RedisServer::start();
+    let root = tempfile::tempdir().unwrap();
+    let cache: Cache<u64> = cache_at(root.path(), "tests/remote/restarted", &redis.url());
+    assert_eq!(cache.get_or_compute(&1u64, || 1), 1);
+    // The pooled connection now leads to a closed socket.
+    redis.restart();
+    assert_eq!(cache.get_or_compute(&2u64, || 2), 2);
+    assert_eq!(redis.ask("DBSIZE").trim(), ":1");
+    assert!(warnings_about(&format!("127.0.0.1:{}", redis.port)).is_empty());
+}
+
+#[test]
 fn a_frozen_redis_times_out_and_calls_go_on() {
     capture_logs();
     let redis = RedisServer::start();

@@ -174,14 +174,20 @@ impl Remote {
         }
     }
 
-    /// Runs `op` on a pooled connection, returning the error as it is.
-    fn run_strict<T>(&self, op: impl FnOnce(&mut Conn) -> RedisResult<T>) -> RedisResult<T> {
+    /// Runs `op` on a pooled connection, returning the error as it is. A
+    /// pooled connection the server has closed meanwhile (a restart, an idle
+    /// timeout) is replaced by a new one once; a timeout is not retried.
+    fn run_strict<T>(&self, mut op: impl FnMut(&mut Conn) -> RedisResult<T>) -> RedisResult<T> {
         let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut conn = match pooled {
-            Some(conn) => conn,
-            None => self.connect()?,
+        let (mut conn, was_pooled) = match pooled {
+            Some(conn) => (conn, true),
+            None => (self.connect()?, false),
         };
-        let out = op(&mut conn);
+        let mut out = op(&mut conn);
+        if was_pooled && matches!(&out, Err(e) if is_network(e) && !e.is_timeout()) {
+            conn = self.connect()?;
+            out = op(&mut conn);
+        }
         // A connection that failed on the network may hold half an answer.
         if !matches!(&out, Err(e) if is_network(e)) {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -194,7 +200,7 @@ impl Remote {
 
     /// Runs `op` unless the remote is resting; a failure is logged (once)
     /// and gives `None`.
-    fn run<T>(&self, op: impl FnOnce(&mut Conn) -> RedisResult<T>) -> Option<T> {
+    fn run<T>(&self, op: impl FnMut(&mut Conn) -> RedisResult<T>) -> Option<T> {
         if now_ms() < self.resting_until.load(Ordering::Relaxed) {
             return None;
         }
