@@ -541,7 +541,12 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
             return;
         }
         if let Err(e) = self.ns.put_many_raw(records.iter().copied()) {
-            self.warn(&e);
+            self.ns.warn_store_once(|| {
+                format!(
+                    "namespace {}: {e}; values served by the remote are not kept in the local store",
+                    self.ns.name()
+                )
+            });
         }
     }
 

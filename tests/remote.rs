@@ -76,6 +76,14 @@ permacached! {
     }
 }
 
+permacached! {
+    "tests/remote/blob" =>
+    fn blob(x: u64) -> Vec<u8> {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        vec![x as u8; 100 << 10]
+    }
+}
+
 fn cache_at<R: serde::Serialize + serde::de::DeserializeOwned>(
     root: &Path,
     ns: &str,
@@ -114,6 +122,28 @@ fn child() {
             for &x in &xs {
                 assert_eq!(square(x), x * x);
             }
+        }
+        "blob" => {
+            capture_logs();
+            if std::env::var("FILE_SIZE_LIMIT").is_ok() {
+                // Writes past 256 KiB fail, as on a full disk.
+                // SAFETY: plain libc calls on this process before any thread starts.
+                unsafe {
+                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                    let limit = libc::rlimit {
+                        rlim_cur: 256 << 10,
+                        rlim_max: 256 << 10,
+                    };
+                    assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+                }
+            }
+            for &x in &xs {
+                assert_eq!(blob(x), vec![x as u8; 100 << 10]);
+            }
+            println!(
+                "store warnings: {}",
+                warnings_about("tests/remote/blob").len()
+            );
         }
         "cubes" => {
             let got = cubes(xs.clone());
@@ -187,6 +217,22 @@ fn a_second_machine_is_served_what_the_first_computed() {
     assert_eq!(run_child("cubes", a.path(), &redis.url(), &list(0..50)), 50);
     assert_eq!(run_child("cubes", b.path(), &redis.url(), &list(0..60)), 10);
     assert_eq!(run_child("cubes", b.path(), "off", &list(0..60)), 0);
+}
+
+#[test]
+fn a_full_local_disk_is_still_served_by_the_remote() {
+    let redis = RedisServer::start();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    assert_eq!(run_child("blob", a.path(), &redis.url(), &list(0..10)), 10);
+    let out = run(child_cmd("blob")
+        .env("PERMACACHE_DIR", b.path())
+        .env("PERMACACHE_REMOTE", redis.url())
+        .env("FILE_SIZE_LIMIT", "1")
+        .env("XS", list(0..14)));
+    // 0..10 served by Redis although few fit on the local disk; 10..14
+    // computed; one warning about the local store.
+    assert_eq!(lines_with(&out, "runs: "), ["4"]);
+    assert_eq!(lines_with(&out, "store warnings: "), ["1"]);
 }
 
 #[test]
