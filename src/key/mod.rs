@@ -80,7 +80,7 @@ pub fn stringify<T: Serialize + ?Sized>(value: &T) -> Result<String, KeyError> {
 ///
 /// # Errors
 ///
-/// As [`stringify`].
+/// As [`stringify()`].
 ///
 /// # Example
 ///
