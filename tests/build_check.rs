@@ -259,3 +259,40 @@ fn the_check_reads_only_what_it_says_and_reports_without_printing() {
             .contains(&dir.path().join("gen/skip/y.rs"))
     );
 }
+
+const NO_FEATURE_MAIN: &str = r#"use permacache::permacached;
+
+struct Print;
+impl log::Log for Print {
+    fn enabled(&self, _: &log::Metadata) -> bool { true }
+    fn log(&self, r: &log::Record) { println!("{}: {}", r.level(), r.args()); }
+    fn flush(&self) {}
+}
+
+permacached! {
+    "fx/shared" =>
+    fn shared(x: u64) -> u64 { println!("computed"); x + 1 }
+}
+
+fn main() {
+    log::set_logger(&Print).unwrap();
+    log::set_max_level(log::LevelFilter::Warn);
+    assert_eq!(shared(1), 2);
+    assert_eq!(shared(1), 2);
+}
+"#;
+
+#[test]
+fn a_remote_without_the_redis_feature_is_one_warning_and_the_cache_works_locally() {
+    let f = Fixture::new(
+        "fx_no_redis",
+        "[store]\nremote = \"redis://127.0.0.1:1\"\n[namespace.\"fx/shared\"]\n",
+        NO_FEATURE_MAIN,
+    );
+    let out = f.run();
+    let warnings: Vec<&str> = out.lines().filter(|l| l.starts_with("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{out}");
+    assert!(warnings[0].contains("`redis` feature"), "{out}");
+    // Computed once, then served from the local store.
+    assert_eq!(out.matches("computed").count(), 1, "{out}");
+}

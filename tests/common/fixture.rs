@@ -34,6 +34,7 @@ edition = "2024"
 
 [dependencies]
 permacache = {{ path = "{me}", features = {features:?} }}
+log = "0.4"
 
 [build-dependencies]
 permacache = {{ path = "{me}" }}
