@@ -359,8 +359,8 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
         })
     }
 
-    /// Removes every entry of the namespace from the local store (the
-    /// remote keeps its copies; see `permacache forget --help`).
+    /// Removes every entry of the namespace from the local store; a remote
+    /// keeps its copies.
     ///
     /// # Errors
     ///

@@ -108,9 +108,7 @@ impl Settings {
         }
         out
     }
-}
 
-impl Settings {
     /// The shared-tier settings.
     fn remote(&self) -> RemoteSettings {
         let millis = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
