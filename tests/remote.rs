@@ -126,16 +126,7 @@ fn child() {
         "blob" => {
             capture_logs();
             if std::env::var("FILE_SIZE_LIMIT").is_ok() {
-                // Writes past 256 KiB fail, as on a full disk.
-                // SAFETY: plain libc calls on this process before any thread starts.
-                unsafe {
-                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-                    let limit = libc::rlimit {
-                        rlim_cur: 256 << 10,
-                        rlim_max: 256 << 10,
-                    };
-                    assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
-                }
+                common::limit_file_size(256 << 10);
             }
             for &x in &xs {
                 assert_eq!(blob(x), vec![x as u8; 100 << 10]);

@@ -83,15 +83,7 @@ fn child() {
             env_logger::builder()
                 .filter_level(log::LevelFilter::Warn)
                 .init();
-            // SAFETY: plain libc calls on this process before any thread starts.
-            unsafe {
-                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-                let limit = libc::rlimit {
-                    rlim_cur: 256 << 10,
-                    rlim_max: 256 << 10,
-                };
-                assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
-            }
+            common::limit_file_size(256 << 10);
             let cache: Cache<Vec<u8>> = Cache::builder(&ns).root(&root).open().unwrap();
             for i in 0..20u64 {
                 let got = cache.get_or_compute(&i, || vec![i as u8; 100 << 10]);

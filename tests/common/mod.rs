@@ -58,3 +58,18 @@ pub fn after(line: &str, marker: &str) -> Option<String> {
     line.find(marker)
         .map(|at| line[at + marker.len()..].to_string())
 }
+
+/// Makes writes of this process past `bytes` of any file fail, as on a full
+/// disk (RLIMIT_FSIZE, with SIGXFSZ ignored so that they fail with EFBIG).
+/// Call it before any thread starts.
+pub fn limit_file_size(bytes: u64) {
+    // SAFETY: plain libc calls on this process, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        let limit = libc::rlimit {
+            rlim_cur: bytes,
+            rlim_max: bytes,
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+    }
+}
