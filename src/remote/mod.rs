@@ -83,6 +83,12 @@ static ENV_TIMEOUT: Lazy<Option<Duration>> = Lazy::new(|| {
     }
 });
 
+/// The address `PERMACACHE_REMOTE` names, if it names one (not unset, empty
+/// or `off`).
+pub fn env_address() -> Option<&'static str> {
+    ENV_REMOTE.as_deref().filter(|spec| *spec != "off")
+}
+
 impl RemoteSettings {
     /// The remote address and timeout to use, after `PERMACACHE_REMOTE` and
     /// `PERMACACHE_REMOTE_TIMEOUT`: the variable overrides the configured
@@ -152,13 +158,11 @@ pub(crate) fn lock_key(record_key: &str) -> String {
     format!("permacache-lock:{}", &record_key["permacache:".len()..])
 }
 
-/// Appends the 32 hex digits of a key hash.
+/// Appends the 32 hex digits of a key hash (the same digits as
+/// `format!("{:032x}", xxh3_128(key))`).
 pub(crate) fn push_hex(out: &mut String, hash: &[u8; 16]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for b in hash {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 15)] as char);
-    }
+    use std::fmt::Write as _;
+    let _ = write!(out, "{:032x}", u128::from_be_bytes(*hash));
 }
 
 /// Without the `redis` feature there is no remote: the type has no values,

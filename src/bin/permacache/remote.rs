@@ -38,7 +38,7 @@ pub use with_redis::{pull, push};
 mod with_redis {
     use std::time::Duration;
 
-    use permacache::remote::{Remote, record_key};
+    use permacache::remote::{Remote, env_address, record_key};
     use permacache::store::{Namespace, Record};
     use serde_json::json;
 
@@ -50,14 +50,11 @@ mod with_redis {
     fn remote(args: &Args) -> anyhow::Result<&'static Remote> {
         let spec = match &args.remote {
             Some(spec) => spec.clone(),
-            None => std::env::var("PERMACACHE_REMOTE")
-                .ok()
-                .filter(|s| !s.trim().is_empty() && s.trim() != "off")
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "no remote: pass --remote redis://host:port/db or set PERMACACHE_REMOTE"
-                    )
-                })?,
+            None => env_address().map(str::to_string).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no remote: pass --remote redis://host:port/db or set PERMACACHE_REMOTE"
+                )
+            })?,
         };
         Remote::open(&spec, TIMEOUT).map_err(|e| anyhow::anyhow!("--remote {spec:?}: {e}"))
     }
