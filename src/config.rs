@@ -59,6 +59,9 @@ pub struct NamespaceConfig {
     pub track_body: bool,
     /// Entries older than this are misses, such as `"30d"`.
     pub ttl: Option<Spanned<String>>,
+    /// Who the namespace's entries belong to: the crate's package name by
+    /// default. Crates that name the same owner share entries on purpose.
+    pub owner: Option<Spanned<String>>,
     /// `"redis://host:port/db"`, a comma-separated list of cluster nodes, or
     /// `"off"`: the shared tier.
     pub remote: Option<Spanned<String>>,
@@ -68,6 +71,25 @@ pub struct NamespaceConfig {
     /// Cross-machine compute-once: how long a worker holds the lock on a key
     /// it computes (and others wait at most), such as `"10m"`; or `"off"`.
     pub remote_lock: Option<Spanned<String>>,
+}
+
+/// Checks an `owner` value: letters, digits, `_`, `-` and `.`, like a
+/// package name.
+///
+/// # Errors
+///
+/// What was expected.
+pub fn check_owner(owner: &str) -> Result<(), String> {
+    if owner.is_empty()
+        || !owner
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+    {
+        return Err(format!(
+            "bad owner {owner:?}: expected a name of letters, digits, `_`, `-` and `.`, like a package name"
+        ));
+    }
+    Ok(())
 }
 
 /// The shared-tier keys of `[store]` or of a namespace.
@@ -152,6 +174,8 @@ pub enum CodecName {
     Postcard,
     /// JSON.
     Json,
+    /// CBOR.
+    Cbor,
 }
 
 impl CodecName {
@@ -160,6 +184,7 @@ impl CodecName {
         match self {
             CodecName::Postcard => "postcard",
             CodecName::Json => "json",
+            CodecName::Cbor => "cbor",
         }
     }
 }
@@ -218,6 +243,11 @@ impl Config {
                 && let Err(e) = parse_duration(ttl.get_ref())
             {
                 errors.push(at(ttl.span(), format!("bad ttl: {e}")));
+            }
+            if let Some(owner) = &ns.owner
+                && let Err(e) = check_owner(owner.get_ref())
+            {
+                errors.push(at(owner.span(), e));
             }
             for (span, message) in remote_keys!(ns).problems() {
                 errors.push(at(span, message));
@@ -426,6 +456,9 @@ pub fn settings_string(
     }
     if let Some(body) = body_fingerprint.filter(|_| ns.track_body) {
         let _ = write!(s, "b={body:016x};");
+    }
+    if let Some(owner) = &ns.owner {
+        let _ = write!(s, "o={};", owner.get_ref());
     }
     let (ns, store) = (remote_keys!(ns), remote_keys!(store));
     let pick = |key: for<'k> fn(&RemoteKeys<'k>) -> &'k Option<Spanned<String>>| {

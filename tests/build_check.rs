@@ -5,7 +5,7 @@ mod common;
 
 use common::fixture::Fixture;
 use permacache::build::Check;
-use permacache::store::{Namespace, Record, key_hash};
+use permacache::store::{Namespace, Record, key_hash, name_fingerprint};
 
 const TWO_FUNCTIONS: &str = r#"use permacache::permacached;
 
@@ -190,7 +190,10 @@ fn settings_in_permacache_toml_reach_the_cached_functions() {
 
     // codec = "json": the stored value is JSON any tool can read.
     let ns = Namespace::open(f.store.path(), "fx/json").unwrap();
-    let raw = ns.get_raw(&key_hash(br#"{"x":1}"#)).unwrap().unwrap();
+    let raw = ns
+        .get_raw(&key_hash(name_fingerprint("fx_settings"), br#"{"x":1}"#))
+        .unwrap()
+        .unwrap();
     let value: Vec<f64> = serde_json::from_slice(Record::parse(&raw).unwrap().value).unwrap();
     assert_eq!(value, vec![1.0 / 3.0, 0.1]);
 }

@@ -99,6 +99,54 @@ fn golden() -> Vec<(String, &'static str)> {
         (stringify(&None::<i32>).unwrap(), "null"),
         (stringify(&Some(3)).unwrap(), "3"),
         (stringify(&Marker).unwrap(), "null"),
+        // Format 2: a `Some` whose content reads as `None` is wrapped.
+        (stringify(&Some(None::<i32>)).unwrap(), r#"{"$some":null}"#),
+        (stringify(&Some(())).unwrap(), r#"{"$some":null}"#),
+        (stringify(&Some(Marker)).unwrap(), r#"{"$some":null}"#),
+        (
+            stringify(&Some(Some(None::<i32>))).unwrap(),
+            r#"{"$some":{"$some":null}}"#,
+        ),
+        (stringify(&Some(Some(4))).unwrap(), "4"),
+        (
+            stringify(&vec![None, Some(None), Some(Some(1u8))]).unwrap(),
+            r#"[null,{"$some":null},1]"#,
+        ),
+        (
+            stringify(&Some(dollar_some_map())).unwrap(),
+            r#"{"$some":{"$some":1}}"#,
+        ),
+        (stringify(&dollar_some_map()).unwrap(), r#"{"$some":1}"#),
+        // Format 2: sets behind pointers and cells are sorted.
+        (stringify(&Box::new(small_set())).unwrap(), "[1,2,3]"),
+        (
+            stringify(&std::rc::Rc::new(small_set())).unwrap(),
+            "[1,2,3]",
+        ),
+        (
+            stringify(&std::sync::Arc::new(small_set())).unwrap(),
+            "[1,2,3]",
+        ),
+        (
+            stringify(&std::borrow::Cow::<HashSet<u32>>::Owned(small_set())).unwrap(),
+            "[1,2,3]",
+        ),
+        (
+            stringify(&std::sync::Mutex::new(small_set())).unwrap(),
+            "[1,2,3]",
+        ),
+        (
+            stringify(&std::sync::RwLock::new(small_set())).unwrap(),
+            "[1,2,3]",
+        ),
+        (
+            stringify(&std::cell::RefCell::new(small_set())).unwrap(),
+            "[1,2,3]",
+        ),
+        (
+            stringify(&vec![Box::new(small_set())]).unwrap(),
+            "[[1,2,3]]",
+        ),
         (stringify(&Meters(2.5)).unwrap(), "2.5"),
         (stringify(&Pair(1, "a")).unwrap(), r#"[1,"a"]"#),
         (stringify(&(1, "two", 3.0)).unwrap(), r#"[1,"two",3.0]"#),
@@ -156,9 +204,22 @@ fn serde_bytes_like() -> impl Serialize {
     Bytes
 }
 
+/// A set whose iteration order is not sorted.
+fn small_set() -> HashSet<u32> {
+    // Many elements make a sorted iteration order unlikely; keep three.
+    let mut set: HashSet<u32> = (0..64).collect();
+    set.retain(|x| [3, 1, 2].contains(x));
+    set
+}
+
+/// A map whose one key is the text keys use to wrap a `Some`.
+fn dollar_some_map() -> BTreeMap<String, u8> {
+    [("$some".to_string(), 1)].into()
+}
+
 #[test]
 fn every_golden_key_is_unchanged() {
-    assert_eq!(KEY_FORMAT_VERSION, 1, "the golden table below is format 1");
+    assert_eq!(KEY_FORMAT_VERSION, 2, "the golden table below is format 2");
     let table = golden();
     assert!(table.len() >= 40);
     let wrong: Vec<String> = table
@@ -185,12 +246,12 @@ fn stable_hash_is_32_lowercase_hex_digits_of_the_key() {
     );
 }
 
-/// Fingerprint format 1, each expected digest computed independently from the
+/// Fingerprint format 2, each expected digest computed independently from the
 /// format table (Python: xxhash.xxh3_128_hexdigest over hand-built bytes).
 #[test]
 fn every_golden_fingerprint_is_unchanged() {
     use permacache::{FINGERPRINT_FORMAT_VERSION, fingerprint};
-    assert_eq!(FINGERPRINT_FORMAT_VERSION, 1);
+    assert_eq!(FINGERPRINT_FORMAT_VERSION, 2);
     let set: HashSet<u64> = [3, 1, 2].into();
     let table: Vec<(String, &str)> = vec![
         (
@@ -231,7 +292,23 @@ fn every_golden_fingerprint_is_unchanged() {
         ),
         (
             fingerprint(&Some(0u8)).unwrap(),
-            "3e56ac4c92225fe585dde81128245bab",
+            "0044dce1b98ca298d19b58ecff8bc4e9",
+        ),
+        (
+            fingerprint(&Some(None::<u8>)).unwrap(),
+            "3718c582f9fb03b6bfcbf2289f3668e5",
+        ),
+        (
+            fingerprint(&()).unwrap(),
+            "beae59b601a6a437f7042be43fb80714",
+        ),
+        (
+            fingerprint(&Marker).unwrap(),
+            "8b33fbdf2b362416aceee8f5de193e29",
+        ),
+        (
+            fingerprint(&Some(())).unwrap(),
+            "9ae32a969b55c8f4cca242d8b8b11f5b",
         ),
         (
             fingerprint(&Shape::Circle(1.0)).unwrap(),

@@ -150,3 +150,61 @@ proptest! {
         prop_assert_eq!(key.parse::<f32>().unwrap().to_bits(), x.to_bits());
     }
 }
+
+/// A nested value of the shapes that used to collide: options of options,
+/// units, sets and maps.
+type Nested = Vec<(
+    Option<Option<Option<()>>>,
+    BTreeMap<String, Option<Option<u8>>>,
+    Option<HashSet<u8>>,
+)>;
+
+fn nested() -> impl Strategy<Value = Nested> {
+    let opt3 = prop_oneof![
+        Just(None),
+        Just(Some(None)),
+        Just(Some(Some(None))),
+        Just(Some(Some(Some(())))),
+    ];
+    let opt2 = prop_oneof![
+        Just(None),
+        Just(Some(None)),
+        any::<u8>().prop_map(|b| Some(Some(b)))
+    ];
+    let map = prop::collection::btree_map("(\\$some|[a-c])", opt2, 0..3);
+    let set = prop::option::of(prop::collection::hash_set(any::<u8>(), 0..6));
+    prop::collection::vec((opt3, map, set), 0..4)
+}
+
+proptest! {
+    #[test]
+    fn nested_options_units_sets_and_maps_keep_distinct_keys(a in nested(), b in nested()) {
+        let (ka, kb) = (stringify(&a).unwrap(), stringify(&b).unwrap());
+        prop_assert_eq!(a == b, ka == kb, "{} vs {}", ka, kb);
+        prop_assert_eq!(
+            a == b,
+            permacache::fingerprint(&a).unwrap() == permacache::fingerprint(&b).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_rebuilt_set_in_another_order_keeps_its_key(a in nested()) {
+        // Rebuilding every set inserts its elements in another order.
+        let rebuilt: Nested = a
+            .iter()
+            .map(|(o, m, s)| {
+                let s = s.as_ref().map(|s| {
+                    let mut v: Vec<u8> = s.iter().copied().collect();
+                    v.reverse();
+                    v.into_iter().collect::<HashSet<u8>>()
+                });
+                (*o, m.clone(), s)
+            })
+            .collect();
+        prop_assert_eq!(stringify(&a).unwrap(), stringify(&rebuilt).unwrap());
+        prop_assert_eq!(
+            permacache::fingerprint(&a).unwrap(),
+            permacache::fingerprint(&rebuilt).unwrap()
+        );
+    }
+}

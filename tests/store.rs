@@ -226,7 +226,7 @@ fn a_damaged_record_is_recomputed_and_overwritten() {
         value(3, 0)
     };
     cache.get_or_compute(&3u64, compute);
-    let hash = key_hash(b"3");
+    let hash = key_hash(0, b"3");
     let ns = cache.namespace();
     let mut bytes = ns.get_raw(&hash).unwrap().unwrap();
     // Cut the value short: the header and key still match.
@@ -251,8 +251,8 @@ fn a_record_under_the_same_hash_but_another_key_is_a_miss() {
     cache.insert(&1u64, &value(1, 0)).unwrap();
     // Put key 1's record where key 2 would be found: a simulated collision.
     let ns = cache.namespace();
-    let record = ns.get_raw(&key_hash(b"1")).unwrap().unwrap();
-    ns.put_raw(&key_hash(b"2"), &record).unwrap();
+    let record = ns.get_raw(&key_hash(0, b"1")).unwrap().unwrap();
+    ns.put_raw(&key_hash(0, b"2"), &record).unwrap();
     assert_eq!(cache.get(&2u64).unwrap(), None);
     assert_eq!(cache.get_or_compute(&2u64, || value(2, 0)), value(2, 0));
 }
@@ -434,7 +434,7 @@ fn json_values_are_readable_and_exact() {
     );
     let raw = cache
         .namespace()
-        .get_raw(&key_hash(br#""k""#))
+        .get_raw(&key_hash(0, br#""k""#))
         .unwrap()
         .unwrap();
     let record = permacache::store::Record::parse(&raw).unwrap();

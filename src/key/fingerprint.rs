@@ -2,13 +2,17 @@
 //! xxh3-128 over a canonical *binary* encoding, so a 10,000-float array costs
 //! microseconds instead of formatting 10,000 floats as text.
 //!
-//! # Fingerprint format, version 1
+//! # Fingerprint format, version 2
+//!
+//! Version 2 tells `None`, `Some(None)`, `()` and unit structs apart.
 //!
 //! Every value starts with a tag byte; numbers are little-endian.
 //!
 //! | value | encoding |
 //! |---|---|
-//! | `()`, `None`, unit struct | `n` |
+//! | `None` | `n` |
+//! | `()` | `v` |
+//! | unit struct | `w` |
 //! | bool | `b`, then 0 or 1 |
 //! | any integer up to `i128` | `i`, then the value as an `i128` (16 bytes) |
 //! | `u128` above `i128::MAX` | `u`, then the `u128` (16 bytes) |
@@ -16,7 +20,8 @@
 //! | `f32` | `g`, then its bits (4 bytes; every NaN as `f32::NAN`) |
 //! | string, char | `s`, then the UTF-8 length (u64) and bytes |
 //! | bytes | `y`, then the length (u64) and bytes |
-//! | `Some(x)`, newtype struct | `x` itself |
+//! | `Some(x)` | `S`, then `x` |
+//! | newtype struct | `x` itself |
 //! | sequence, tuple | `[`, the elements, `]`; a `HashSet`'s elements sorted by their encoding |
 //! | map, struct | `{`, then key and value encodings, sorted by key encoding, `}` (struct field names as strings) |
 //! | enum variant | `e`, the variant name as a string, then its content (`n` for a unit variant) |
@@ -29,7 +34,7 @@ use serde::ser::{self, Serialize};
 use super::KeyError;
 
 /// Version of the fingerprint format above.
-pub const FINGERPRINT_FORMAT_VERSION: u8 = 1;
+pub const FINGERPRINT_FORMAT_VERSION: u8 = 2;
 
 /// 32 lowercase hex digits of the xxh3-128 hash of `value`'s canonical binary
 /// encoding: like [`stable_hash`](crate::stable_hash), a short stand-in for a
@@ -175,15 +180,18 @@ impl<'s, 'o> ser::Serializer for &'s mut Binary<'o> {
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), KeyError> {
+        self.out.push(b'S');
         self.value(value)
     }
 
     fn serialize_unit(self) -> Result<(), KeyError> {
-        self.serialize_none()
+        self.out.push(b'v');
+        Ok(())
     }
 
     fn serialize_unit_struct(self, _name: &'static str) -> Result<(), KeyError> {
-        self.serialize_none()
+        self.out.push(b'w');
+        Ok(())
     }
 
     fn serialize_unit_variant(

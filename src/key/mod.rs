@@ -1,7 +1,7 @@
 //! Canonical argument keys: the on-disk contract that makes `f(2)` in one
 //! process and `f(2)` a week later in another find the same entry.
 //!
-//! # Key format, version 1
+//! # Key format, version 2
 //!
 //! A key is JSON text written by our own serde `Serializer` (never through
 //! `serde_json::Value`, whose object order depends on crate features):
@@ -23,11 +23,24 @@
 //!   they differ from each other, from `null` and from every string;
 //! * strings escaped as serde_json escapes them (`"`, `\`, and control
 //!   characters; `\u00XX` with lowercase hex for those without a short form);
-//! * `None`, `()` and unit structs are `null`; `Some(x)` is `x`; newtype
+//! * `None`, `()` and unit structs are `null`; `Some(x)` is `x`, except
+//!   when `x` is written `null` or begins with `{"$some":`: then it is
+//!   `{"$some":x}`, so `None`, `Some(None)` and `Some(Some(None))` are
+//!   `null`, `{"$some":null}` and `{"$some":{"$some":null}}` (new in
+//!   version 2); newtype
 //!   structs are transparent; tuples and tuple structs are arrays; bytes are
 //!   arrays of numbers; struct fields are objects with sorted keys; enums are
 //!   externally tagged as serde_json tags them (`"Unit"`, `{"V":x}`,
 //!   `{"V":[..]}`, `{"V":{..}}`).
+//!
+//! * `HashSet`s behind `&`, `Box`, `Rc`, `Arc`, `Cow`, `RefCell`, `Mutex`
+//!   or `RwLock` are sorted like bare ones (new in version 2).
+//!
+//! What serde cannot tell apart, keys cannot either: values of two types
+//! that serialize alike (`()` and `None`, a `u8` and a `u64`), variants of
+//! an `#[serde(untagged)]` enum with equal payloads, and the payloads of NaN
+//! (every NaN is `NaN`). Records therefore also carry a fingerprint of the
+//! parameters' types, so a parameter whose type changes is a miss.
 //!
 //! The text is the same in every process, run, platform (32 or 64 bits,
 //! either endianness) and Rust version; `tests/golden_keys.rs` pins it.
@@ -47,7 +60,7 @@ use serde::Serialize;
 /// Version of the canonical key text described in this module. Stored in
 /// every record: a future change of the format is a visible miss, never a
 /// silent mix-up.
-pub const KEY_FORMAT_VERSION: u8 = 1;
+pub const KEY_FORMAT_VERSION: u8 = 2;
 
 /// Encodes `value` as its canonical key: JSON text with sorted object keys and
 /// no whitespace, identical in every process, platform and Rust version.

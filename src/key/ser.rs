@@ -13,7 +13,8 @@ pub(crate) enum Flavor {
     /// A cache key: NaN and infinities as bare tokens, any map key allowed.
     Key,
     /// A JSON-codec value that serde_json must read back: non-finite floats
-    /// and composite map keys are errors, never a lossy `null`.
+    /// and composite map keys are errors, never a lossy `null`; maps keep
+    /// their order.
     Value,
 }
 
@@ -89,11 +90,49 @@ pub(crate) fn is_unordered_set<T: ?Sized>() -> bool {
     if name.len() < "hashbrown::set::HashSet<".len() {
         return false;
     }
-    while let Some(rest) = name.strip_prefix('&') {
-        name = rest.strip_prefix("mut ").unwrap_or(rest);
+    // References and the pointers and cells serde serializes through (Box,
+    // Rc, Arc, Cow, RefCell, Mutex, RwLock) hide a set as well as show it.
+    loop {
+        if let Some(rest) = name.strip_prefix('&') {
+            name = rest.strip_prefix("mut ").unwrap_or(rest);
+        } else if let Some(inner) = wrapped(name) {
+            name = inner;
+        } else {
+            break;
+        }
     }
     name.starts_with("std::collections::hash::set::HashSet<")
         || name.starts_with("hashbrown::set::HashSet<")
+}
+
+/// How a key wraps a `Some` whose content would read as `None`.
+const SOME_OPEN: &[u8] = br#"{"$some":"#;
+
+/// Whether encoded text could be taken for `None` or a wrapped `Some`: every
+/// such text is wrapped once more, which keeps the encoding one-to-one.
+fn is_none_like(text: &[u8]) -> bool {
+    text == b"null" || text.starts_with(SOME_OPEN)
+}
+
+/// The type inside a transparent wrapper's name, such as
+/// `alloc::rc::Rc<T>` or `std::sync::poison::mutex::Mutex<T>`.
+fn wrapped(name: &str) -> Option<&str> {
+    const PLAIN: [&str; 5] = [
+        "alloc::boxed::Box<",
+        "alloc::rc::Rc<",
+        "alloc::sync::Arc<",
+        "alloc::borrow::Cow<'_, ",
+        "core::cell::RefCell<",
+    ];
+    if let Some(inner) = PLAIN.iter().find_map(|p| name.strip_prefix(p)) {
+        return Some(inner);
+    }
+    // The locks' module path has moved between Rust versions.
+    let open = name.find('<')?;
+    let outer = &name[..open];
+    (outer.starts_with("std::sync::")
+        && (outer.ends_with("::Mutex") || outer.ends_with("::RwLock")))
+    .then(|| &name[open + 1..])
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -193,7 +232,16 @@ impl<'s, 'o> ser::Serializer for &'s mut Serializer<'o> {
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), KeyError> {
-        self.write_value(value)
+        let start = self.out.len();
+        self.write_value(value)?;
+        // In a key, `Some(x)` is `x` unless `x` itself reads as a `None` or
+        // a wrapped `Some`: then it is wrapped, so `None`, `Some(None)` and
+        // `Some(Some(None))` differ. A value keeps plain JSON for serde_json.
+        if self.flavor == Flavor::Key && is_none_like(&self.out[start..]) {
+            self.out.splice(start..start, SOME_OPEN.iter().copied());
+            self.out.push(b'}');
+        }
+        Ok(())
     }
 
     fn serialize_unit(self) -> Result<(), KeyError> {
@@ -326,6 +374,9 @@ pub(crate) struct Compound<'s, 'o> {
 impl<'s, 'o> Compound<'s, 'o> {
     fn open(ser: &'s mut Serializer<'o>, open: u8, sorted: bool, closing: Closing) -> Self {
         ser.out.push(open);
+        // Only keys are sorted: a value keeps its maps' order (an IndexMap
+        // reads back as it was written).
+        let sorted = sorted && ser.flavor == Flavor::Key;
         Compound {
             ser,
             close: if open == b'[' { b']' } else { b'}' },

@@ -173,10 +173,27 @@ macro_rules! __permacache_module {
             pub const SETTINGS: $crate::__private::Settings = $crate::__private::Settings::from_build(
                 ::core::option_env!(::core::concat!("PERMACACHE_NS:", $path)),
                 ::core::option_env!("PERMACACHE_STORE_DIR"),
+                ::core::env!("CARGO_PKG_NAME"),
             );
 
             #[doc(hidden)]
-            pub static __SLOT: $crate::__private::Slot<$slot> = $crate::__private::Slot::new(PATH, SETTINGS);
+            pub static __SLOT: $crate::__private::Slot<$slot> =
+                $crate::__private::Slot::new(PATH, SETTINGS, __params_shape);
+
+            /// The fingerprint of the parameters' names and types, stored in
+            /// each record: a parameter whose type changes is a miss.
+            #[doc(hidden)]
+            pub fn __params_shape() -> u64 {
+                #[allow(unused_imports)]
+                use $crate::__private::{NamedParam as _, TracedParam as _};
+                $crate::__private::params_fingerprint(&[
+                    $((
+                        ::core::stringify!($p),
+                        (&$crate::__private::ParamShape::<$crate::__permacache_key_ty!($role, $ty)>::new())
+                            .fingerprint(),
+                    ),)*
+                ])
+            }
 
             /// The canonical key of a call (of one element, for a batch
             /// function): its arguments after defaults and key rules, as a
@@ -219,6 +236,12 @@ macro_rules! __permacache_module {
             /// How many results are stored (of every version).
             pub fn len() -> usize {
                 __SLOT.len()
+            }
+
+            /// Hits, misses by reason, and stores of the function in this
+            /// process.
+            pub fn stats() -> $crate::Stats {
+                __SLOT.stats()
             }
 
             /// The default of each defaulted parameter, evaluated in the

@@ -149,7 +149,7 @@ pub fn key_prefix(namespace: &str, version: u32, body_fingerprint: u64) -> Strin
 /// The Redis key of a record, from its header and canonical key.
 pub fn record_key(namespace: &str, header: &Header, key: &[u8]) -> String {
     let mut out = key_prefix(namespace, header.namespace_version, header.body_fingerprint);
-    push_hex(&mut out, &key_hash(key));
+    push_hex(&mut out, &key_hash(header.owner, key));
     out
 }
 
@@ -213,13 +213,13 @@ mod tests {
 
     #[test]
     fn keys_are_named_as_documented() {
-        let header = Header::new(0, 3, 0, 0xab, 0);
+        let header = Header::new(0, 3, 0, 0, 0xab, 9, 0, 0);
         let key = record_key("a/b", &header, b"{\"x\":1}");
         assert_eq!(
             key,
             format!(
                 "permacache:a/b:3-00000000000000ab:{:032x}",
-                xxhash_rust::xxh3::xxh3_128(b"{\"x\":1}")
+                xxhash_rust::xxh3::xxh3_128_with_seed(b"{\"x\":1}", 9)
             )
         );
         assert_eq!(lock_key(&key), format!("permacache-lock:{}", &key[11..]));

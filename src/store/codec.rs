@@ -1,23 +1,34 @@
-//! Value codecs. Postcard (compact, fast, exact) by default; JSON for
-//! namespaces whose values people want to read. Both round-trip every f64
-//! exactly; JSON refuses NaN and infinities rather than writing a lossy `null`.
+//! Value codecs. The default stores postcard (compact, fast, exact) where the
+//! value's traced shape proves postcard can hold it, and CBOR (self-describing,
+//! fields and variants by name) otherwise, so every serde type is cached. JSON
+//! is for namespaces whose values people want to read; it keeps map order and
+//! refuses what JSON cannot hold rather than writing a lossy `null`.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::StoreError;
 use crate::key::{self, Flavor};
+use crate::shape::ValueShape;
+
+mod probe;
 
 /// How a namespace encodes its values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Codec {
-    /// postcard: compact binary, the default.
+    /// The default: postcard where the value type's traced shape proves it
+    /// plain, CBOR otherwise (types postcard cannot hold: `serde_json::Value`,
+    /// untagged, internally tagged and flattened types, skipped fields).
     #[default]
     Postcard,
-    /// JSON (sorted keys), readable with any JSON tool. Values holding NaN or
-    /// an infinite float, or maps keyed by composite types, are not stored.
+    /// JSON, readable with any JSON tool. Values holding NaN or an infinite
+    /// float, or maps keyed by composite types, are not stored; value shapes
+    /// JSON cannot hold (`Option<Option<_>>`, `Option<()>`) are refused when
+    /// the namespace is opened.
     Json,
+    /// CBOR for every value: self-describing, fields matched by name.
+    Cbor,
 }
 
 impl Codec {
@@ -26,6 +37,7 @@ impl Codec {
         match self {
             Codec::Postcard => 0,
             Codec::Json => 1,
+            Codec::Cbor => 2,
         }
     }
 
@@ -34,6 +46,7 @@ impl Codec {
         match tag {
             0 => Some(Codec::Postcard),
             1 => Some(Codec::Json),
+            2 => Some(Codec::Cbor),
             _ => None,
         }
     }
@@ -43,35 +56,112 @@ impl Codec {
         match self {
             Codec::Postcard => "postcard",
             Codec::Json => "json",
+            Codec::Cbor => "cbor",
         }
     }
 
-    /// Appends the encoding of `value` to `out`.
+    /// The codec named `name` in permacache.toml.
+    pub fn from_name(name: &str) -> Option<Codec> {
+        [Codec::Postcard, Codec::Json, Codec::Cbor]
+            .into_iter()
+            .find(|c| c.name() == name)
+    }
+
+    /// Whether a namespace of this codec reads records of `tag`.
+    pub(crate) fn reads(self, tag: u8) -> bool {
+        match self {
+            Codec::Postcard => tag == Codec::Postcard.tag() || tag == Codec::Cbor.tag(),
+            other => tag == other.tag(),
+        }
+    }
+
+    /// How values of `shape` are written by a namespace of this codec.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::UnsupportedValue`] when the codec is JSON and the shape
+    /// holds what JSON cannot.
+    pub(crate) fn plan(self, shape: &ValueShape) -> Result<Plan, StoreError> {
+        Ok(match (self, &shape.traced) {
+            (Codec::Json, Some(traced)) => match &traced.json_problem {
+                Some(problem) => return Err(StoreError::UnsupportedValue(problem.clone())),
+                None => Plan::Json,
+            },
+            (Codec::Json, None) => Plan::Json,
+            (Codec::Cbor, _) | (Codec::Postcard, None) => Plan::Cbor,
+            (Codec::Postcard, Some(traced)) => Plan::Postcard {
+                probe_skips: traced.has_fields,
+            },
+        })
+    }
+}
+
+/// How one namespace writes its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// postcard; values whose serialization skips a field (which postcard,
+    /// being positional, cannot hold) go to CBOR when `probe_skips`.
+    Postcard {
+        probe_skips: bool,
+    },
+    Json,
+    Cbor,
+}
+
+impl Plan {
+    /// Appends the encoding of `value` to `out`; returns the codec tag used.
     pub(crate) fn encode<R: Serialize + ?Sized>(
         self,
         value: &R,
         out: &mut Vec<u8>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u8, StoreError> {
         match self {
-            Codec::Postcard => {
-                let taken = std::mem::take(out);
-                *out = postcard::to_extend(value, taken)
-                    .map_err(|e| StoreError::Encode(e.to_string()))?;
-                Ok(())
+            Plan::Postcard { probe_skips } => {
+                if !(probe_skips && probe::skips_fields(value)) {
+                    let start = out.len();
+                    if postcard::to_extend(value, Tail(&mut *out)).is_ok() {
+                        return Ok(Codec::Postcard.tag());
+                    }
+                    // postcard needs lengths up front; a value that cannot
+                    // give them goes to CBOR.
+                    out.truncate(start);
+                }
+                Plan::Cbor.encode(value, out)
             }
-            Codec::Json => Ok(key::write_canonical(value, out, Flavor::Value)?),
+            Plan::Json => {
+                key::write_canonical(value, out, Flavor::Value)?;
+                Ok(Codec::Json.tag())
+            }
+            Plan::Cbor => {
+                ciborium::into_writer(value, &mut *out)
+                    .map_err(|e| StoreError::Encode(e.to_string()))?;
+                Ok(Codec::Cbor.tag())
+            }
         }
     }
+}
 
-    /// Decodes a value; the error says why the bytes are not an `R`.
-    pub(crate) fn decode<R: DeserializeOwned>(self, bytes: &[u8]) -> Result<R, String> {
-        match self {
-            Codec::Postcard => match postcard::take_from_bytes(bytes) {
-                Ok((value, [])) => Ok(value),
-                Ok((_, rest)) => Err(format!("{} bytes left over after the value", rest.len())),
-                Err(e) => Err(e.to_string()),
-            },
-            Codec::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
-        }
+/// Decodes a value stored under codec `tag`; the error says why the bytes are
+/// not an `R`.
+pub(crate) fn decode<R: DeserializeOwned>(tag: u8, bytes: &[u8]) -> Result<R, String> {
+    match Codec::from_tag(tag) {
+        Some(Codec::Postcard) => match postcard::take_from_bytes(bytes) {
+            Ok((value, [])) => Ok(value),
+            Ok((_, rest)) => Err(format!("{} bytes left over after the value", rest.len())),
+            Err(e) => Err(e.to_string()),
+        },
+        Some(Codec::Json) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        Some(Codec::Cbor) => ciborium::from_reader(bytes).map_err(|e| e.to_string()),
+        None => Err(format!("unknown codec {tag}")),
+    }
+}
+
+/// Appends to a buffer the caller keeps, so a failed encoding leaves what
+/// was written before it.
+struct Tail<'a>(&'a mut Vec<u8>);
+
+impl Extend<u8> for Tail<'_> {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+        self.0.extend(bytes);
     }
 }

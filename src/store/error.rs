@@ -57,6 +57,9 @@ pub enum StoreError {
     Key(KeyError),
     /// A value could not be encoded with the namespace's codec.
     Encode(String),
+    /// The namespace's codec cannot hold every value of the cached type
+    /// (JSON and `Option<Option<_>>`, say); says which part.
+    UnsupportedValue(String),
 }
 
 impl fmt::Display for StoreError {
@@ -86,6 +89,10 @@ impl fmt::Display for StoreError {
             }
             StoreError::Key(e) => write!(f, "cannot encode: {e}"),
             StoreError::Encode(e) => write!(f, "cannot encode the value: {e}"),
+            StoreError::UnsupportedValue(what) => write!(
+                f,
+                "the JSON codec cannot hold this value type: it has {what}; use the default codec"
+            ),
         }
     }
 }

@@ -2,25 +2,30 @@
 //! a cache or move it between machines. Every byte is checked on import, and
 //! nothing is written unless the whole file is sound.
 //!
-//! # Export format, version 1
+//! # Export format, version 2
 //!
 //! | part | bytes |
 //! |---|---|
 //! | magic | `PERMACACHE-EXPORT` then a NUL (18) |
-//! | format version | 1 (`1`) |
+//! | format version | 1 (`2`) |
 //! | namespace path | u32 length (little-endian), then UTF-8 |
 //! | record count | u64 (little-endian) |
 //! | each record | 16-byte LMDB key, u32 length, record bytes (see [`Record`]) |
 //! | checksum | 16 bytes: xxh3-128 (big-endian) of everything before it |
+//!
+//! Version 2 holds records of format 2 (version 1 held format 1). Records
+//! that are damaged in the store are left out of an export; each record of a
+//! file is checked as a hit would check it (checksum, codec, key, its LMDB
+//! key, the namespace it names) and no LMDB key may come twice.
 
 use std::io::Write;
 
-use super::{Namespace, Record, StoreError, key_hash};
+use super::{Codec, Namespace, Record, StoreError, key_hash, name_fingerprint};
 
 const MAGIC: &[u8; 18] = b"PERMACACHE-EXPORT\0";
 
 /// Version of the export format above.
-pub const EXPORT_FORMAT_VERSION: u8 = 1;
+pub const EXPORT_FORMAT_VERSION: u8 = 2;
 
 /// A parsed export file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +52,9 @@ pub fn write_export(ns: &'static Namespace, out: &mut impl Write) -> Result<u64,
     body.extend_from_slice(&0u64.to_le_bytes());
     let mut count = 0u64;
     ns.for_each_raw(|k, v| {
+        if Record::parse(v).is_err() {
+            return true; // damaged: not worth carrying elsewhere
+        }
         body.extend_from_slice(k);
         body.extend_from_slice(&(v.len() as u32).to_le_bytes());
         body.extend_from_slice(v);
@@ -101,16 +109,28 @@ pub fn read_export(bytes: &[u8]) -> Result<Export, StoreError> {
         .to_string();
     let count = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
     let mut records = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for i in 0..count {
         let hash: [u8; 16] = take(16)?.try_into().expect("16 bytes");
         let len = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
         let record = take(len)?.to_vec();
         let parsed = Record::parse(&record)
             .map_err(|e| StoreError::BadExport(format!("record {i}: {e}")))?;
-        if key_hash(parsed.key) != hash {
-            return Err(StoreError::BadExport(format!(
-                "record {i} is filed under another key's hash"
-            )));
+        let problem = if Codec::from_tag(parsed.header.codec).is_none() {
+            Some(format!("an unknown codec {}", parsed.header.codec))
+        } else if std::str::from_utf8(parsed.key).is_err() {
+            Some("a key that is not UTF-8".to_string())
+        } else if key_hash(parsed.header.owner, parsed.key) != hash {
+            Some("an LMDB key that is not its key's hash".to_string())
+        } else if parsed.header.namespace != name_fingerprint(&namespace) {
+            Some(format!("a record of another namespace than {namespace}"))
+        } else if !seen.insert(hash) {
+            Some("an LMDB key that an earlier record has".to_string())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(StoreError::BadExport(format!("record {i} has {problem}")));
         }
         records.push((hash, record));
     }

@@ -13,9 +13,13 @@ mod record;
 mod root;
 
 pub use codec::Codec;
+pub(crate) use codec::{Plan, decode};
 pub use error::StoreError;
 pub use namespace::{Namespace, NamespaceStats, list_namespaces};
-pub(crate) use record::begin as begin_record;
-pub use record::{HEADER_LEN, Header, Malformed, RECORD_FORMAT_VERSION, Record, key_hash};
+pub use record::{
+    CHECKSUM_LEN, HEADER_LEN, Header, Malformed, RECORD_FORMAT_VERSION, Record, key_hash,
+    name_fingerprint, refile,
+};
+pub(crate) use record::{begin as begin_record, seal as seal_record};
 pub(crate) use root::resolve as resolve_root;
 pub use root::{check_namespace, set_store_dir, store_dir};

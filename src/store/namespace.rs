@@ -80,6 +80,10 @@ pub fn list_namespaces(root: &Path) -> Result<Vec<String>, StoreError> {
     Ok(found)
 }
 
+fn shape_path(dir: &Path, fingerprint: u64) -> PathBuf {
+    dir.join(format!("shape-{fingerprint:016x}.json"))
+}
+
 /// How many threads at most keep a reset read transaction (and so a reader
 /// slot) per namespace; past that, reads take a fresh transaction each.
 const KEPT_READERS_MAX: usize = 256;
@@ -283,6 +287,30 @@ impl Namespace {
     /// Whether the store could only be opened read-only.
     pub fn is_read_only(&self) -> bool {
         self.read_only
+    }
+
+    /// Keeps the description of a value shape beside the data file
+    /// (`shape-<fingerprint>.json`), once, so tools can read stored values
+    /// without the Rust type. Best effort: a store that cannot take it still
+    /// caches.
+    pub(crate) fn keep_shape(&self, fingerprint: u64, description: &str) {
+        let path = shape_path(&self.dir, fingerprint);
+        if self.read_only || path.exists() {
+            return;
+        }
+        let tmp = self.dir.join(format!(
+            "shape-{fingerprint:016x}.{}.tmp",
+            std::process::id()
+        ));
+        if std::fs::write(&tmp, description).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
+    /// The description of a value shape kept by [`Namespace::keep_shape`],
+    /// if any.
+    pub fn shape(&self, fingerprint: u64) -> Option<String> {
+        std::fs::read_to_string(shape_path(&self.dir, fingerprint)).ok()
     }
 
     /// Frees reader slots left by processes that died inside a read.

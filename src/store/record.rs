@@ -1,37 +1,59 @@
-//! The record: what one LMDB value holds. A fixed little-endian header, the
-//! full canonical key (compared on every hit, so a hash collision is a miss),
-//! then the value in the namespace's codec.
+//! The record: what one LMDB value (and one Redis value) holds. A fixed
+//! little-endian header naming everything a hit must match, the full
+//! canonical key (compared on every hit, so a hash collision is a miss), the
+//! value in its codec, and a checksum over all of it (so bit rot is a miss).
 //!
-//! # Record format, version 1
+//! # Record format, version 2
 //!
 //! | offset | size | field |
 //! |---|---|---|
-//! | 0 | 1 | record format version, `1` |
-//! | 1 | 1 | codec: `0` postcard, `1` JSON |
+//! | 0 | 1 | record format version, `2` |
+//! | 1 | 1 | codec: `0` postcard, `1` JSON, `2` CBOR |
 //! | 2 | 1 | key format version ([`KEY_FORMAT_VERSION`](crate::KEY_FORMAT_VERSION)) |
 //! | 3 | 1 | reserved, `0` |
 //! | 4 | 4 | namespace version (u32) |
-//! | 8 | 8 | value type fingerprint (u64, xxh3-64 of the type's name) |
-//! | 16 | 8 | body fingerprint (u64, `0` when the body is not tracked) |
-//! | 24 | 8 | written at, milliseconds since the Unix epoch (u64) |
-//! | 32 | 4 | key length in bytes (u32) |
-//! | 36 | key length | canonical key, UTF-8 |
-//! | ... | rest | value |
+//! | 8 | 8 | value shape fingerprint (u64, see [`crate::shape`]) |
+//! | 16 | 8 | parameter shape fingerprint (u64, `0` when not tracked) |
+//! | 24 | 8 | body fingerprint (u64, `0` when the body is not tracked) |
+//! | 32 | 8 | owner fingerprint (u64, xxh3-64 of the owning crate's name; `0` for none) |
+//! | 40 | 8 | namespace fingerprint (u64, xxh3-64 of the namespace path) |
+//! | 48 | 8 | written at, milliseconds since the Unix epoch (u64) |
+//! | 56 | 4 | key length in bytes (u32) |
+//! | 60 | key length | canonical key, UTF-8 |
+//! | ... | rest - 8 | value |
+//! | end - 8 | 8 | checksum: xxh3-64 of every byte before it |
 //!
 //! The LMDB key of a record is the 16 big-endian bytes of the xxh3-128 hash
-//! of the canonical key.
+//! of the canonical key, seeded with the owner fingerprint: two crates that
+//! use one namespace path keep their entries side by side.
+//!
+//! Version 1 (no shapes, owner, namespace or checksum; the value type's name
+//! in place of its shape) is no longer read: its records are misses.
 
 use crate::key::KEY_FORMAT_VERSION;
 
 /// Version of the record layout above.
-pub const RECORD_FORMAT_VERSION: u8 = 1;
+pub const RECORD_FORMAT_VERSION: u8 = 2;
 
 /// Length of the fixed header.
-pub const HEADER_LEN: usize = 36;
+pub const HEADER_LEN: usize = 60;
 
-/// The LMDB key of the entry whose canonical key is `key`.
-pub fn key_hash(key: &[u8]) -> [u8; 16] {
-    xxhash_rust::xxh3::xxh3_128(key).to_be_bytes()
+/// Length of the checksum that ends every record.
+pub const CHECKSUM_LEN: usize = 8;
+
+/// The LMDB key of the entry whose canonical key is `key`, for the crate
+/// whose owner fingerprint is `owner`.
+pub fn key_hash(owner: u64, key: &[u8]) -> [u8; 16] {
+    xxhash_rust::xxh3::xxh3_128_with_seed(key, owner).to_be_bytes()
+}
+
+/// The fingerprint of a name stored in headers (owner, namespace path).
+pub fn name_fingerprint(name: &str) -> u64 {
+    if name.is_empty() {
+        0
+    } else {
+        xxhash_rust::xxh3::xxh3_64(name.as_bytes())
+    }
 }
 
 /// The fixed fields of a record.
@@ -45,36 +67,21 @@ pub struct Header {
     pub key_format: u8,
     /// The namespace's `version` when the record was written.
     pub namespace_version: u32,
-    /// Fingerprint of the value's Rust type.
-    pub type_fingerprint: u64,
+    /// Fingerprint of the value type's serde shape.
+    pub value_shape: u64,
+    /// Fingerprint of the parameters' types, `0` when not tracked.
+    pub params_shape: u64,
     /// Fingerprint of the function body, `0` when untracked.
     pub body_fingerprint: u64,
+    /// Fingerprint of the owning crate's name, `0` for none.
+    pub owner: u64,
+    /// Fingerprint of the namespace path.
+    pub namespace: u64,
     /// When the record was written, in milliseconds since the Unix epoch.
     pub written_at_ms: u64,
 }
 
-impl Header {
-    /// A header of the current formats.
-    pub fn new(
-        codec: u8,
-        namespace_version: u32,
-        type_fingerprint: u64,
-        body_fingerprint: u64,
-        written_at_ms: u64,
-    ) -> Self {
-        Header {
-            format: RECORD_FORMAT_VERSION,
-            codec,
-            key_format: KEY_FORMAT_VERSION,
-            namespace_version,
-            type_fingerprint,
-            body_fingerprint,
-            written_at_ms,
-        }
-    }
-}
-
-/// A record read in place from the store.
+/// A record read in place from the store, its checksum verified.
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
     /// The fixed fields.
@@ -88,10 +95,12 @@ pub struct Record<'a> {
 /// Why bytes are not a record of this version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Malformed {
-    /// Shorter than a header, or than its key length says.
+    /// Shorter than a header and checksum, or than its key length says.
     Truncated,
     /// A record format this build does not know.
     UnknownFormat(u8),
+    /// The checksum does not match: the bytes were damaged.
+    Checksum,
 }
 
 impl std::fmt::Display for Malformed {
@@ -99,6 +108,7 @@ impl std::fmt::Display for Malformed {
         match self {
             Malformed::Truncated => f.write_str("truncated record"),
             Malformed::UnknownFormat(v) => write!(f, "unknown record format {v}"),
+            Malformed::Checksum => f.write_str("checksum mismatch (damaged record)"),
         }
     }
 }
@@ -112,25 +122,36 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 impl<'a> Record<'a> {
-    /// Reads a record without copying.
+    /// Reads a record without copying, verifying its checksum.
+    ///
+    /// # Errors
+    ///
+    /// Why the bytes are not an intact record of this version.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Malformed> {
-        if bytes.len() < HEADER_LEN {
+        if bytes.len() < HEADER_LEN + CHECKSUM_LEN {
             return Err(Malformed::Truncated);
         }
         if bytes[0] != RECORD_FORMAT_VERSION {
             return Err(Malformed::UnknownFormat(bytes[0]));
         }
+        let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+        if xxhash_rust::xxh3::xxh3_64(body) != u64_at(sum, 0) {
+            return Err(Malformed::Checksum);
+        }
         let header = Header {
-            format: bytes[0],
-            codec: bytes[1],
-            key_format: bytes[2],
-            namespace_version: u32_at(bytes, 4),
-            type_fingerprint: u64_at(bytes, 8),
-            body_fingerprint: u64_at(bytes, 16),
-            written_at_ms: u64_at(bytes, 24),
+            format: body[0],
+            codec: body[1],
+            key_format: body[2],
+            namespace_version: u32_at(body, 4),
+            value_shape: u64_at(body, 8),
+            params_shape: u64_at(body, 16),
+            body_fingerprint: u64_at(body, 24),
+            owner: u64_at(body, 32),
+            namespace: u64_at(body, 40),
+            written_at_ms: u64_at(body, 48),
         };
-        let key_len = u32_at(bytes, 32) as usize;
-        let rest = &bytes[HEADER_LEN..];
+        let key_len = u32_at(body, 56) as usize;
+        let rest = &body[HEADER_LEN..];
         if rest.len() < key_len {
             return Err(Malformed::Truncated);
         }
@@ -139,43 +160,133 @@ impl<'a> Record<'a> {
     }
 }
 
-/// Starts a record in `out`: the header and the key. The value is appended
-/// by the caller.
+/// Starts a record in `out`: the header and the key. The caller appends the
+/// value, then calls [`seal`].
 pub fn begin(out: &mut Vec<u8>, header: &Header, key: &[u8]) {
-    out.reserve(HEADER_LEN + key.len());
+    out.reserve(HEADER_LEN + key.len() + CHECKSUM_LEN);
     out.push(header.format);
     out.push(header.codec);
     out.push(header.key_format);
     out.push(0);
     out.extend_from_slice(&header.namespace_version.to_le_bytes());
-    out.extend_from_slice(&header.type_fingerprint.to_le_bytes());
-    out.extend_from_slice(&header.body_fingerprint.to_le_bytes());
-    out.extend_from_slice(&header.written_at_ms.to_le_bytes());
+    for field in [
+        header.value_shape,
+        header.params_shape,
+        header.body_fingerprint,
+        header.owner,
+        header.namespace,
+        header.written_at_ms,
+    ] {
+        out.extend_from_slice(&field.to_le_bytes());
+    }
     let key_len = u32::try_from(key.len()).expect("a canonical key under 4 GiB");
     out.extend_from_slice(&key_len.to_le_bytes());
     out.extend_from_slice(key);
+}
+
+/// Ends a record begun with [`begin`] (and its value appended): appends the
+/// checksum.
+pub fn seal(out: &mut Vec<u8>) {
+    let sum = xxhash_rust::xxh3::xxh3_64(out);
+    out.extend_from_slice(&sum.to_le_bytes());
+}
+
+/// Replaces a record's codec-independent identity fields (the namespace
+/// fingerprint) and seals it again: how an import into another namespace,
+/// asked for explicitly, re-files a record.
+pub fn refile(bytes: &[u8], namespace: u64) -> Vec<u8> {
+    let mut out = bytes[..bytes.len() - CHECKSUM_LEN].to_vec();
+    out[40..48].copy_from_slice(&namespace.to_le_bytes());
+    seal(&mut out);
+    out
+}
+
+impl Header {
+    /// A header of the current formats.
+    #[allow(clippy::too_many_arguments)] // one argument per header field
+    pub fn new(
+        codec: u8,
+        namespace_version: u32,
+        value_shape: u64,
+        params_shape: u64,
+        body_fingerprint: u64,
+        owner: u64,
+        namespace: u64,
+        written_at_ms: u64,
+    ) -> Self {
+        Header {
+            format: RECORD_FORMAT_VERSION,
+            codec,
+            key_format: KEY_FORMAT_VERSION,
+            namespace_version,
+            value_shape,
+            params_shape,
+            body_fingerprint,
+            owner,
+            namespace,
+            written_at_ms,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_record_reads_back_what_was_written() {
-        let header = Header::new(1, 7, 0xdead_beef, 42, 1_700_000_000_000);
+    fn sample() -> (Header, Vec<u8>) {
+        let header = Header::new(1, 7, 0xdead_beef, 5, 42, 9, 11, 1_700_000_000_000);
         let mut out = Vec::new();
         begin(&mut out, &header, br#"{"x":1}"#);
         out.extend_from_slice(b"value");
+        seal(&mut out);
+        (header, out)
+    }
+
+    #[test]
+    fn a_record_reads_back_what_was_written() {
+        let (header, out) = sample();
         let r = Record::parse(&out).unwrap();
         assert_eq!(r.header, header);
         assert_eq!(r.key, br#"{"x":1}"#);
         assert_eq!(r.value, b"value");
-        assert_eq!(Record::parse(&out[..40]).unwrap_err(), Malformed::Truncated);
         assert_eq!(Record::parse(&out[..10]).unwrap_err(), Malformed::Truncated);
-        out[0] = 9;
+        let mut other = out.clone();
+        other[0] = 9;
         assert_eq!(
-            Record::parse(&out).unwrap_err(),
+            Record::parse(&other).unwrap_err(),
             Malformed::UnknownFormat(9)
         );
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_caught() {
+        let (_, out) = sample();
+        for bit in 8..out.len() * 8 {
+            let mut damaged = out.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(Record::parse(&damaged).is_err(), "bit {bit} not caught");
+        }
+    }
+
+    /// The layout, byte for byte: a change here is a new format version.
+    #[test]
+    fn the_layout_is_as_documented() {
+        let (_, out) = sample();
+        let mut want = vec![2u8, 1, KEY_FORMAT_VERSION, 0, 7, 0, 0, 0];
+        for field in [0xdead_beef_u64, 5, 42, 9, 11, 1_700_000_000_000] {
+            want.extend_from_slice(&field.to_le_bytes());
+        }
+        want.extend_from_slice(&7u32.to_le_bytes());
+        want.extend_from_slice(br#"{"x":1}value"#);
+        let sum = xxhash_rust::xxh3::xxh3_64(&want);
+        want.extend_from_slice(&sum.to_le_bytes());
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn a_refiled_record_names_its_new_namespace() {
+        let (_, out) = sample();
+        let moved = refile(&out, 77);
+        assert_eq!(Record::parse(&moved).unwrap().header.namespace, 77);
     }
 }

@@ -1,6 +1,6 @@
 //! `permacache forget NS KEY_JSON` and `permacache clear NS`.
 
-use permacache::store::{Record, key_hash};
+use permacache::store::Record;
 use serde_json::json;
 
 use crate::{Ctx, Outcome};
@@ -29,12 +29,19 @@ fn candidates(given: &str) -> Vec<String> {
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     let ns = ctx.open(&args.namespace)?;
     for key in candidates(&args.key) {
-        let hash = key_hash(key.as_bytes());
-        let matches = ns
-            .get_raw(&hash)?
-            .is_some_and(|bytes| Record::parse(&bytes).is_ok_and(|r| r.key == key.as_bytes()));
-        if matches {
-            ns.remove_many_raw(&[hash])?;
+        // The LMDB key depends on the owning crate, which the CLI does not
+        // know: find the records of this key by reading them.
+        let mut hashes: Vec<[u8; 16]> = Vec::new();
+        ns.for_each_raw(|hash, bytes| {
+            if Record::parse(bytes).is_ok_and(|r| r.key == key.as_bytes())
+                && let Ok(hash) = hash.try_into()
+            {
+                hashes.push(hash);
+            }
+            true
+        })?;
+        if !hashes.is_empty() {
+            ns.remove_many_raw(&hashes)?;
             if ctx.json {
                 ctx.print_json(&json!({"namespace": args.namespace, "forgotten": key}));
             } else {

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use permacache::store::Namespace;
 use permacache::store::export::read_export;
+use permacache::store::{Namespace, name_fingerprint, refile};
 use serde_json::json;
 
 use crate::{Ctx, Outcome};
@@ -19,6 +19,10 @@ pub struct Args {
     /// ones with the same key)
     #[arg(long)]
     merge: bool,
+    /// Import into a namespace other than the one the file was exported
+    /// from (its entries are re-filed under NAMESPACE).
+    #[arg(long)]
+    into_other_namespace: bool,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
@@ -26,6 +30,20 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.file.display()))?;
     let export =
         read_export(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    if export.namespace != args.namespace && !args.into_other_namespace {
+        anyhow::bail!(
+            "{} was exported from namespace {}, not {}; nothing imported (use --into-other-namespace to import it there anyway)",
+            args.file.display(),
+            export.namespace,
+            args.namespace
+        );
+    }
+    let target = name_fingerprint(&args.namespace);
+    let records: Vec<([u8; 16], Vec<u8>)> = export
+        .records
+        .iter()
+        .map(|(h, r)| (*h, refile(r, target)))
+        .collect();
     if let Ok(existing) = Namespace::open_existing(&ctx.root, &args.namespace) {
         let n = existing.len()?;
         if n > 0 && !args.merge {
@@ -36,8 +54,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         }
     }
     let ns = Namespace::open(&ctx.root, &args.namespace)?;
-    ns.put_many_raw(export.records.iter().map(|(h, r)| (h, r.as_slice())))?;
-    let count = export.records.len();
+    ns.put_many_raw(records.iter().map(|(h, r)| (h, r.as_slice())))?;
+    let count = records.len();
     if ctx.json {
         ctx.print_json(&json!({
             "namespace": args.namespace, "from": export.namespace, "entries": count, "merged": args.merge

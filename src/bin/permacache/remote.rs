@@ -111,7 +111,7 @@ mod with_redis {
                 invalid += 1;
                 continue;
             }
-            let hash = permacache::store::key_hash(record.key);
+            let hash = permacache::store::key_hash(record.header.owner, record.key);
             let newer = match ns.get_raw(&hash)? {
                 Some(local) => Record::parse(&local).map_or(true, |l| {
                     l.header.written_at_ms < record.header.written_at_ms

@@ -2,7 +2,7 @@
 //! is JSON, values; postcard values are shown by size and type fingerprint.
 
 use permacache::Codec;
-use permacache::store::Record;
+use permacache::store::{Namespace, Record};
 use serde_json::json;
 
 use crate::{Ctx, Outcome, utc};
@@ -17,29 +17,32 @@ pub struct Args {
 }
 
 /// A record's value for people: JSON text, or what can be said without its type.
-pub fn render_value(record: &Record<'_>) -> (Option<serde_json::Value>, String) {
-    match Codec::from_tag(record.header.codec) {
-        Some(Codec::Json) => match serde_json::from_slice::<serde_json::Value>(record.value) {
-            Ok(v) => {
-                let text = v.to_string();
-                (Some(v), text)
-            }
-            Err(_) => (
-                None,
-                format!(
-                    "<{}, {} bytes, unreadable>",
-                    Codec::Json.name(),
-                    record.value.len()
-                ),
-            ),
+/// A stored value as JSON where it can be read without the Rust type (every
+/// codec, postcard through the shape the namespace keeps), and as text.
+pub fn render_value(ns: &Namespace, record: &Record<'_>) -> (Option<serde_json::Value>, String) {
+    let codec = Codec::from_tag(record.header.codec);
+    let decoded: Result<serde_json::Value, String> = match codec {
+        Some(Codec::Json) => serde_json::from_slice(record.value).map_err(|e| e.to_string()),
+        Some(Codec::Cbor) => ciborium::from_reader::<ciborium::Value, _>(record.value)
+            .map_err(|e| e.to_string())
+            .and_then(|v| serde_json::to_value(v).map_err(|e| e.to_string())),
+        Some(Codec::Postcard) => match ns.shape(record.header.value_shape) {
+            Some(description) => permacache::shape::postcard_to_json(&description, record.value),
+            None => Err(format!("shape {:016x} not kept", record.header.value_shape)),
         },
-        codec => (
+        _ => Err("unknown codec".into()),
+    };
+    match decoded {
+        Ok(v) => {
+            let text = v.to_string();
+            (Some(v), text)
+        }
+        Err(why) => (
             None,
             format!(
-                "<{}, {} bytes, type {:016x}>",
+                "<{}, {} bytes, unreadable: {why}>",
                 codec.map_or("unknown codec", Codec::name),
                 record.value.len(),
-                record.header.type_fingerprint
             ),
         ),
     }
@@ -57,7 +60,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         match Record::parse(bytes) {
             Ok(r) => {
                 let key = String::from_utf8_lossy(r.key).into_owned();
-                let (value, text) = render_value(&r);
+                let (value, text) = render_value(ns, &r);
                 rows.push((
                     key,
                     value,

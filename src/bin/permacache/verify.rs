@@ -17,12 +17,13 @@ pub struct Args {
 }
 
 /// What is wrong with a stored record, if anything.
+/// What is wrong with a stored record, as a hit would find it.
 pub fn problem(hash: &[u8], bytes: &[u8]) -> Option<String> {
     let r = match Record::parse(bytes) {
         Ok(r) => r,
         Err(e) => return Some(e.to_string()),
     };
-    if key_hash(r.key)[..] != *hash {
+    if key_hash(r.header.owner, r.key)[..] != *hash {
         return Some("filed under another key's hash".into());
     }
     if r.header.key_format != KEY_FORMAT_VERSION {
@@ -35,6 +36,9 @@ pub fn problem(hash: &[u8], bytes: &[u8]) -> Option<String> {
         None => Some(format!("unknown codec {}", r.header.codec)),
         Some(Codec::Json) if serde_json::from_slice::<serde_json::Value>(r.value).is_err() => {
             Some("its JSON value does not parse".into())
+        }
+        Some(Codec::Cbor) if ciborium::from_reader::<ciborium::Value, _>(r.value).is_err() => {
+            Some("its CBOR value does not parse".into())
         }
         _ => None,
     }

@@ -6,10 +6,11 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::mode::CacheMiss;
+use super::pipeline::rules;
+use super::slot::Slot;
+use super::stats::{Miss, Outcome};
 use crate::KeyError;
-use crate::cache::Found;
-use crate::mode::{CacheMiss, Mode, mode};
-use crate::slot::Slot;
 
 /// The element type of a `#[parallel]` parameter or of a batch function's
 /// return value.
@@ -74,16 +75,16 @@ impl<R: Serialize + DeserializeOwned + Clone> Slot<R> {
     /// # Panics
     ///
     /// When `compute` returns another number of results than it was asked
-    /// for; with a [`CacheMiss`] payload on a miss in [`Mode::ErrorOnMiss`].
+    /// for; with a [`CacheMiss`] payload on a miss in `error-on-miss` mode.
     pub fn run_batch(
         &self,
         function: &str,
         keys: Vec<Result<String, KeyError>>,
         compute: impl FnOnce(&[usize]) -> Vec<R>,
     ) -> Vec<R> {
-        let mode = mode();
+        let rules = rules();
         let n = keys.len();
-        if mode == Mode::Off {
+        if !rules.read && !rules.store {
             let all: Vec<usize> = (0..n).collect();
             return checked(function, &all, compute(&all));
         }
@@ -91,25 +92,15 @@ impl<R: Serialize + DeserializeOwned + Clone> Slot<R> {
         let key_refs: Vec<Option<&str>> = keys.iter().map(Option::as_deref).collect();
         let cache = self.cache();
 
-        let mut found: Vec<Option<R>> = match (mode, cache) {
-            (Mode::Refresh, _) | (_, None) => (0..n).map(|_| None).collect(),
-            (_, Some(cache)) => match cache.lookup_many(&key_refs) {
-                Ok(found) => found
-                    .into_iter()
-                    .map(|f| match f {
-                        Found::Hit(value) => Some(value),
-                        Found::Miss => None,
-                        Found::Unusable(why) => {
-                            cache.warn_unusable(&why);
-                            None
-                        }
-                    })
-                    .collect(),
-                Err(e) => {
-                    cache.warn(&e);
-                    (0..n).map(|_| None).collect()
+        let mut found: Vec<Option<R>> = match cache {
+            Some(cache) if rules.read => cache.lookup_many(&key_refs),
+            Some(cache) => {
+                for _ in &keys {
+                    cache.counters.count(self.path(), Outcome::Miss(Miss::Mode));
                 }
-            },
+                (0..n).map(|_| None).collect()
+            }
+            None => (0..n).map(|_| None).collect(),
         };
 
         // One computation per distinct missing key; elements whose key could
@@ -122,7 +113,7 @@ impl<R: Serialize + DeserializeOwned + Clone> Slot<R> {
                 Some(key) => match first_of_key.get(key) {
                     Some(&first) => same_as[i] = first,
                     None => {
-                        if mode == Mode::ErrorOnMiss {
+                        if !rules.compute_on_miss {
                             std::panic::panic_any(CacheMiss {
                                 namespace: self.path().to_string(),
                                 key: key.to_string(),
@@ -137,7 +128,7 @@ impl<R: Serialize + DeserializeOwned + Clone> Slot<R> {
         }
         if !compute_at.is_empty() {
             let computed = checked(function, &compute_at, compute(&compute_at));
-            if let (Some(cache), Mode::Normal | Mode::Refresh) = (cache, mode) {
+            if let (Some(cache), true) = (cache, rules.store) {
                 let entries: Vec<(&str, &R)> = compute_at
                     .iter()
                     .zip(&computed)

@@ -1,18 +1,19 @@
 //! The runtime behind each `permacached!` function: a `static` slot that opens
-//! its cache on first use, applies the mode, computes a key once per process
-//! when several threads miss it together, and turns every store failure into
-//! an uncached call with a warning.
+//! its cache on first use with the settings the build check baked in, and
+//! hands every call to the cache's one pipeline; a key or store failure is an
+//! uncached call with a warning.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use once_cell::sync::OnceCell;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::mode::{CacheMiss, Mode, mode};
-use crate::remote::{Claim, RemoteChoice, RemoteSettings};
+use super::mode::CacheMiss;
+use super::pipeline::{rules, stored_all, stored_ok};
+use super::stats::{Miss, Outcome, Stats};
+use crate::remote::{RemoteChoice, RemoteSettings};
 use crate::{Cache, Codec, KeyError};
 
 /// A namespace's settings, fixed at compile time.
@@ -26,6 +27,9 @@ pub struct Settings {
     pub ttl_secs: u64,
     /// `[store] dir` of the crate's permacache.toml.
     pub config_root: Option<&'static str>,
+    /// Who the entries belong to: the crate's package name, or the
+    /// namespace's `owner` in permacache.toml.
+    pub owner: &'static str,
     /// The shared tier from permacache.toml: `None` when not set, `Some("")`
     /// for `"off"`.
     pub remote: Option<&'static str>,
@@ -42,14 +46,16 @@ impl Settings {
         body_fingerprint: 0,
         ttl_secs: 0,
         config_root: None,
+        owner: "",
         remote: None,
         remote_timeout_ms: 0,
         remote_lock_ms: 0,
     };
 
     /// The settings a crate's build check passed for one namespace (the
-    /// `PERMACACHE_NS:<path>` variable, `v=1;c=json;t=60;b=<hex>;w=50;l=9;u=..`)
-    /// and its store root, read at compile time.
+    /// `PERMACACHE_NS:<path>` variable,
+    /// `v=1;c=json;t=60;b=<hex>;o=<owner>;w=50;l=9;u=..`), its store root
+    /// and the crate's package name, read at compile time.
     ///
     /// # Panics
     ///
@@ -57,9 +63,11 @@ impl Settings {
     pub const fn from_build(
         settings: Option<&'static str>,
         config_root: Option<&'static str>,
+        crate_name: &'static str,
     ) -> Settings {
         let mut out = Settings::DEFAULT;
         out.config_root = config_root;
+        out.owner = crate_name;
         let Some(text) = settings else {
             return out;
         };
@@ -94,12 +102,16 @@ impl Settings {
                 b'w' => out.remote_timeout_ms = parse_number(b, start, stop, 10),
                 b'l' => out.remote_lock_ms = parse_number(b, start, stop, 10),
                 b'c' => {
-                    out.codec = if stop - start == 4 && b[start] == b'j' {
-                        Codec::Json
-                    } else {
-                        Codec::Postcard
+                    out.codec = match sub(text, start, stop).as_bytes() {
+                        b"postcard" => Codec::Postcard,
+                        b"json" => Codec::Json,
+                        b"cbor" => Codec::Cbor,
+                        _ => panic!(
+                            "permacache: unknown codec from the build check; rebuild with one permacache version"
+                        ),
                     }
                 }
+                b'o' => out.owner = sub(text, start, stop),
                 _ => panic!(
                     "permacache: unknown setting from the build check; rebuild with one permacache version"
                 ),
@@ -124,6 +136,16 @@ impl Settings {
     }
 }
 
+/// `text[start..stop]`, in a const fn.
+const fn sub(text: &'static str, start: usize, stop: usize) -> &'static str {
+    let (_, rest) = text.as_bytes().split_at(start);
+    let (mid, _) = rest.split_at(stop - start);
+    match core::str::from_utf8(mid) {
+        Ok(s) => s,
+        Err(_) => panic!("permacache: the settings from the build check are not UTF-8"),
+    }
+}
+
 const fn parse_number(b: &[u8], start: usize, stop: usize, radix: u64) -> u64 {
     let mut n: u64 = 0;
     let mut i = start;
@@ -139,24 +161,19 @@ const fn parse_number(b: &[u8], start: usize, stop: usize, radix: u64) -> u64 {
     n
 }
 
-/// One in-process computation others may wait for.
-#[derive(Default)]
-struct Flight {
-    done: Mutex<bool>,
-    landed: Condvar,
-}
-
 /// The cache of one cached function, opened on first use.
 #[doc(hidden)]
 pub struct Slot<R> {
     path: &'static str,
     settings: Settings,
+    /// The fingerprint of the function's parameter types (traced on first
+    /// use, like the value type).
+    params_shape: fn() -> u64,
     cache: OnceCell<Option<Cache<R>>>,
-    in_flight: Mutex<Vec<(String, Arc<Flight>)>>,
     warned: AtomicBool,
 }
 
-/// What a call does after looking its key up.
+/// What an async call does after looking its key up.
 #[doc(hidden)]
 pub enum Step<R> {
     Hit(R),
@@ -165,12 +182,12 @@ pub enum Step<R> {
 }
 
 impl<R: Serialize + DeserializeOwned> Slot<R> {
-    pub const fn new(path: &'static str, settings: Settings) -> Self {
+    pub const fn new(path: &'static str, settings: Settings, params_shape: fn() -> u64) -> Self {
         Slot {
             path,
             settings,
+            params_shape,
             cache: OnceCell::new(),
-            in_flight: Mutex::new(Vec::new()),
             warned: AtomicBool::new(false),
         }
     }
@@ -196,6 +213,8 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
                     .codec(s.codec)
                     .version(s.version)
                     .body_fingerprint(s.body_fingerprint)
+                    .owner(s.owner)
+                    .params_shape((self.params_shape)())
                     .remote_settings(s.remote());
                 if s.ttl_secs > 0 {
                     builder = builder.ttl(Duration::from_secs(s.ttl_secs));
@@ -225,33 +244,32 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
         .ok()
     }
 
-    /// Looks the key up as the current mode says.
+    /// Looks the key up as the mode table says (the first half of a call
+    /// that cannot hand its computation to the pipeline: an async one).
     ///
     /// # Panics
     ///
-    /// With a [`CacheMiss`] payload on a miss in [`Mode::ErrorOnMiss`].
+    /// With a [`CacheMiss`] payload on a miss in `error-on-miss` mode.
     pub fn begin(&self, key: Result<String, KeyError>) -> Step<R> {
-        let mode = mode();
-        if mode == Mode::Off {
+        let rules = rules();
+        if !rules.read && !rules.store {
             return Step::Compute(None);
         }
-        let Some(key) = self.key_or_warn(key) else {
+        let (Some(key), Some(cache)) = (self.key_or_warn(key), self.cache()) else {
             return Step::Compute(None);
         };
-        if mode == Mode::Refresh {
-            return Step::Compute(Some(key));
-        }
-        if let Some(value) = self.cache().and_then(|c| c.lookup_or_warn(&key)) {
+        if !rules.read {
+            cache.counters.count(self.path, Outcome::Miss(Miss::Mode));
+        } else if let Some(value) = cache.lookup_or_warn(&key) {
             return Step::Hit(value);
         }
-        match mode {
-            Mode::ErrorOnMiss => std::panic::panic_any(CacheMiss {
+        if !rules.compute_on_miss {
+            std::panic::panic_any(CacheMiss {
                 namespace: self.path.to_string(),
                 key,
-            }),
-            Mode::ReadOnly => Step::Compute(None),
-            _ => Step::Compute(Some(key)),
+            });
         }
+        Step::Compute(rules.store.then_some(key))
     }
 
     /// Stores a computed value when the step asked for it.
@@ -264,7 +282,7 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
     /// A cached call: hit, or compute (once per process for concurrent misses
     /// of one key) and store.
     pub fn run(&self, key: Result<String, KeyError>, compute: impl FnOnce() -> R) -> R {
-        self.run_with(key, compute, stored_all::<R>, |v| v)
+        self.run_with(key, compute, stored_all, |v| v)
     }
 
     /// A cached call whose `Ok` values alone are stored.
@@ -273,7 +291,7 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
         key: Result<String, KeyError>,
         compute: impl FnOnce() -> Result<R, E>,
     ) -> Result<R, E> {
-        self.run_with(key, compute, stored_ok::<R, E>, Ok)
+        self.run_with(key, compute, stored_ok, Ok)
     }
 
     fn run_with<O>(
@@ -283,59 +301,14 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
         stored: impl Fn(&O) -> Option<&R>,
         from_hit: impl Fn(R) -> O,
     ) -> O {
-        let key = match self.begin(key) {
-            Step::Hit(value) => return from_hit(value),
-            Step::Compute(None) => return compute(),
-            Step::Compute(Some(key)) => key,
-        };
-        // Concurrent misses of one key: the first computes, the others wait
-        // and then read what it stored.
-        let waiting_for = {
-            let mut flights = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-            match flights.iter().find(|(k, _)| *k == key) {
-                Some((_, flight)) => Some(flight.clone()),
-                None => {
-                    flights.push((key.clone(), Arc::default()));
-                    None
-                }
-            }
-        };
-        let waited = waiting_for.is_some();
-        if let Some(flight) = waiting_for {
-            let mut done = flight.done.lock().unwrap_or_else(|p| p.into_inner());
-            while !*done {
-                done = flight.landed.wait(done).unwrap_or_else(|p| p.into_inner());
-            }
+        let rules = rules();
+        if !rules.read && !rules.store {
+            return compute();
         }
-        if waited {
-            if let Some(value) = self.cache().and_then(|c| c.lookup_or_warn(&key)) {
-                return from_hit(value);
-            }
-            // The first computation stored nothing (an error, a panic, a
-            // store failure): compute here too.
-            let out = compute();
-            if let Some(value) = stored(&out) {
-                self.finish(Some(key), value);
-            }
-            return out;
+        match (self.key_or_warn(key), self.cache()) {
+            (Some(key), Some(cache)) => cache.call(&key, compute, stored, from_hit),
+            _ => compute(),
         }
-        let _landing = Landing {
-            slot: self,
-            key: &key,
-        };
-        // Another machine may be computing it: with a remote lock, wait for it.
-        let _lock = match self.cache().filter(|_| mode() == Mode::Normal) {
-            Some(cache) => match cache.claim(&key) {
-                Claim::Found(value) => return from_hit(value),
-                Claim::Compute(lock) => lock,
-            },
-            None => None,
-        };
-        let out = compute();
-        if let Some(value) = stored(&out) {
-            self.finish(Some(key.clone()), value);
-        }
-        out
     }
 
     /// The stored value for a key, without computing.
@@ -370,34 +343,10 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
             .and_then(|c| c.len().map_err(|e| c.warn(&e)).ok())
             .unwrap_or(0)
     }
-}
 
-fn stored_all<R>(value: &R) -> Option<&R> {
-    Some(value)
-}
-
-fn stored_ok<R, E>(out: &Result<R, E>) -> Option<&R> {
-    out.as_ref().ok()
-}
-
-/// Ends a flight when the computation returns or panics, waking its waiters.
-struct Landing<'a, R> {
-    slot: &'a Slot<R>,
-    key: &'a str,
-}
-
-impl<R> Drop for Landing<'_, R> {
-    fn drop(&mut self) {
-        let mut flights = self
-            .slot
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(at) = flights.iter().position(|(k, _)| k == self.key) {
-            let (_, flight) = flights.swap_remove(at);
-            *flight.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
-            flight.landed.notify_all();
-        }
+    /// The counts of the namespace in this process.
+    pub fn stats(&self) -> Stats {
+        self.cache().map(Cache::stats).unwrap_or_default()
     }
 }
 
@@ -414,7 +363,7 @@ mod tests {
         .unwrap();
         let ns = config.namespace.values().next().unwrap();
         let written = settings_string(ns, &config.store, Some(0x0123_4567_89ab_cdef));
-        let s = Settings::from_build(Some(written.leak()), Some("/cache"));
+        let s = Settings::from_build(Some(written.leak()), Some("/cache"), "mine");
         assert_eq!(s.version, 7);
         assert_eq!(s.codec, Codec::Json);
         assert_eq!(s.ttl_secs, 7200);
@@ -423,7 +372,7 @@ mod tests {
         assert_eq!(s.remote, Some("redis://h:1/2;x"));
         assert_eq!((s.remote_timeout_ms, s.remote_lock_ms), (75, 2000));
 
-        let plain = Settings::from_build(Some("v=0;c=postcard;"), None);
+        let plain = Settings::from_build(Some("v=0;c=postcard;"), None, "mine");
         assert_eq!(
             (
                 plain.version,
@@ -433,7 +382,9 @@ mod tests {
             ),
             (0, Codec::Postcard, 0, 0)
         );
-        let none = Settings::from_build(None, None);
-        assert_eq!(none.version, 0);
+        let none = Settings::from_build(None, None, "mine");
+        assert_eq!((none.version, none.owner), (0, "mine"));
+        let shared = Settings::from_build(Some("v=0;c=cbor;o=team-cache;"), None, "mine");
+        assert_eq!((shared.owner, shared.codec), ("team-cache", Codec::Cbor));
     }
 }

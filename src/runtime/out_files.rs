@@ -10,9 +10,11 @@ use std::path::{Component, Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::mode::CacheMiss;
+use super::pipeline::rules;
+use super::slot::Slot;
+use super::stats::{Miss, Outcome};
 use crate::KeyError;
-use crate::mode::{CacheMiss, Mode, mode};
-use crate::slot::Slot;
 
 /// What an out-file function's entry holds: its value and, per out-file
 /// parameter, the outputs recorded for the key.
@@ -129,28 +131,30 @@ impl<R: Serialize + DeserializeOwned> Slot<OutFiles<R>> {
     ///
     /// # Panics
     ///
-    /// With a [`CacheMiss`] payload on a miss in [`Mode::ErrorOnMiss`].
+    /// With a [`CacheMiss`] payload on a miss in `error-on-miss` mode.
     pub fn run_out_files(
         &self,
         key: Result<String, KeyError>,
         paths: Vec<PathBuf>,
         compute: impl FnOnce() -> R,
     ) -> R {
-        let mode = mode();
-        if mode == Mode::Off {
+        let rules = rules();
+        if !rules.read && !rules.store {
             return compute();
         }
         let Some(key) = self.key_or_warn(key) else {
             return compute();
         };
         let cache = self.cache();
-        if mode != Mode::Refresh
-            && let Some(mut entry) = cache.and_then(|c| c.lookup_or_warn(&key))
-        {
+        if !rules.read {
+            if let Some(cache) = cache {
+                cache.counters.count(self.path(), Outcome::Miss(Miss::Mode));
+            }
+        } else if let Some(mut entry) = cache.and_then(|c| c.lookup_or_warn(&key)) {
             match serve(&mut entry, &paths) {
                 Served::AsRecorded => return entry.value,
                 Served::Copied => {
-                    if mode != Mode::ReadOnly
+                    if rules.store
                         && let Some(cache) = cache
                     {
                         cache.store_or_warn(&key, &entry);
@@ -160,7 +164,7 @@ impl<R: Serialize + DeserializeOwned> Slot<OutFiles<R>> {
                 Served::Stale => {}
             }
         }
-        if mode == Mode::ErrorOnMiss {
+        if !rules.compute_on_miss {
             std::panic::panic_any(CacheMiss {
                 namespace: self.path().to_string(),
                 key,
@@ -174,7 +178,7 @@ impl<R: Serialize + DeserializeOwned> Slot<OutFiles<R>> {
                 .map(|p| Stamp::take(p).into_iter().collect())
                 .collect(),
         };
-        if matches!(mode, Mode::Normal | Mode::Refresh)
+        if rules.store
             && let Some(cache) = cache
         {
             cache.store_or_warn(&key, &entry);

@@ -1,0 +1,404 @@
+//! The typed runtime API: a `Cache<R>` is one namespace holding values of type
+//! `R`, keyed by canonical argument keys. The `permacached!` DSL expands to
+//! it; it is usable directly too. Lookups and records are in `lookup`, the
+//! call pipeline in `pipeline`.
+
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::pipeline::{InFlight, stored_all};
+use super::stats::{Counters, Stats, counters};
+use crate::key;
+use crate::remote::{RemoteSettings, Tier};
+use crate::shape::value_shape;
+use crate::store::{self, Codec, Namespace, Plan, Record, StoreError, name_fingerprint};
+
+/// A persistent cache of `R` values in one namespace.
+///
+/// # Example
+///
+/// ```
+/// use permacache::Cache;
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// let squares = Cache::<Vec<i32>>::builder("docs/cache/squares").root(dir.path()).open().unwrap();
+/// let mut runs = 0;
+/// let mut square = |x: i32| squares.get_or_compute(&x, || { runs += 1; vec![x * x] });
+/// assert_eq!(square(3), vec![9]);
+/// assert_eq!(square(3), vec![9]); // served from disk
+/// assert_eq!(runs, 1);
+/// ```
+pub struct Cache<R> {
+    pub(super) ns: &'static Namespace,
+    pub(super) codec: Codec,
+    pub(super) plan: Plan,
+    pub(super) version: u32,
+    pub(super) body_fingerprint: u64,
+    pub(super) params_shape: u64,
+    pub(super) value_shape: u64,
+    pub(super) owner: u64,
+    pub(super) namespace: u64,
+    pub(super) ttl: Option<Duration>,
+    pub(super) tier: Option<Tier>,
+    pub(super) counters: &'static Counters,
+    pub(super) in_flight: InFlight,
+    pub(super) _value: PhantomData<fn() -> R>,
+}
+
+impl<R> std::fmt::Debug for Cache<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("namespace", &self.ns.name())
+            .field("codec", &self.codec)
+            .field("version", &self.version)
+            .field("ttl", &self.ttl)
+            .field("remote", &self.tier.as_ref().map(Tier::label))
+            .finish()
+    }
+}
+
+/// Settings of a [`Cache`] before it is opened.
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `open` is called"]
+pub struct CacheBuilder<R> {
+    path: String,
+    root: Option<PathBuf>,
+    config_root: Option<&'static str>,
+    codec: Codec,
+    version: u32,
+    body_fingerprint: u64,
+    params_shape: u64,
+    owner: String,
+    ttl: Option<Duration>,
+    remote: RemoteSettings,
+    _value: PhantomData<fn() -> R>,
+}
+
+impl<R> CacheBuilder<R> {
+    /// Uses `root` as the store root for this cache instead of the process's.
+    pub fn root(mut self, root: impl AsRef<Path>) -> Self {
+        self.root = Some(root.as_ref().to_path_buf());
+        self
+    }
+
+    /// The store root a crate's permacache.toml names, used when neither
+    /// `set_store_dir` nor `PERMACACHE_DIR` decides.
+    #[doc(hidden)]
+    pub fn config_root(mut self, dir: Option<&'static str>) -> Self {
+        self.config_root = dir;
+        self
+    }
+
+    /// How values are encoded (postcard by default).
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// The namespace version: entries written under another version are not
+    /// served.
+    pub fn version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// A fingerprint of the function body: entries written under another one
+    /// are not served. `0` means untracked.
+    pub fn body_fingerprint(mut self, fingerprint: u64) -> Self {
+        self.body_fingerprint = fingerprint;
+        self
+    }
+
+    /// Who the entries belong to, such as the crate's package name: caches
+    /// of one namespace path with different owners never see each other's
+    /// entries (the `permacached!` DSL sets the crate's name). Empty by
+    /// default.
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = owner.into();
+        self
+    }
+
+    /// A fingerprint of the key's parameter types (what the DSL derives
+    /// from a function's signature): entries written under another are not
+    /// served. `0`, the default, means untracked.
+    #[doc(hidden)]
+    pub fn params_shape(mut self, fingerprint: u64) -> Self {
+        self.params_shape = fingerprint;
+        self
+    }
+
+    /// Entries older than `ttl` are misses.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Shares the cache through a Redis server (`redis://host:port/db`) or
+    /// Redis Cluster (a comma-separated list of its nodes): a local miss asks
+    /// it, and computed values go to it. `PERMACACHE_REMOTE`, when set,
+    /// overrides it.
+    #[cfg(feature = "redis")]
+    pub fn remote(mut self, address: impl Into<String>) -> Self {
+        self.remote.choice = crate::remote::RemoteChoice::Use(address.into());
+        self
+    }
+
+    /// Keeps this cache local, whatever `PERMACACHE_REMOTE` says.
+    #[cfg(feature = "redis")]
+    pub fn local_only(mut self) -> Self {
+        self.remote.choice = crate::remote::RemoteChoice::Off;
+        self
+    }
+
+    /// How long one remote operation may take before the call goes on
+    /// without the remote (50 ms by default).
+    #[cfg(feature = "redis")]
+    pub fn remote_timeout(mut self, timeout: Duration) -> Self {
+        self.remote.timeout = Some(timeout);
+        self
+    }
+
+    /// Cross-machine compute-once: a worker that misses a key takes a lock on
+    /// it in the remote for `lease`; others missing it meanwhile wait (at most
+    /// `lease`) and are served its result.
+    #[cfg(feature = "redis")]
+    pub fn remote_lock(mut self, lease: Duration) -> Self {
+        self.remote.lock = Some(lease);
+        self
+    }
+
+    /// The remote settings a crate's permacache.toml gave.
+    #[doc(hidden)]
+    pub fn remote_settings(mut self, remote: RemoteSettings) -> Self {
+        self.remote = remote;
+        self
+    }
+
+    /// Opens the namespace; traces the value type's shape (once per open).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::BadNamespace`] for a bad path; [`StoreError::Io`] or
+    /// [`StoreError::Lmdb`] when the store cannot be opened;
+    /// [`StoreError::UnsupportedValue`] when the codec cannot hold the value
+    /// type.
+    pub fn open(self) -> Result<Cache<R>, StoreError>
+    where
+        R: DeserializeOwned,
+    {
+        let shape = value_shape::<R>();
+        let plan = self.codec.plan(&shape)?;
+        let root = match self.root {
+            Some(root) => root,
+            None => store::resolve_root(self.config_root).to_path_buf(),
+        };
+        let ns = Namespace::open(&root, &self.path)?;
+        if let Some(traced) = &shape.traced {
+            ns.keep_shape(shape.fingerprint, &traced.description);
+        }
+        let tier = Tier::open(
+            &self.path,
+            &self.remote,
+            self.version,
+            self.body_fingerprint,
+            self.ttl,
+        );
+        Ok(Cache {
+            ns,
+            tier,
+            codec: self.codec,
+            plan,
+            version: self.version,
+            body_fingerprint: self.body_fingerprint,
+            params_shape: self.params_shape,
+            value_shape: shape.fingerprint,
+            owner: name_fingerprint(&self.owner),
+            namespace: name_fingerprint(&self.path),
+            ttl: self.ttl,
+            counters: counters(&self.path),
+            in_flight: InFlight::default(),
+            _value: PhantomData,
+        })
+    }
+}
+
+impl<R: Serialize + DeserializeOwned> Cache<R> {
+    /// Opens the namespace `path` under the process's store root with default
+    /// settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`CacheBuilder::open`].
+    pub fn open(path: &str) -> Result<Self, StoreError> {
+        Self::builder(path).open()
+    }
+
+    /// Settings for the namespace `path`.
+    pub fn builder(path: &str) -> CacheBuilder<R> {
+        CacheBuilder {
+            path: path.to_string(),
+            root: None,
+            config_root: None,
+            codec: Codec::default(),
+            version: 0,
+            body_fingerprint: 0,
+            params_shape: 0,
+            owner: String::new(),
+            ttl: None,
+            remote: RemoteSettings::default(),
+            _value: PhantomData,
+        }
+    }
+
+    /// The open namespace.
+    pub fn namespace(&self) -> &'static Namespace {
+        self.ns
+    }
+
+    /// Returns the cached value for `key`, or computes, stores and returns it,
+    /// as the mode in force says ([`Mode`](crate::Mode)). Threads that miss
+    /// one key together compute it once.
+    ///
+    /// Never fails: when the key cannot be encoded or the store cannot be
+    /// read or written, the value is computed uncached and a warning is
+    /// logged once per namespace.
+    ///
+    /// # Panics
+    ///
+    /// With a [`CacheMiss`](crate::CacheMiss) payload on a miss in
+    /// [`Mode::ErrorOnMiss`](crate::Mode::ErrorOnMiss).
+    pub fn get_or_compute<K: Serialize + ?Sized>(&self, key: &K, compute: impl FnOnce() -> R) -> R {
+        match key::stringify(key) {
+            Ok(key) => self.get_or_compute_key(&key, compute),
+            Err(e) => {
+                self.warn(&StoreError::Key(e));
+                compute()
+            }
+        }
+    }
+
+    /// [`Cache::get_or_compute`] for a key already in canonical form.
+    #[doc(hidden)]
+    pub fn get_or_compute_key(&self, key: &str, compute: impl FnOnce() -> R) -> R {
+        self.call(key, compute, stored_all, |v| v)
+    }
+
+    /// The counts of this cache's namespace in this process.
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot()
+    }
+
+    /// The cached value for `key`, without computing.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Key`] when the key cannot be encoded, or a store error.
+    pub fn get<K: Serialize + ?Sized>(&self, key: &K) -> Result<Option<R>, StoreError> {
+        Ok(self.lookup(&key::stringify(key)?)?.hit())
+    }
+
+    /// Whether a usable entry for `key` is stored.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get`].
+    pub fn contains<K: Serialize + ?Sized>(&self, key: &K) -> Result<bool, StoreError> {
+        self.get(key).map(|v| v.is_some())
+    }
+
+    /// Stores `value` under `key`, replacing any entry.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Key`] when the key or (JSON codec) value cannot be
+    /// encoded, or a store error.
+    pub fn insert<K: Serialize + ?Sized>(&self, key: &K, value: &R) -> Result<(), StoreError> {
+        self.store(&key::stringify(key)?, value)
+    }
+
+    /// Stores many entries in one durable transaction: all or none.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::insert`]; nothing is stored then.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let cache = permacache::Cache::<u64>::builder("docs/bulk").root(dir.path()).open().unwrap();
+    /// let squares: Vec<(u64, u64)> = (0..1000).map(|x| (x, x * x)).collect();
+    /// cache.insert_many(squares.iter().map(|(x, sq)| (x, sq))).unwrap();
+    /// assert_eq!(cache.get(&30u64).unwrap(), Some(900));
+    /// ```
+    pub fn insert_many<'a, K: Serialize + ?Sized + 'a>(
+        &self,
+        entries: impl IntoIterator<Item = (&'a K, &'a R)>,
+    ) -> Result<(), StoreError>
+    where
+        R: 'a,
+    {
+        let keyed = entries
+            .into_iter()
+            .map(|(k, v)| Ok((key::stringify(k)?, v)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let refs: Vec<(&str, &R)> = keyed.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        self.store_many(&refs)
+    }
+
+    /// Removes the entry for `key`, from the remote too; returns whether the
+    /// local store had one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get`].
+    pub fn remove<K: Serialize + ?Sized>(&self, key: &K) -> Result<bool, StoreError> {
+        self.remove_key(&key::stringify(key)?)
+    }
+
+    /// [`Cache::remove`] for a key already in canonical form.
+    #[doc(hidden)]
+    pub fn remove_key(&self, key: &str) -> Result<bool, StoreError> {
+        let hash = self.hash(key);
+        if let Some(tier) = &self.tier {
+            tier.remove(&hash);
+        }
+        // A damaged record under the key's hash is removed too.
+        self.ns.remove_if(&hash, |bytes| {
+            Record::parse(bytes).map_or(true, |r| r.key == key.as_bytes())
+        })
+    }
+
+    /// Removes every entry of the namespace from the local store; a remote
+    /// keeps its copies.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub fn clear(&self) -> Result<(), StoreError> {
+        self.ns.clear()
+    }
+
+    /// How many records the namespace holds, including any written under an
+    /// older version that are no longer served.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub fn len(&self) -> Result<usize, StoreError> {
+        self.ns.len()
+    }
+
+    /// Whether the namespace holds no record.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        self.ns.is_empty()
+    }
+}

@@ -1,0 +1,300 @@
+//! Records of one cache: what a stored record means for a lookup (a hit, or
+//! a miss and its reason), lookups local then remote, and the records a
+//! cache writes. Every record, local or remote, is judged by [`Cache::judge`].
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::cache::Cache;
+use super::mode::{Mode, mode};
+use super::stats::{Miss, Outcome};
+use crate::key;
+use crate::store::{HEADER_LEN, Header, Malformed, Record, StoreError, begin_record, decode};
+use crate::store::{key_hash, seal_record};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What a lookup found for one key.
+pub(crate) enum Lookup<R> {
+    Hit(R),
+    /// Not served; `detail` says more for damaged and unreadable records.
+    Miss(Miss, Option<String>),
+}
+
+impl<R> Lookup<R> {
+    pub(crate) fn hit(self) -> Option<R> {
+        match self {
+            Lookup::Hit(value) => Some(value),
+            Lookup::Miss(..) => None,
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        match self {
+            Lookup::Hit(_) => Outcome::Hit,
+            Lookup::Miss(why, _) => Outcome::Miss(*why),
+        }
+    }
+}
+
+impl<R: Serialize + DeserializeOwned> Cache<R> {
+    /// The LMDB key of `key`'s entry.
+    pub(crate) fn hash(&self, key: &str) -> [u8; 16] {
+        key_hash(self.owner, key.as_bytes())
+    }
+
+    /// Decides what a stored record means for `key`.
+    pub(crate) fn judge(&self, key: &str, bytes: &[u8]) -> Lookup<R> {
+        let record = match Record::parse(bytes) {
+            Ok(record) => record,
+            Err(Malformed::UnknownFormat(_)) => return Lookup::Miss(Miss::OtherFormat, None),
+            Err(why) => return Lookup::Miss(Miss::Damaged, Some(why.to_string())),
+        };
+        let h = &record.header;
+        let why = if record.key != key.as_bytes() {
+            Miss::Absent // another key under the same hash
+        } else if h.key_format != key::KEY_FORMAT_VERSION {
+            Miss::OtherFormat
+        } else if h.owner != self.owner || h.namespace != self.namespace {
+            Miss::OtherOwner
+        } else if h.namespace_version != self.version {
+            Miss::OtherVersion
+        } else if h.body_fingerprint != self.body_fingerprint {
+            Miss::OtherBody
+        } else if h.params_shape != self.params_shape {
+            Miss::OtherParameters
+        } else if h.value_shape != self.value_shape {
+            Miss::OtherValueShape
+        } else if !self.codec.reads(h.codec) {
+            Miss::OtherCodec
+        } else if self.is_expired(h) {
+            Miss::Expired
+        } else {
+            return match decode(h.codec, record.value) {
+                Ok(value) => Lookup::Hit(value),
+                Err(why) => Lookup::Miss(Miss::Unreadable, Some(why)),
+            };
+        };
+        Lookup::Miss(why, None)
+    }
+
+    fn is_expired(&self, h: &Header) -> bool {
+        self.ttl
+            .is_some_and(|ttl| now_ms().saturating_sub(h.written_at_ms) > ttl.as_millis() as u64)
+    }
+
+    /// Looks `key` up locally, then, on a miss, in the remote; counts the
+    /// outcome.
+    pub(crate) fn lookup(&self, key: &str) -> Result<Lookup<R>, StoreError> {
+        let hash = self.hash(key);
+        let local = self.ns.with_record(&hash, |bytes| match bytes {
+            None => Lookup::Miss(Miss::Absent, None),
+            Some(bytes) => self.judge(key, bytes),
+        });
+        let found = match (&local, &self.tier) {
+            (Ok(Lookup::Hit(_)), _) | (_, None) => local,
+            (_, Some(tier)) => match tier.get(&hash).and_then(|b| self.adopt(key, &hash, &b)) {
+                Some(value) => Ok(Lookup::Hit(value)),
+                None => local,
+            },
+        };
+        if let Ok(found) = &found {
+            self.counters.count(self.ns.name(), found.outcome());
+        }
+        found
+    }
+
+    /// Looks `key` up, logging (once) why a store failure or a damaged or
+    /// unreadable record made it a miss.
+    pub(crate) fn lookup_or_warn(&self, key: &str) -> Option<R> {
+        match self.lookup(key) {
+            Ok(found) => self.hit_or_warn(found),
+            Err(e) => {
+                self.warn(&e);
+                None
+            }
+        }
+    }
+
+    fn hit_or_warn(&self, found: Lookup<R>) -> Option<R> {
+        match found {
+            Lookup::Hit(value) => Some(value),
+            Lookup::Miss(why, Some(detail)) => {
+                self.warn_unusable(why, &detail);
+                None
+            }
+            Lookup::Miss(_, None) => None,
+        }
+    }
+
+    /// Looks many keys up in one read transaction (and the remote's misses in
+    /// one round trip); keys that could not be encoded are `None`.
+    pub(crate) fn lookup_many(&self, keys: &[Option<&str>]) -> Vec<Option<R>> {
+        let hashes: Vec<Option<[u8; 16]>> = keys.iter().map(|k| k.map(|k| self.hash(k))).collect();
+        let local = self.ns.with_reader(|reader| {
+            keys.iter()
+                .zip(&hashes)
+                .map(|(key, hash)| match (key, hash) {
+                    (Some(key), Some(hash)) => match reader.get(hash) {
+                        None => Lookup::Miss(Miss::Absent, None),
+                        Some(bytes) => self.judge(key, bytes),
+                    },
+                    _ => Lookup::Miss(Miss::Absent, None),
+                })
+                .collect::<Vec<_>>()
+        });
+        let mut found = match local {
+            Ok(found) => found,
+            Err(e) => {
+                self.warn(&e);
+                return keys.iter().map(|_| None).collect();
+            }
+        };
+        if let Some(tier) = &self.tier {
+            let missed: Vec<usize> = (0..keys.len())
+                .filter(|&i| keys[i].is_some() && !matches!(found[i], Lookup::Hit(_)))
+                .collect();
+            if !missed.is_empty() {
+                let asked: Vec<[u8; 16]> = missed.iter().filter_map(|&i| hashes[i]).collect();
+                let mut adopted: Vec<([u8; 16], Vec<u8>)> = Vec::new();
+                for (&i, bytes) in missed.iter().zip(tier.get_many(&asked)) {
+                    if let (Some(bytes), Some(key), Some(hash)) = (bytes, keys[i], hashes[i])
+                        && let Some(value) = self.judge_remote(key, &bytes)
+                    {
+                        found[i] = Lookup::Hit(value);
+                        adopted.push((hash, bytes));
+                    }
+                }
+                let adopted: Vec<(&[u8; 16], &[u8])> =
+                    adopted.iter().map(|(h, b)| (h, b.as_slice())).collect();
+                self.keep_locally(&adopted);
+            }
+        }
+        found
+            .into_iter()
+            .zip(keys)
+            .map(|(f, key)| {
+                if key.is_some() {
+                    self.counters.count(self.ns.name(), f.outcome());
+                }
+                self.hit_or_warn(f)
+            })
+            .collect()
+    }
+
+    /// A record from the remote, when it is a hit for `key`: decoded, then
+    /// copied into the local store.
+    pub(crate) fn adopt(&self, key: &str, hash: &[u8; 16], bytes: &[u8]) -> Option<R> {
+        let value = self.judge_remote(key, bytes)?;
+        self.keep_locally(&[(hash, bytes)]);
+        Some(value)
+    }
+
+    /// What a record from the remote gives for `key`: anything but a hit is
+    /// a miss.
+    fn judge_remote(&self, key: &str, bytes: &[u8]) -> Option<R> {
+        match self.judge(key, bytes) {
+            Lookup::Hit(value) => Some(value),
+            Lookup::Miss(why, detail) => {
+                log::debug!(
+                    "permacache: namespace {}: a record from the remote is a miss ({why}{})",
+                    self.ns.name(),
+                    detail.map(|d| format!(": {d}")).unwrap_or_default()
+                );
+                None
+            }
+        }
+    }
+
+    /// Copies records served by the remote into the local store (not in
+    /// read-only mode, which leaves the local store as it is).
+    fn keep_locally(&self, records: &[(&[u8; 16], &[u8])]) {
+        if mode() == Mode::ReadOnly || records.is_empty() {
+            return;
+        }
+        if let Err(e) = self.ns.put_many_raw(records.iter().copied()) {
+            self.ns.warn_store_once(|| {
+                format!(
+                    "namespace {}: {e}; values served by the remote are not kept in the local store",
+                    self.ns.name()
+                )
+            });
+        }
+    }
+
+    /// The record of `value` under `key`.
+    pub(crate) fn encode_record(&self, key: &str, value: &R) -> Result<Vec<u8>, StoreError> {
+        let mut header = Header::new(
+            0,
+            self.version,
+            self.value_shape,
+            self.params_shape,
+            self.body_fingerprint,
+            self.owner,
+            self.namespace,
+            now_ms(),
+        );
+        let mut out = Vec::with_capacity(HEADER_LEN + key.len() + 64);
+        begin_record(&mut out, &header, key.as_bytes());
+        header.codec = self.plan.encode(value, &mut out)?;
+        out[1] = header.codec;
+        seal_record(&mut out);
+        Ok(out)
+    }
+
+    /// Stores a value locally and in the remote.
+    pub(crate) fn store(&self, key: &str, value: &R) -> Result<(), StoreError> {
+        self.store_many(&[(key, value)])
+    }
+
+    /// Stores many values in one durable write transaction.
+    pub(crate) fn store_many(&self, entries: &[(&str, &R)]) -> Result<(), StoreError> {
+        let records = entries
+            .iter()
+            .map(|(key, value)| Ok((self.hash(key), self.encode_record(key, value)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let refs: Vec<(&[u8; 16], &[u8])> =
+            records.iter().map(|(h, r)| (h, r.as_slice())).collect();
+        let local = self.ns.put_many_raw(refs.iter().copied());
+        if let Some(tier) = &self.tier {
+            tier.put_many(&refs);
+        }
+        if local.is_ok() {
+            self.counters.count_stored(records.len() as u64);
+        }
+        local
+    }
+
+    /// Stores `value`, logging (once) when the store cannot.
+    pub(crate) fn store_or_warn(&self, key: &str, value: &R) {
+        if let Err(e) = self.store(key, value) {
+            self.warn(&e);
+        }
+    }
+
+    /// Logs (once per namespace) that a stored entry could not be used.
+    pub(crate) fn warn_unusable(&self, why: Miss, detail: &str) {
+        self.ns.warn_decode_once(|| {
+            format!(
+                "namespace {}: a stored entry is {why} ({detail}); recomputing and overwriting it",
+                self.ns.name()
+            )
+        });
+    }
+
+    /// Logs (once per namespace) a store failure.
+    pub(crate) fn warn(&self, e: &StoreError) {
+        self.ns.warn_store_once(|| {
+            format!(
+                "namespace {}: {e}; computing without the cache",
+                self.ns.name()
+            )
+        });
+    }
+}
