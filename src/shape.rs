@@ -81,12 +81,45 @@ pub fn named_fingerprint(name: &str) -> u64 {
     h.digest()
 }
 
+/// Traces `T`, enums nested anywhere in it included: the tracer explores one
+/// more variant of an enum per pass once that enum's "incomplete" mark is
+/// cleared, but it clears marks only for the root type's name. Enum names
+/// come from the error of an attempt that missed variants; each attempt
+/// starts afresh with more names to clear.
 fn trace<T: DeserializeOwned>() -> Option<(Format, Registry)> {
-    let mut tracer = Tracer::new(TracerConfig::default());
+    /// Passes over one type, at most: one per variant of its enums.
+    const MAX_PASSES: usize = 10_000;
+    let mut names: std::collections::BTreeSet<String> = Default::default();
     let samples = Samples::new();
-    let (root, _) = tracer.trace_type::<T>(&samples).ok()?;
-    let registry = tracer.registry().ok()?;
-    Some((root, registry))
+    loop {
+        let mut tracer = Tracer::new(TracerConfig::default());
+        let mut root = None;
+        for _ in 0..MAX_PASSES {
+            let (format, _) = tracer.trace_type_once::<T>(&samples).ok()?;
+            if let Format::TypeName(name) = &format {
+                names.insert(name.clone());
+            }
+            root = Some(format);
+            let mut again = false;
+            for name in &names {
+                again |= tracer.check_incomplete_enum(name).is_some();
+            }
+            if !again {
+                break;
+            }
+        }
+        match tracer.registry() {
+            Ok(registry) => return Some((root?, registry)),
+            Err(serde_reflection::Error::MissingVariants(missing)) => {
+                let before = names.len();
+                names.extend(missing);
+                if names.len() == before {
+                    return None;
+                }
+            }
+            Err(_) => return None,
+        }
+    }
 }
 
 /// The fingerprint of one parameter's type: its traced shape where the type
@@ -418,11 +451,55 @@ mod tests {
         assert_ne!(fp::<Option<u8>>(), fp::<u8>());
     }
 
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct WithEnums {
+        first: Tree,
+        kinds: Vec<Option<Size>>,
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    enum Size {
+        Small,
+        Large(u8),
+        Huge { by: u16 },
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    enum SizeReordered {
+        Large(u8),
+        Small,
+        Huge { by: u16 },
+    }
+
+    #[test]
+    fn enums_nested_inside_a_type_are_traced_whole() {
+        let shape = value_shape::<WithEnums>();
+        assert!(shape.traced.is_some(), "nested enums trace");
+        assert_ne!(fp::<Vec<Size>>(), fp::<Vec<SizeReordered>>());
+    }
+
     #[test]
     fn recursive_types_trace() {
         let shape = value_shape::<Tree>();
         assert!(shape.traced.is_some());
         assert_eq!(shape.fingerprint, fp::<Tree>());
+    }
+
+    #[test]
+    fn everyday_types_trace() {
+        use std::collections::{BTreeSet, HashMap};
+        assert!(value_shape::<String>().traced.is_some());
+        assert!(value_shape::<HashMap<String, Vec<f64>>>().traced.is_some());
+        assert!(value_shape::<BTreeSet<(u8, char)>>().traced.is_some());
+        assert!(
+            value_shape::<([u8; 4], Box<Option<i128>>, ())>()
+                .traced
+                .is_some()
+        );
+        assert!(value_shape::<Result<u8, String>>().traced.is_some());
     }
 
     #[test]
@@ -582,9 +659,14 @@ mod render {
                     let n = self.len()?;
                     json!(self.take(n)?)
                 }
+                // As serde_json writes it, unless the content is itself
+                // `null`: then `{"Some": null}`, so nothing is lost.
                 Format::Option(inner) => match self.take(1)?[0] {
                     0 => Value::Null,
-                    _ => json!({"Some": self.value(inner, reg, d)?}),
+                    _ => match self.value(inner, reg, d)? {
+                        Value::Null => json!({"Some": null}),
+                        content => content,
+                    },
                 },
                 Format::Seq(inner) => {
                     let n = self.len()?;

@@ -348,3 +348,119 @@ fn reseal(bytes: &mut Vec<u8>) {
     let sum = xxhash_rust::xxh3::xxh3_64(bytes);
     bytes.extend_from_slice(&sum.to_le_bytes());
 }
+
+#[test]
+fn verify_reports_a_flipped_bit_as_a_checksum_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = squares(dir.path(), "cli/bitrot", 3);
+    let hash = key_hash(0, br#"[1,"sq"]"#);
+    let mut bytes = cache.namespace().get_raw(&hash).unwrap().unwrap();
+    // A bit of the value: the record still parses without its checksum.
+    let at = bytes.len() - 9;
+    bytes[at] ^= 0x01;
+    cache.namespace().put_raw(&hash, &bytes).unwrap();
+    let out = permacache(dir.path(), &["verify", "cli/bitrot"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("checksum mismatch (damaged record)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("3 records checked, 1 unreadable"));
+    // An export leaves the damaged record out; the rest import cleanly.
+    let file = dir.path().join("bitrot.pcx");
+    ok(permacache(
+        dir.path(),
+        &["export", "cli/bitrot", file.to_str().unwrap()],
+    ));
+    let other = tempfile::tempdir().unwrap();
+    let out = ok(permacache(
+        other.path(),
+        &["import", "cli/bitrot", file.to_str().unwrap()],
+    ));
+    assert!(out.contains("imported 2 entries"), "{out}");
+}
+
+#[test]
+fn an_import_into_another_namespace_is_refused_unless_asked_for() {
+    let a = tempfile::tempdir().unwrap();
+    squares(a.path(), "cli/from", 4);
+    let file = a.path().join("from.pcx");
+    ok(permacache(
+        a.path(),
+        &["export", "cli/from", file.to_str().unwrap()],
+    ));
+    let b = tempfile::tempdir().unwrap();
+    let out = permacache(b.path(), &["import", "cli/to", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("was exported from namespace cli/from, not cli/to"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!b.path().join("cli/to").exists(), "nothing written");
+
+    // Asked for: the entries are re-filed and served under the new path.
+    ok(permacache(
+        b.path(),
+        &[
+            "import",
+            "cli/to",
+            file.to_str().unwrap(),
+            "--into-other-namespace",
+        ],
+    ));
+    let to: Cache<Vec<u32>> = Cache::builder("cli/to").root(b.path()).open().unwrap();
+    assert_eq!(to.get(&(3u32, "sq")).unwrap(), Some(vec![3, 9]));
+
+    // Copied without the CLI, a record of another namespace is a miss.
+    let raw = to
+        .namespace()
+        .get_raw(&key_hash(0, br#"[3,"sq"]"#))
+        .unwrap()
+        .unwrap();
+    let elsewhere: Cache<Vec<u32>> = Cache::builder("cli/elsewhere")
+        .root(b.path())
+        .open()
+        .unwrap();
+    elsewhere
+        .namespace()
+        .put_raw(&key_hash(0, br#"[3,"sq"]"#), &raw)
+        .unwrap();
+    assert_eq!(elsewhere.get(&(3u32, "sq")).unwrap(), None);
+}
+
+#[test]
+fn show_prints_values_of_every_codec_as_json() {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Point {
+        x: i32,
+        label: Option<String>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (ns, codec) in [
+        ("cli/show/postcard", Codec::Postcard),
+        ("cli/show/json", Codec::Json),
+        ("cli/show/cbor", Codec::Cbor),
+    ] {
+        let cache: Cache<Vec<Point>> = Cache::builder(ns)
+            .root(dir.path())
+            .codec(codec)
+            .open()
+            .unwrap();
+        let points = vec![
+            Point {
+                x: -3,
+                label: Some("a".into()),
+            },
+            Point { x: 4, label: None },
+        ];
+        cache.insert(&1, &points).unwrap();
+        let shown = json(permacache(dir.path(), &["--json", "show", ns]));
+        assert_eq!(
+            shown[0]["value"],
+            serde_json::json!([{"x": -3, "label": "a"}, {"x": 4, "label": null}]),
+            "{ns}"
+        );
+    }
+}

@@ -22,8 +22,23 @@ impl Fixture {
         Fixture::with_features(name, toml, main, &[])
     }
 
+    /// A fixture that also depends on serde (derive).
+    pub fn with_deps(name: &str, toml: &str, main: &str) -> Fixture {
+        Fixture::make(
+            name,
+            toml,
+            main,
+            &[],
+            "serde = { version = \"1\", features = [\"derive\"] }\n",
+        )
+    }
+
     /// A fixture depending on permacache with `features`.
     pub fn with_features(name: &str, toml: &str, main: &str, features: &[&str]) -> Fixture {
+        Fixture::make(name, toml, main, features, "")
+    }
+
+    fn make(name: &str, toml: &str, main: &str, features: &[&str], deps: &str) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let me = env!("CARGO_MANIFEST_DIR");
         let manifest = format!(
@@ -35,7 +50,7 @@ edition = "2024"
 [dependencies]
 permacache = {{ path = "{me}", features = {features:?} }}
 log = "0.4"
-
+{deps}
 [build-dependencies]
 permacache = {{ path = "{me}" }}
 

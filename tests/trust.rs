@@ -1,0 +1,495 @@
+//! "A hit is never wrong", in one process on real stores: values that need a
+//! self-describing codec round-trip exactly and are cached, damaged records
+//! are misses, a body that calls itself does not wait on itself, every call
+//! kind follows the mode table, and every miss has a counted reason.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
+
+use permacache::{Cache, CacheMiss, Codec, Miss, Mode, StoreError, permacached, with_mode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+fn setup() -> PathBuf {
+    static ONCE: Once = Once::new();
+    static DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
+    ONCE.call_once(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        permacache::set_store_dir(&dir).unwrap();
+        *DIR.lock().unwrap() = Some(dir);
+    });
+    DIR.lock().unwrap().clone().unwrap()
+}
+
+/// Caches `value` under a fresh namespace, then reads it back from the
+/// store: it must come back equal (as `same` judges) and be a hit.
+fn round_trip<T>(ns: &str, codec: Codec, value: T, same: impl Fn(&T, &T) -> bool)
+where
+    T: Serialize + DeserializeOwned + Clone + std::fmt::Debug,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::<T>::builder(ns)
+        .root(dir.path())
+        .codec(codec)
+        .open()
+        .unwrap();
+    let computed = AtomicUsize::new(0);
+    let compute = || {
+        computed.fetch_add(1, Ordering::SeqCst);
+        value.clone()
+    };
+    cache.get_or_compute(&1, compute);
+    let back = cache.get_or_compute(&1, compute);
+    assert_eq!(
+        computed.load(Ordering::SeqCst),
+        1,
+        "{ns}: {value:?} was not cached under {codec:?}"
+    );
+    assert!(same(&back, &value), "{ns}: {value:?} came back as {back:?}");
+}
+
+fn eq<T: PartialEq>(a: &T, b: &T) -> bool {
+    a == b
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Loose {
+    Number(u64),
+    Text(String),
+    Pair(Vec<Loose>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+enum Tagged {
+    Circle { r: f64 },
+    Square { side: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Inner {
+    a: u8,
+    b: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Flat {
+    id: u32,
+    #[serde(flatten)]
+    inner: Inner,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Sparse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    a: Option<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    b: Vec<u8>,
+    c: u8,
+}
+
+#[test]
+fn every_serde_type_round_trips_exactly_through_the_default_codec() {
+    let json = serde_json::json!({"z": [1, 2.5, null, true], "a": {"nested": "x"}, "n": -7});
+    round_trip("trust/codec/value", Codec::Postcard, json, eq);
+    round_trip(
+        "trust/codec/untagged",
+        Codec::Postcard,
+        vec![
+            Loose::Number(3),
+            Loose::Text("t".into()),
+            Loose::Pair(vec![Loose::Number(1)]),
+        ],
+        eq,
+    );
+    round_trip(
+        "trust/codec/internally-tagged",
+        Codec::Postcard,
+        vec![Tagged::Circle { r: 0.5 }, Tagged::Square { side: 2 }],
+        eq,
+    );
+    round_trip(
+        "trust/codec/flatten",
+        Codec::Postcard,
+        Flat {
+            id: 9,
+            inner: Inner {
+                a: 1,
+                b: "b".into(),
+            },
+        },
+        eq,
+    );
+    // Skipped fields in every combination: positionally, `a` skipped would
+    // read `c`'s byte as `a` (the old codec's wrong value).
+    round_trip(
+        "trust/codec/skipped",
+        Codec::Postcard,
+        vec![
+            Sparse {
+                a: None,
+                b: vec![],
+                c: 5,
+            },
+            Sparse {
+                a: Some(1),
+                b: vec![],
+                c: 6,
+            },
+            Sparse {
+                a: None,
+                b: vec![2, 3],
+                c: 7,
+            },
+        ],
+        eq,
+    );
+    round_trip("trust/codec/u128", Codec::Postcard, u128::MAX, eq);
+    round_trip("trust/codec/i128", Codec::Postcard, i128::MIN, eq);
+    let floats = vec![
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -0.0,
+        f64::MIN_POSITIVE / 2.0,
+        0.1,
+    ];
+    let bits = |a: &Vec<f64>, b: &Vec<f64>| {
+        a.iter()
+            .map(|f| f.to_bits())
+            .eq(b.iter().map(|f| f.to_bits()))
+    };
+    round_trip("trust/codec/floats", Codec::Postcard, floats.clone(), bits);
+    round_trip("trust/codec/floats-cbor", Codec::Cbor, floats, bits);
+    round_trip(
+        "trust/codec/option-option",
+        Codec::Postcard,
+        vec![None, Some(None), Some(Some(1u8))],
+        eq,
+    );
+    // Skipped fields together with a value CBOR must carry exactly.
+    round_trip(
+        "trust/codec/skipped-floats",
+        Codec::Postcard,
+        (
+            Sparse {
+                a: None,
+                b: vec![],
+                c: 1,
+            },
+            u128::MAX,
+            -0.0f64,
+        ),
+        |a, b| a.0 == b.0 && a.1 == b.1 && a.2.to_bits() == b.2.to_bits(),
+    );
+}
+
+#[test]
+fn the_json_codec_keeps_map_order_and_refuses_what_json_cannot_hold() {
+    let mut ordered = indexmap::IndexMap::new();
+    ordered.insert("zebra".to_string(), 1);
+    ordered.insert("apple".to_string(), 2);
+    ordered.insert("mango".to_string(), 3);
+    round_trip("trust/json/indexmap", Codec::Json, ordered, |a, b| {
+        a.iter().eq(b.iter())
+    });
+    round_trip(
+        "trust/json/untagged",
+        Codec::Json,
+        vec![Loose::Number(3), Loose::Text("t".into())],
+        eq,
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    for refused in [
+        Cache::<Option<Option<u8>>>::builder("trust/json/oo")
+            .root(dir.path())
+            .codec(Codec::Json)
+            .open()
+            .err(),
+        Cache::<Vec<Option<()>>>::builder("trust/json/ou")
+            .root(dir.path())
+            .codec(Codec::Json)
+            .open()
+            .map(|_| ())
+            .err(),
+    ]
+    .into_iter()
+    .map(|e| e.expect("the namespace is refused when opened"))
+    {
+        assert!(matches!(refused, StoreError::UnsupportedValue(_)));
+        assert!(
+            refused
+                .to_string()
+                .contains("JSON writes `Some` of it as `null`"),
+            "{refused}"
+        );
+    }
+}
+
+/// Flips one bit inside the value of the only record of `cache`.
+fn flip_a_value_bit<T: Serialize + DeserializeOwned>(cache: &Cache<T>, key: &str) {
+    let ns = cache.namespace();
+    let mut hash = None;
+    ns.for_each_raw(|h, _| {
+        hash = Some(<[u8; 16]>::try_from(h).unwrap());
+        false
+    })
+    .unwrap();
+    let hash = hash.expect("one record");
+    let mut bytes = ns.get_raw(&hash).unwrap().unwrap();
+    let value_at = permacache::store::HEADER_LEN + key.len();
+    bytes[value_at] ^= 0x04;
+    ns.put_raw(&hash, &bytes).unwrap();
+}
+
+#[test]
+fn a_flipped_bit_in_a_stored_value_is_a_miss_recomputed_and_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::<Vec<u64>>::builder("trust/bitrot")
+        .root(dir.path())
+        .open()
+        .unwrap();
+    let runs = AtomicUsize::new(0);
+    let compute = || {
+        runs.fetch_add(1, Ordering::SeqCst);
+        vec![1, 2, 3]
+    };
+    cache.get_or_compute(&"k", compute);
+    flip_a_value_bit(&cache, r#""k""#);
+    // Without the checksum the flipped value (vec![1, 6, 3]) was a hit.
+    assert_eq!(cache.get(&"k").unwrap(), None);
+    assert_eq!(cache.get_or_compute(&"k", compute), vec![1, 2, 3]);
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    assert_eq!(cache.get_or_compute(&"k", compute), vec![1, 2, 3]);
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "the overwrite is served");
+    let stats = cache.stats();
+    assert_eq!(stats.misses_of(Miss::Damaged), 2, "{stats:?}");
+    assert_eq!(stats.hits, 1);
+}
+
+static RETRIES: AtomicUsize = AtomicUsize::new(0);
+
+permacached! {
+    "trust/retry" =>
+    fn flaky(x: u32) -> u32 {
+        // The first attempt "fails" and retries itself with the same
+        // arguments, on the same thread.
+        if RETRIES.fetch_add(1, Ordering::SeqCst) == 0 {
+            return flaky(x);
+        }
+        x * 10
+    }
+}
+
+#[test]
+fn a_body_that_calls_itself_with_the_same_arguments_computes_instead_of_waiting() {
+    setup();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(flaky(4)).unwrap());
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the retry waited on its own computation");
+    assert_eq!(got, 40);
+    assert_eq!(flaky(4), 40);
+    assert_eq!(RETRIES.load(Ordering::SeqCst), 2);
+}
+
+// One cached function per call kind, each counting its computations.
+static COMPUTED: Mutex<BTreeMap<&'static str, usize>> = Mutex::new(BTreeMap::new());
+
+fn computed(kind: &'static str) {
+    *COMPUTED.lock().unwrap().entry(kind).or_default() += 1;
+}
+
+fn computations(kind: &'static str) -> usize {
+    COMPUTED.lock().unwrap().get(kind).copied().unwrap_or(0)
+}
+
+permacached! {
+    "trust/modes/plain" =>
+    fn plain(x: u32) -> u32 {
+        computed("plain");
+        x + 1
+    }
+
+    "trust/modes/result" =>
+    fn result(x: u32) -> Result<u32, String> {
+        computed("result");
+        Ok(x + 1)
+    }
+
+    "trust/modes/async" =>
+    async fn asynchronous(x: u32) -> u32 {
+        computed("async");
+        x + 1
+    }
+
+    "trust/modes/batch" =>
+    fn batch(#[parallel] xs: Vec<u32>) -> Vec<u32> {
+        computed("batch");
+        xs.into_iter().map(|x| x + 1).collect()
+    }
+
+    "trust/modes/out" =>
+    fn out(x: u32, #[out_file] path: PathBuf) -> u32 {
+        computed("out");
+        std::fs::write(&path, x.to_string()).unwrap();
+        x + 1
+    }
+}
+
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+const KINDS: [&str; 6] = ["plain", "result", "async", "batch", "out", "typed"];
+
+fn typed() -> &'static Cache<u32> {
+    static CACHE: once_cell::sync::OnceCell<Cache<u32>> = once_cell::sync::OnceCell::new();
+    CACHE.get_or_init(|| Cache::open("trust/modes/typed").unwrap())
+}
+
+fn out_path(dir: &Path, x: u32) -> PathBuf {
+    dir.join(format!("out-{x}"))
+}
+
+/// Calls the function of `kind` with `x`.
+fn call(kind: &'static str, x: u32, dir: &Path) -> u32 {
+    match kind {
+        "plain" => plain(x),
+        "result" => result(x).unwrap(),
+        "async" => block_on(asynchronous(x)),
+        "batch" => batch(vec![x])[0],
+        "out" => out(x, out_path(dir, x)),
+        "typed" => typed().get_or_compute(&x, || {
+            computed("typed");
+            x + 1
+        }),
+        _ => unreachable!(),
+    }
+}
+
+/// Whether the function of `kind` has an entry for `x`.
+fn stored(kind: &'static str, x: u32, dir: &Path) -> bool {
+    with_mode(Mode::Normal, || match kind {
+        "plain" => plain::contains(&x),
+        "result" => result::contains(&x),
+        "async" => asynchronous::contains(&x),
+        "batch" => batch::contains(&x),
+        "out" => out::contains(&x, &out_path(dir, x)),
+        "typed" => typed().contains(&x).unwrap(),
+        _ => unreachable!(),
+    })
+}
+
+#[test]
+fn every_call_kind_follows_the_mode_table() {
+    setup();
+    let dir = tempfile::tempdir().unwrap();
+    // (mode, reads, stores, computes on a miss)
+    let table = [
+        (Mode::Normal, true, true, true),
+        (Mode::Off, false, false, true),
+        (Mode::ErrorOnMiss, true, false, false),
+        (Mode::Refresh, false, true, true),
+        (Mode::ReadOnly, true, false, true),
+    ];
+    let mut x = 1000;
+    for kind in KINDS {
+        for (mode, reads, stores, computes) in table {
+            // A miss.
+            x += 1;
+            let before = computations(kind);
+            let got = std::panic::catch_unwind(|| with_mode(mode, || call(kind, x, dir.path())));
+            match got {
+                Ok(v) => {
+                    assert!(computes, "{kind} in {mode:?} computed a miss");
+                    assert_eq!(v, x + 1);
+                    assert_eq!(computations(kind), before + 1, "{kind} in {mode:?}");
+                }
+                Err(payload) => {
+                    assert!(!computes, "{kind} in {mode:?} failed a miss");
+                    let miss = payload.downcast::<CacheMiss>().expect("a CacheMiss");
+                    assert_eq!(miss.namespace, format!("trust/modes/{kind}"));
+                    assert_eq!(computations(kind), before, "{kind} in {mode:?}");
+                }
+            }
+            assert_eq!(
+                stored(kind, x, dir.path()),
+                stores && computes,
+                "{kind} in {mode:?}: stored after a miss"
+            );
+
+            // A hit, stored beforehand in normal mode.
+            x += 1;
+            with_mode(Mode::Normal, || call(kind, x, dir.path()));
+            let before = computations(kind);
+            assert_eq!(with_mode(mode, || call(kind, x, dir.path())), x + 1);
+            assert_eq!(
+                computations(kind) - before,
+                usize::from(!reads),
+                "{kind} in {mode:?}: computed a stored key"
+            );
+        }
+    }
+}
+
+#[test]
+fn each_miss_is_counted_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |version: u32| {
+        Cache::<u8>::builder("trust/reasons")
+            .root(dir.path())
+            .version(version)
+            .open()
+            .unwrap()
+    };
+    let v1 = open(1);
+    v1.get_or_compute(&1, || 1); // absent
+    v1.get_or_compute(&1, || 1); // hit
+    let v2 = open(2);
+    v2.get_or_compute(&1, || 1); // another version
+    with_mode(Mode::Refresh, || v2.get_or_compute(&1, || 1)); // the mode
+    let stats = permacache::stats()
+        .into_iter()
+        .find(|(ns, _)| ns == "trust/reasons")
+        .map(|(_, s)| s)
+        .unwrap();
+    assert_eq!(stats.hits, 1);
+    assert_eq!(stats.misses_of(Miss::Absent), 1);
+    assert_eq!(stats.misses_of(Miss::OtherVersion), 1);
+    assert_eq!(stats.misses_of(Miss::Mode), 1);
+    assert_eq!(stats.total_misses(), 3);
+    assert_eq!(stats.stored, 3);
+    assert_eq!(v2.stats(), stats);
+}
+
+#[test]
+fn a_cache_with_another_owner_never_sees_the_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |owner: &str| {
+        Cache::<String>::builder("trust/owners")
+            .root(dir.path())
+            .owner(owner)
+            .open()
+            .unwrap()
+    };
+    let (a, b) = (open("crate-a"), open("crate-b"));
+    assert_eq!(a.get_or_compute(&1, || "a".into()), "a");
+    assert_eq!(b.get_or_compute(&1, || "b".into()), "b");
+    // Side by side, not overwriting each other.
+    assert_eq!(a.get(&1).unwrap().as_deref(), Some("a"));
+    assert_eq!(b.get(&1).unwrap().as_deref(), Some("b"));
+    assert_eq!(a.len().unwrap(), 2);
+}
