@@ -6,7 +6,7 @@
 //! local store alone, a warning is logged once, and the remote is tried
 //! again later.
 //!
-//! # Remote format, version 1
+//! # Remote format, version 2
 //!
 //! | Redis key | value |
 //! |---|---|
@@ -15,10 +15,12 @@
 //!
 //! `<version>` is the namespace version in decimal, `<body>` the body
 //! fingerprint as 16 hex digits (zeros when untracked) and `<hash>` the
-//! xxh3-128 hash of the canonical key as 32 hex digits, the record's LMDB key.
-//! Machines running different versions of a function so keep apart entries;
-//! the full canonical key and every header field are checked on each hit
-//! from the remote as from LMDB.
+//! record's LMDB key as 32 hex digits: the xxh3-128 hash of the canonical
+//! key, seeded with the owner fingerprint. Machines running different
+//! versions of a function so keep apart entries; the record's checksum, the
+//! full canonical key and every header field are checked on each hit from
+//! the remote as from LMDB. Version 2 holds records of format 2 under
+//! owner-seeded hashes (version 1 held format 1 under plain hashes).
 
 #[cfg(feature = "redis")]
 mod client;
