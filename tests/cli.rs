@@ -286,7 +286,7 @@ fn compact_gives_free_pages_back_and_refuses_a_store_in_use() {
     let refused = permacache(a.path(), &["compact", "cli/compact"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(
-        stderr(&refused).contains("open in other processes"),
+        stderr(&refused).contains("is open in another process"),
         "{}",
         stderr(&refused)
     );
@@ -313,6 +313,8 @@ fn compact_gives_free_pages_back_and_refuses_a_store_in_use() {
             "7",
         ],
     ));
+    // A nested namespace whose name an older compaction used for its copy.
+    squares(b.path(), "cli/compact/compact.tmp", 3);
     let out = json(permacache(b.path(), &["--json", "compact", "cli/compact"]));
     let (before, after) = (
         out[0]["before"].as_u64().unwrap(),
@@ -320,6 +322,17 @@ fn compact_gives_free_pages_back_and_refuses_a_store_in_use() {
     );
     assert!(after < before, "{before} -> {after}");
     assert_eq!(ok(permacache(b.path(), &["count", "cli/compact"])), "0\n");
+    assert_eq!(
+        ok(permacache(b.path(), &["count", "cli/compact/compact.tmp"])),
+        "3\n",
+        "a nested namespace survives"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(b.path().join("cli/compact/data.mdb"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the file's permissions are kept");
     assert!(Namespace::open_existing(b.path(), "cli/compact").is_ok());
 }
 

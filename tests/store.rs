@@ -359,10 +359,28 @@ fn a_read_only_store_still_serves_hits_and_computes_misses() {
         .env("FROM", "0")
         .env("TO", "10")
         .env("TAG", "7"));
+    // Everything read-only, the lock file too: this user cannot take LMDB's
+    // locks, and reading without them beside a writer could crash; every
+    // value is computed, and the open error says how to fix it.
     for entry in walk(&root) {
         let mode = if entry.is_dir() { 0o555 } else { 0o444 };
         std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(mode)).unwrap();
     }
+    let out = run(child_cmd("read-as-user")
+        .env("ROOT", &root)
+        .env("NS", "ro/f")
+        .env("TO", "15"));
+    assert_eq!(lines_with(&out, "computed ").len(), 15);
+    let failed = lines_with(&out, "open failed: ");
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0].contains("lock.mdb is not writable by this user"),
+        "{failed:?}"
+    );
+
+    // The lock file writable for this user: hits are served, under locks.
+    let lock = root.join("ro/f/lock.mdb");
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o666)).unwrap();
     let out = run(child_cmd("read-as-user")
         .env("ROOT", &root)
         .env("NS", "ro/f")

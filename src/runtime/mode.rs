@@ -64,10 +64,16 @@ impl Mode {
 static PROCESS: Lazy<AtomicU8> = Lazy::new(|| {
     let mode = match std::env::var("PERMACACHE_MODE") {
         Ok(s) => Mode::parse(&s).unwrap_or_else(|| {
-            log::warn!(
-                "permacache: PERMACACHE_MODE={s:?} is not one of normal, off, error-on-miss, refresh, read-only; using normal"
+            // A misspelt mode may have meant `read-only` or `off`: guessing
+            // `normal` would write. Nothing is read or written until a valid
+            // mode is set, and the person who set it is told on stderr, not
+            // only through a logger they may not have.
+            let message = format!(
+                "permacache: PERMACACHE_MODE={s:?} is not a mode; expected one of normal, off, error-on-miss, refresh, read-only. The cache is off (nothing read or written) until a valid mode is set"
             );
-            Mode::Normal
+            eprintln!("{message}");
+            log::error!("{message}");
+            Mode::Off
         }),
         Err(_) => Mode::Normal,
     };

@@ -57,6 +57,24 @@ pub enum StoreError {
     Key(KeyError),
     /// A value could not be encoded with the namespace's codec.
     Encode(String),
+    /// This user cannot take LMDB's locks on a store another user may be
+    /// writing: reading without them could crash on a page mid-change.
+    NoLocks {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// Another process, or this one, has the namespace open (compaction
+    /// needs it alone).
+    InUse {
+        /// The namespace's directory.
+        path: PathBuf,
+    },
+    /// The namespace is being compacted by another process, for longer than
+    /// an opener waits.
+    Busy {
+        /// The namespace's directory.
+        path: PathBuf,
+    },
     /// The namespace's codec cannot hold every value of the cached type
     /// (JSON and `Option<Option<_>>`, say); says which part.
     UnsupportedValue(String),
@@ -89,6 +107,21 @@ impl fmt::Display for StoreError {
             }
             StoreError::Key(e) => write!(f, "cannot encode: {e}"),
             StoreError::Encode(e) => write!(f, "cannot encode the value: {e}"),
+            StoreError::NoLocks { path } => write!(
+                f,
+                "cannot take the store's locks: {} is not writable by this user, and reading without locks beside a writer is unsafe; make it writable for this user (for a shared store, give the group write access to lock.mdb)",
+                path.display()
+            ),
+            StoreError::InUse { path } => write!(
+                f,
+                "{} is open in another process; stop it first",
+                path.display()
+            ),
+            StoreError::Busy { path } => write!(
+                f,
+                "{} is being compacted by another process; try again when it is done",
+                path.display()
+            ),
             StoreError::UnsupportedValue(what) => write!(
                 f,
                 "the JSON codec cannot hold this value type: it has {what}; use the default codec"

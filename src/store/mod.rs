@@ -6,14 +6,18 @@
 //! [`Codec`] encodes values. The typed [`Cache`](crate::Cache) sits on top.
 
 mod codec;
+mod compact;
 mod error;
 pub mod export;
+mod guard;
+pub use guard::check_files;
 mod namespace;
 mod record;
 mod root;
 
 pub use codec::Codec;
 pub(crate) use codec::{Plan, decode};
+pub use compact::{Compacted, bytes_on_disk, compact};
 pub use error::StoreError;
 pub use namespace::{Namespace, NamespaceStats, list_namespaces};
 pub use record::{

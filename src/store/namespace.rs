@@ -20,6 +20,7 @@ use lmdb::{
 use once_cell::sync::Lazy;
 
 use super::StoreError;
+use super::guard;
 use super::root::check_namespace;
 
 /// Map size of a new environment. The file grows only as data is written;
@@ -27,7 +28,7 @@ use super::root::check_namespace;
 const INITIAL_MAP_SIZE: usize = 16 << 20;
 /// Reader slots in the lock file. With `NO_TLS` a slot is held only while a
 /// read transaction is open, not for a thread's whole life.
-const MAX_READERS: u32 = 1022;
+pub(super) const MAX_READERS: u32 = 1022;
 /// How long a reader waits for a free slot (in 1 ms steps) before the store
 /// gives up and the call computes uncached.
 const READER_SLOT_WAITS: u32 = 5_000;
@@ -50,19 +51,34 @@ pub struct NamespaceStats {
 }
 
 /// The namespaces under a store root: every folder holding a `data.mdb`, as
-/// its path relative to the root, sorted.
+/// its path relative to the root, sorted. Symbolic links are followed once:
+/// a folder reached again (a link loop, say) is not walked again. Folders
+/// below the root that cannot be read are passed over.
 ///
 /// # Errors
 ///
 /// [`StoreError::Io`] when the root cannot be read.
 pub fn list_namespaces(root: &Path) -> Result<Vec<String>, StoreError> {
     let mut found = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|source| StoreError::Io {
-            path: dir.clone(),
-            source,
-        })?;
+        let Ok(real) = dir.canonicalize() else {
+            continue;
+        };
+        if !seen.insert(real) {
+            continue;
+        }
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(source) if dir == root => {
+                return Err(StoreError::Io {
+                    path: dir.clone(),
+                    source,
+                });
+            }
+            Err(_) => continue,
+        };
         for entry in entries.flatten() {
             let p = entry.path();
             if p.is_dir() {
@@ -77,6 +93,7 @@ pub fn list_namespaces(root: &Path) -> Result<Vec<String>, StoreError> {
         }
     }
     found.sort();
+    found.dedup();
     Ok(found)
 }
 
@@ -108,7 +125,8 @@ thread_local! {
     static KEPT: RefCell<Vec<KeptReader>> = const { RefCell::new(Vec::new()) };
 }
 
-static OPEN: Lazy<Mutex<HashMap<PathBuf, &'static Namespace>>> = Lazy::new(Default::default);
+pub(super) static OPEN: Lazy<Mutex<HashMap<PathBuf, &'static Namespace>>> =
+    Lazy::new(Default::default);
 
 /// An open namespace: the LMDB environment holding one cached function's
 /// entries. Lives for the rest of the process.
@@ -121,6 +139,9 @@ pub struct Namespace {
     /// change the map size, which LMDB allows only with no transaction open.
     gate: RwLock<()>,
     read_only: bool,
+    /// The shared advisory lock that keeps `compact` out while this process
+    /// has the namespace open (for the rest of its life).
+    _shared: Option<std::fs::File>,
     warned_store: AtomicBool,
     warned_decode: AtomicBool,
     /// Threads keeping a read transaction for this namespace.
@@ -159,7 +180,10 @@ impl std::fmt::Debug for Namespace {
     }
 }
 
-fn lmdb_err<'d>(op: &'static str, dir: &'d Path) -> impl FnOnce(lmdb::Error) -> StoreError + 'd {
+pub(super) fn lmdb_err<'d>(
+    op: &'static str,
+    dir: &'d Path,
+) -> impl FnOnce(lmdb::Error) -> StoreError + 'd {
     move |source| StoreError::Lmdb {
         op,
         path: dir.to_path_buf(),
@@ -171,7 +195,7 @@ fn is_permission(e: &lmdb::Error) -> bool {
     matches!(e, lmdb::Error::Other(code) if [libc::EACCES, libc::EROFS, libc::EPERM].contains(code))
 }
 
-fn create_dir(dir: &Path) -> Result<(), StoreError> {
+pub(super) fn create_dir(dir: &Path) -> Result<(), StoreError> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -182,9 +206,11 @@ fn create_dir(dir: &Path) -> Result<(), StoreError> {
     })
 }
 
-/// Opens the environment, falling back to read-only (and then to read-only
-/// without the lock file) where the files cannot be written.
-fn open_env(dir: &Path) -> Result<(Environment, bool), lmdb::Error> {
+/// Opens the environment, falling back to read-only where the data file
+/// cannot be written. Without LMDB's locks only on a read-only filesystem,
+/// where no writer can exist: beside a writer, lock-free reads can see a page
+/// mid-change and abort the process inside LMDB.
+pub(super) fn open_env(dir: &Path) -> Result<(Environment, bool), StoreError> {
     let base = EnvironmentFlags::NO_TLS | EnvironmentFlags::NO_READAHEAD;
     let open = |flags: EnvironmentFlags| {
         Environment::new()
@@ -193,20 +219,115 @@ fn open_env(dir: &Path) -> Result<(Environment, bool), lmdb::Error> {
             .set_map_size(INITIAL_MAP_SIZE)
             .open_with_permissions(dir, 0o600)
     };
+    let read_only = base | EnvironmentFlags::READ_ONLY;
     match open(base) {
         Ok(env) => Ok((env, false)),
-        Err(e) if is_permission(&e) => match open(base | EnvironmentFlags::READ_ONLY) {
+        Err(e) if is_permission(&e) => match open(read_only) {
             Ok(env) => Ok((env, true)),
-            // No lock file can be taken: nobody can be writing this store
-            // (a read-only filesystem), so reading without locks is safe.
-            Err(e) if is_permission(&e) => {
-                open(base | EnvironmentFlags::READ_ONLY | EnvironmentFlags::NO_LOCK)
+            Err(e) if is_permission(&e) && guard::on_read_only_filesystem(dir) => {
+                open(read_only | EnvironmentFlags::NO_LOCK)
                     .map(|env| (env, true))
+                    .map_err(lmdb_err("open", dir))
             }
-            Err(e) => Err(e),
+            Err(e) if is_permission(&e) => Err(StoreError::NoLocks {
+                path: dir.join("lock.mdb"),
+            }),
+            Err(e) => Err(lmdb_err("open", dir)(e)),
         },
-        Err(e) => Err(e),
+        Err(e) => Err(lmdb_err("open", dir)(e)),
     }
+}
+
+/// Whether LMDB refused a data file for its content (not for the OS).
+fn is_damage(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Lmdb {
+            source: lmdb::Error::Invalid
+                | lmdb::Error::Corrupted
+                | lmdb::Error::VersionMismatch
+                | lmdb::Error::PageNotFound
+                | lmdb::Error::Panic,
+            ..
+        }
+    )
+}
+
+/// How long an opener waits for a compaction of the namespace to end.
+const COMPACTION_WAIT: Duration = Duration::from_secs(120);
+
+/// Takes the namespace's advisory lock (`flock` on `lock.mdb`, apart from
+/// LMDB's own `fcntl` locks): shared by every process that has the namespace
+/// open, exclusive for `compact`. `None` when this user cannot open the lock
+/// file at all (a read-only store).
+fn share_lock(dir: &Path) -> Result<Option<std::fs::File>, StoreError> {
+    let Ok(file) = std::fs::File::open(dir.join("lock.mdb")) else {
+        return Ok(None);
+    };
+    let started = std::time::Instant::now();
+    loop {
+        match flock(&file, libc::LOCK_SH | libc::LOCK_NB) {
+            Ok(()) => return Ok(Some(file)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if started.elapsed() > COMPACTION_WAIT {
+                    return Err(StoreError::Busy {
+                        path: dir.to_path_buf(),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            // A filesystem without flock: nothing to coordinate with.
+            Err(_) => return Ok(Some(file)),
+        }
+    }
+}
+
+pub(super) fn flock(file: &std::fs::File, operation: libc::c_int) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open descriptor.
+    if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Opens a namespace's environment defensively: a data file whose length
+/// does not back its map, or that LMDB refuses as damaged, is set aside and
+/// the namespace starts afresh; the lock file's blocks are allocated before
+/// LMDB maps it.
+fn open_guarded(
+    name: &str,
+    dir: &Path,
+) -> Result<(Environment, bool, Option<std::fs::File>), StoreError> {
+    let set_aside = |why: &str| -> Result<(), StoreError> {
+        let to = guard::set_aside(dir).map_err(|source| StoreError::Io {
+            path: dir.join("data.mdb"),
+            source,
+        })?;
+        log::warn!(
+            "permacache: namespace {name}: data.mdb is damaged ({why}); set aside as {} and started afresh",
+            to.display()
+        );
+        Ok(())
+    };
+    guard::allocate_lock_file(dir, MAX_READERS).map_err(|source| StoreError::Io {
+        path: dir.join("lock.mdb"),
+        source,
+    })?;
+    // Held before the data file is looked at: a compaction swaps it.
+    let shared = share_lock(dir)?;
+    if let Err(damage) = guard::check_data_file(dir) {
+        set_aside(&damage.0)?;
+    }
+    let (env, read_only) = match open_env(dir) {
+        Err(e) if is_damage(&e) && dir.join("data.mdb").exists() => {
+            set_aside(&e.to_string())?;
+            open_env(dir)
+        }
+        other => other,
+    }?;
+    Ok((env, read_only, shared))
 }
 
 impl Namespace {
@@ -237,7 +358,7 @@ impl Namespace {
             open.insert(dir, ns);
             return Ok(ns);
         }
-        let (env, read_only) = open_env(&canonical).map_err(lmdb_err("open", &canonical))?;
+        let (env, read_only, shared) = open_guarded(name, &canonical)?;
         let db = env.open_db(None).map_err(lmdb_err("open", &canonical))?;
         let ns: &'static Namespace = Box::leak(Box::new(Namespace {
             name: name.to_string(),
@@ -246,6 +367,7 @@ impl Namespace {
             db,
             gate: RwLock::new(()),
             read_only,
+            _shared: shared,
             warned_store: AtomicBool::new(false),
             warned_decode: AtomicBool::new(false),
             kept_readers: AtomicUsize::new(0),
@@ -614,35 +736,6 @@ impl Namespace {
             free_pages,
             map_size: info.map_size(),
         })
-    }
-
-    /// Writes a compacted copy of the environment (free pages left out) into
-    /// the empty directory `to`, as `to/data.mdb`.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Lmdb`] when LMDB cannot copy.
-    pub fn copy_compacted(&self, to: &Path) -> Result<(), StoreError> {
-        let path = std::ffi::CString::new(to.as_os_str().as_encoded_bytes()).map_err(|_| {
-            StoreError::Io {
-                path: to.to_path_buf(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "a NUL byte in the path",
-                ),
-            }
-        })?;
-        let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
-        // SAFETY: the environment is open for `self`'s whole life and `path`
-        // is a NUL-terminated string that outlives the call.
-        let rc = unsafe {
-            lmdb_sys::mdb_env_copy2(self.env.env(), path.as_ptr(), lmdb_sys::MDB_CP_COMPACT)
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(lmdb_err("copy", &self.dir)(lmdb::Error::from_err_code(rc)))
-        }
     }
 
     /// Removes every record.

@@ -2,22 +2,9 @@
 
 use serde_json::json;
 
-use crate::{Ctx, Outcome, utc};
+pub use permacache::store::bytes_on_disk;
 
-/// Bytes a file takes on disk (allocated blocks where the OS says).
-pub fn bytes_on_disk(path: &std::path::Path) -> u64 {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return 0;
-    };
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::MetadataExt::blocks(&meta) * 512
-    }
-    #[cfg(not(unix))]
-    {
-        meta.len()
-    }
-}
+use crate::{Ctx, Outcome, utc};
 
 /// Milliseconds since the epoch of a file's last modification.
 pub fn modified_ms(path: &std::path::Path) -> u64 {
@@ -28,41 +15,68 @@ pub fn modified_ms(path: &std::path::Path) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// One namespace as listed: its figures, or why it could not be read.
+struct Row {
+    name: String,
+    figures: Result<(usize, u64, u64), String>,
+}
+
 pub fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let names = ctx.namespaces(Vec::new())?;
-    let mut rows = Vec::new();
-    for name in &names {
-        let ns = ctx.open(name)?;
-        let data = ns.dir().join("data.mdb");
-        rows.push((
-            name.clone(),
-            ns.len()?,
-            bytes_on_disk(&data),
-            modified_ms(&data),
-        ));
-    }
+    let rows: Vec<Row> = names
+        .iter()
+        .map(|name| Row {
+            name: name.clone(),
+            figures: ctx
+                .open(name)
+                .and_then(|ns| {
+                    let data = ns.dir().join("data.mdb");
+                    Ok((ns.len()?, bytes_on_disk(&data), modified_ms(&data)))
+                })
+                .map_err(|e| format!("{e:#}")),
+        })
+        .collect();
+    let outcome = if rows.iter().all(|r| r.figures.is_ok()) {
+        Outcome::Ok
+    } else {
+        Outcome::Problems
+    };
     if ctx.json {
         let list: Vec<_> = rows
             .iter()
-            .map(|(n, e, b, m)| json!({"namespace": n, "entries": e, "bytes": b, "last_write": utc(*m)}))
+            .map(|r| match &r.figures {
+                Ok((e, b, m)) => {
+                    json!({"namespace": r.name, "entries": e, "bytes": b, "last_write": utc(*m)})
+                }
+                Err(why) => json!({"namespace": r.name, "error": why}),
+            })
             .collect();
         ctx.print_json(&json!(list));
-        return Ok(Outcome::Ok);
+        return Ok(outcome);
     }
     if rows.is_empty() {
         println!("no namespaces under {}", ctx.root.display());
-        return Ok(Outcome::Ok);
+        return Ok(outcome);
     }
-    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(9).max(9);
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(9).max(9);
     println!(
         "{:<width$}  {:>10}  {:>12}  LAST WRITE",
         "NAMESPACE", "ENTRIES", "BYTES"
     );
-    for (name, entries, bytes, modified) in rows {
-        println!(
-            "{name:<width$}  {entries:>10}  {bytes:>12}  {}",
-            utc(modified)
-        );
+    let mut total = (0usize, 0u64);
+    for row in rows {
+        match row.figures {
+            Ok((entries, bytes, modified)) => {
+                total = (total.0 + entries, total.1 + bytes);
+                println!(
+                    "{:<width$}  {entries:>10}  {bytes:>12}  {}",
+                    row.name,
+                    utc(modified)
+                );
+            }
+            Err(why) => println!("{:<width$}  cannot be read: {why}", row.name),
+        }
     }
-    Ok(Outcome::Ok)
+    println!("{:<width$}  {:>10}  {:>12}", "TOTAL", total.0, total.1);
+    Ok(outcome)
 }

@@ -67,6 +67,10 @@ enum Command {
     /// Copy a namespace's entries from the shared tier: adds missing ones,
     /// replaces older ones (exit 1 if invalid remote records were skipped)
     Pull(remote::Args),
+    /// Verify one namespace in this process (what `verify` runs per
+    /// namespace in a child)
+    #[command(name = "__verify-one", hide = true)]
+    VerifyOne(NamespaceArg),
 }
 
 /// A namespace path argument.
@@ -83,8 +87,14 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Opens an existing namespace.
+    /// Opens an existing namespace whose data file is intact (a program
+    /// opening a damaged one sets it aside; the CLI only reports it).
     pub fn open(&self, namespace: &str) -> anyhow::Result<&'static Namespace> {
+        if let Err(why) = permacache::store::check_files(&self.root, namespace) {
+            anyhow::bail!(
+                "namespace {namespace} is damaged: {why}; `permacache verify` reports it, and the next program that opens it sets the file aside and starts afresh"
+            );
+        }
         Ok(Namespace::open_existing(&self.root, namespace)?)
     }
 
@@ -168,6 +178,7 @@ fn main() -> ExitCode {
         Command::Gc(a) => gc::run(&ctx, a),
         Command::Push(a) => remote::push(&ctx, a),
         Command::Pull(a) => remote::pull(&ctx, a),
+        Command::VerifyOne(a) => verify::run_one(&ctx, &a.namespace),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -1,10 +1,11 @@
 //! `permacache verify [NS..]`: reads every record and reports the ones that
-//! cannot be read: damaged, truncated, filed under another key's hash, of an
-//! unknown format or codec, or (JSON codec) not JSON. Postcard values cannot
-//! be checked without their Rust type; the cached function itself recomputes
-//! one that does not decode.
+//! cannot be read: damaged (checksum), truncated, filed under another key's
+//! hash, of an unknown format or codec, or not parseable (JSON, CBOR). Each
+//! namespace is read in a child process: damage inside LMDB's own pages that
+//! crashes the reader is reported as a damaged namespace, and the command
+//! goes on.
 
-use permacache::store::{Record, key_hash};
+use permacache::store::{Record, check_files, key_hash};
 use permacache::{Codec, KEY_FORMAT_VERSION};
 use serde_json::json;
 
@@ -44,23 +45,98 @@ pub fn problem(hash: &[u8], bytes: &[u8]) -> Option<String> {
     }
 }
 
+/// What verifying one namespace found: records checked, and the damaged
+/// ones as (record, problem); a record of `-` stands for the whole
+/// namespace.
+type Found = (u64, Vec<(String, String)>);
+
+/// Verifies one namespace in this process.
+fn verify_here(ctx: &Ctx, name: &str) -> anyhow::Result<Found> {
+    let ns = ctx.open(name)?;
+    let bar = progress(ctx, ns.len()? as u64, name);
+    let mut checked = 0u64;
+    let mut bad = Vec::new();
+    ns.for_each_raw(|hash, bytes| {
+        checked += 1;
+        bar.inc(1);
+        if let Some(why) = problem(hash, bytes) {
+            let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+            bad.push((hex, why));
+        }
+        true
+    })?;
+    bar.finish_and_clear();
+    Ok((checked, bad))
+}
+
+/// `__verify-one NS`: what a child prints for its parent, as JSON.
+pub fn run_one(ctx: &Ctx, name: &str) -> anyhow::Result<Outcome> {
+    let (checked, bad) = verify_here(ctx, name)?;
+    let bad: Vec<_> = bad
+        .iter()
+        .map(|(h, w)| json!({"record": h, "problem": w}))
+        .collect();
+    println!("{}", json!({"checked": checked, "bad": bad}));
+    Ok(Outcome::Ok)
+}
+
+/// Verifies one namespace in a child process, so that damage inside LMDB's
+/// pages that crashes the reader is reported instead of ending the command.
+fn verify_contained(ctx: &Ctx, name: &str) -> Found {
+    let whole = |why: String| (0, vec![("-".to_string(), why)]);
+    if let Err(why) = check_files(&ctx.root, name) {
+        return whole(format!("its data file is damaged: {why}"));
+    }
+    let out = match std::env::current_exe().and_then(|exe| {
+        std::process::Command::new(exe)
+            .arg("--dir")
+            .arg(&ctx.root)
+            .args(["__verify-one", name])
+            .stdin(std::process::Stdio::null())
+            .output()
+    }) {
+        Ok(out) => out,
+        Err(e) => return whole(format!("cannot start a reader: {e}")),
+    };
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&out.status) {
+        return whole(format!(
+            "reading it crashed the reader (signal {signal}): LMDB's pages are damaged"
+        ));
+    }
+    let report: Option<serde_json::Value> = out
+        .status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).ok())
+        .flatten();
+    let Some(report) = report else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return whole(format!(
+            "it cannot be read: {}",
+            err.trim().trim_start_matches("error: ")
+        ));
+    };
+    let bad = report["bad"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|b| {
+                    let text = |k: &str| b[k].as_str().unwrap_or_default().to_string();
+                    (text("record"), text("problem"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (report["checked"].as_u64().unwrap_or(0), bad)
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     let names = ctx.namespaces(args.namespaces)?;
     let mut bad = Vec::new();
     let mut checked = 0u64;
     for name in &names {
-        let ns = ctx.open(name)?;
-        let bar = progress(ctx, ns.len()? as u64, name);
-        ns.for_each_raw(|hash, bytes| {
-            checked += 1;
-            bar.inc(1);
-            if let Some(why) = problem(hash, bytes) {
-                let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-                bad.push((name.clone(), hex, why));
-            }
-            true
-        })?;
-        bar.finish_and_clear();
+        let (n, found) = verify_contained(ctx, name);
+        checked += n;
+        bad.extend(found.into_iter().map(|(h, w)| (name.clone(), h, w)));
     }
     if ctx.json {
         let list: Vec<_> = bad
@@ -70,7 +146,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         ctx.print_json(&json!({"checked": checked, "bad": list}));
     } else {
         for (name, hex, why) in &bad {
-            println!("{name}: record {hex}: {why}");
+            if hex == "-" {
+                println!("{name}: {why}");
+            } else {
+                println!("{name}: record {hex}: {why}");
+            }
         }
         println!("{checked} records checked, {} unreadable", bad.len());
     }

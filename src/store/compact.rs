@@ -1,0 +1,115 @@
+//! Compaction: a namespace's data file rewritten without its free pages.
+//! The file is replaced, so every other process is kept out for the whole
+//! copy and swap: each process holds the namespace's advisory lock shared
+//! while it has the namespace open, and compaction takes it exclusively.
+
+use std::path::Path;
+
+use super::namespace::{OPEN, create_dir, flock, lmdb_err, open_env};
+use super::{StoreError, guard};
+use crate::store::check_namespace;
+
+/// What a compaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compacted {
+    /// Bytes on disk before.
+    pub before: u64,
+    /// Bytes on disk after.
+    pub after: u64,
+}
+
+/// Bytes a file takes on disk (its allocated blocks), `0` when absent.
+pub fn bytes_on_disk(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map_or(0, |m| m.blocks() * 512)
+}
+
+/// The folder a compaction writes into: `~` is in no namespace path, so no
+/// nested namespace can be there.
+const WORK_DIR: &str = "~compact";
+
+/// Rewrites namespace `name` under `root` without its free pages, keeping the
+/// file's permissions.
+///
+/// # Errors
+///
+/// [`StoreError::NoSuchNamespace`]; [`StoreError::InUse`] when another
+/// process (or this one) has the namespace open; [`StoreError::Io`] or
+/// [`StoreError::Lmdb`] when the copy or the swap fails (the namespace is
+/// then as it was).
+pub fn compact(root: &Path, name: &str) -> Result<Compacted, StoreError> {
+    check_namespace(name)?;
+    let dir = root.join(name);
+    let data = dir.join("data.mdb");
+    if !data.is_file() {
+        return Err(StoreError::NoSuchNamespace {
+            name: name.to_string(),
+            root: root.to_path_buf(),
+        });
+    }
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
+    let in_use = || StoreError::InUse { path: dir.clone() };
+    {
+        let open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        if open.contains_key(&dir) || dir.canonicalize().is_ok_and(|c| open.contains_key(&c)) {
+            return Err(in_use());
+        }
+    }
+    let lock = std::fs::File::open(dir.join("lock.mdb")).map_err(io(&dir.join("lock.mdb")))?;
+    flock(&lock, libc::LOCK_EX | libc::LOCK_NB).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            in_use()
+        } else {
+            io(&dir.join("lock.mdb"))(e)
+        }
+    })?;
+    if let Err(damage) = guard::check_data_file(&dir) {
+        return Err(StoreError::Io {
+            path: data,
+            source: std::io::Error::other(format!("damaged: {}", damage.0)),
+        });
+    }
+    let before = bytes_on_disk(&data);
+    let mode = std::fs::metadata(&data).map_err(io(&data))?.permissions();
+    let work = dir.join(WORK_DIR);
+    let _ = std::fs::remove_dir_all(&work);
+    create_dir(&work)?;
+    let copied = (|| {
+        let (env, _) = open_env(&dir)?;
+        copy_compacted(&env, &work).map_err(lmdb_err("copy", &dir))?;
+        drop(env);
+        let new = work.join("data.mdb");
+        std::fs::set_permissions(&new, mode).map_err(io(&new))?;
+        std::fs::File::open(&new)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&new))?;
+        std::fs::rename(&new, &data).map_err(io(&data))?;
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&dir))
+    })();
+    let _ = std::fs::remove_dir_all(&work);
+    copied?;
+    drop(lock);
+    Ok(Compacted {
+        before,
+        after: bytes_on_disk(&data),
+    })
+}
+
+/// Writes a compacted copy of `env` into the empty directory `to`.
+fn copy_compacted(env: &lmdb::Environment, to: &Path) -> Result<(), lmdb::Error> {
+    let path = std::ffi::CString::new(to.as_os_str().as_encoded_bytes())
+        .map_err(|_| lmdb::Error::Other(libc::EINVAL))?;
+    // SAFETY: the environment is open for the whole call and `path` is a
+    // NUL-terminated string that outlives it.
+    let rc = unsafe { lmdb_sys::mdb_env_copy2(env.env(), path.as_ptr(), lmdb_sys::MDB_CP_COMPACT) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(lmdb::Error::from_err_code(rc))
+    }
+}

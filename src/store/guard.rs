@@ -1,0 +1,285 @@
+//! Checks made before LMDB maps a namespace's files, so that no state of the
+//! files can take the host down: LMDB maps `lock.mdb` and `data.mdb` and a
+//! page it touches past the end of the disk's blocks or of the file is a
+//! SIGBUS, not an error. Here the lock file's blocks are allocated for real,
+//! and the data file's length is checked against what its meta pages say it
+//! holds; a data file that fails is set aside under a name no namespace can
+//! have, and the namespace starts afresh.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The size LMDB gives `lock.mdb` for [`MAX_READERS`](super::namespace)
+/// reader slots: `(readers - 1) * 64 + sizeof(MDB_txninfo)`. A test opens a
+/// real environment and checks it. The file must be exactly this size: a
+/// larger one would give later processes more reader slots than earlier ones
+/// mapped.
+pub(crate) const fn lock_file_len(max_readers: u32) -> u64 {
+    (max_readers as u64 - 1) * 64 + TXNINFO_LEN
+}
+
+/// `sizeof(MDB_txninfo)` on 64-bit Linux: two cache lines of header and one
+/// reader slot.
+const TXNINFO_LEN: u64 = 192;
+
+/// Allocates the blocks of `dir/lock.mdb` (creating it owner-only), so LMDB's
+/// writes through its map never meet a full disk.
+///
+/// # Errors
+///
+/// The OS error when the blocks cannot be allocated (a full disk, a quota).
+/// A lock file this user cannot open for writing is left to LMDB, which then
+/// opens the namespace read-only or fails with its own error.
+pub(crate) fn allocate_lock_file(dir: &Path, max_readers: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("lock.mdb");
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(file) => file,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len().max(lock_file_len(max_readers));
+    allocate(&file, len)
+}
+
+/// Allocates `len` bytes of blocks for `file` (extending it when shorter).
+fn allocate(file: &File, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = libc::off_t::try_from(len).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    // SAFETY: a valid open descriptor and a byte range; no memory involved.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    match rc {
+        0 => Ok(()),
+        // A filesystem that cannot allocate ahead: write the zeros instead.
+        libc::EOPNOTSUPP | libc::EINVAL => {
+            let have = file.metadata()?.len();
+            if have < len as u64 {
+                use std::os::unix::fs::FileExt;
+                let zeros = vec![0u8; (len as u64 - have) as usize];
+                file.write_all_at(&zeros, have)?;
+                file.sync_data()?;
+            }
+            Ok(())
+        }
+        code => Err(std::io::Error::from_raw_os_error(code)),
+    }
+}
+
+/// Why a data file cannot be mapped safely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Damage(pub(crate) String);
+
+const MDB_MAGIC: u32 = 0xBEEF_C0DE;
+const MDB_DATA_VERSION: u32 = 1;
+/// Offsets in a meta page (64-bit LMDB 0.9): a 16-byte page header, then
+/// `MDB_meta`, whose first database record holds the page size.
+const META_MAGIC: usize = 16;
+const META_VERSION: usize = 20;
+const META_PAGE_SIZE: usize = 16 + 24;
+const META_LAST_PAGE: usize = 16 + 120;
+const META_TXNID: usize = 16 + 128;
+const META_LEN: usize = META_TXNID + 8;
+
+/// One meta page's claims.
+struct Meta {
+    page_size: u64,
+    last_page: u64,
+    txnid: u64,
+}
+
+fn meta(page: &[u8]) -> Option<Meta> {
+    let u32_at = |at: usize| u32::from_ne_bytes(page[at..at + 4].try_into().expect("4 bytes"));
+    let u64_at = |at: usize| u64::from_ne_bytes(page[at..at + 8].try_into().expect("8 bytes"));
+    if page.len() < META_LEN
+        || u32_at(META_MAGIC) != MDB_MAGIC
+        || u32_at(META_VERSION) != MDB_DATA_VERSION
+    {
+        return None;
+    }
+    Some(Meta {
+        page_size: u64::from(u32_at(META_PAGE_SIZE)),
+        last_page: u64_at(META_LAST_PAGE),
+        txnid: u64_at(META_TXNID),
+    })
+}
+
+/// Checks `dir/data.mdb` (when it exists and is not empty) against its meta
+/// pages: both readable, the page size sane, and the file at least as long
+/// as the newest meta says its pages reach.
+///
+/// # Errors
+///
+/// The [`Damage`] found; an I/O error reading the file is damage too.
+pub(crate) fn check_data_file(dir: &Path) -> Result<(), Damage> {
+    let path = dir.join("data.mdb");
+    let mut file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        // Unreadable for this user: LMDB will say so.
+        Err(_) => return Ok(()),
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| Damage(format!("cannot read its length: {e}")))?
+        .len();
+    if len == 0 {
+        return Ok(()); // LMDB writes a new environment into it
+    }
+    let mut first = vec![0u8; META_LEN];
+    file.read_exact(&mut first)
+        .map_err(|_| Damage(format!("{len} bytes, shorter than a meta page")))?;
+    let Some(meta0) = meta(&first) else {
+        return Err(Damage(
+            "its first meta page is not an LMDB meta page".into(),
+        ));
+    };
+    let page_size = meta0.page_size;
+    if !(512..=65536).contains(&page_size) || !page_size.is_power_of_two() {
+        return Err(Damage(format!("an impossible page size {page_size}")));
+    }
+    let mut second = vec![0u8; META_LEN];
+    std::os::unix::fs::FileExt::read_exact_at(&file, &mut second, page_size)
+        .map_err(|_| Damage(format!("{len} bytes, shorter than its two meta pages")))?;
+    let newest = match meta(&second) {
+        Some(meta1) if meta1.txnid > meta0.txnid => meta1,
+        Some(_) => meta0,
+        None => {
+            return Err(Damage(
+                "its second meta page is not an LMDB meta page".into(),
+            ));
+        }
+    };
+    let needed = newest
+        .last_page
+        .checked_add(1)
+        .and_then(|pages| pages.checked_mul(page_size))
+        .ok_or_else(|| Damage("an impossible last page".into()))?;
+    if len < needed {
+        return Err(Damage(format!(
+            "{len} bytes, but its pages reach {needed} bytes (cut short)"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether namespace `name` under `root` has a data file LMDB can map
+/// safely (see [`check_data_file`]); tools check before they open.
+///
+/// # Errors
+///
+/// What is wrong with the data file.
+pub fn check_files(root: &Path, name: &str) -> Result<(), String> {
+    check_data_file(&root.join(name)).map_err(|d| d.0)
+}
+
+/// Moves a damaged `dir/data.mdb` aside, as `data.mdb~damaged-<seconds>`
+/// (no namespace path can hold `~`); returns the new path.
+///
+/// # Errors
+///
+/// The OS error of the rename.
+pub(crate) fn set_aside(dir: &Path) -> std::io::Result<PathBuf> {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut to = dir.join(format!("data.mdb~damaged-{seconds}"));
+    let mut n = 1;
+    while to.exists() {
+        to = dir.join(format!("data.mdb~damaged-{seconds}-{n}"));
+        n += 1;
+    }
+    std::fs::rename(dir.join("data.mdb"), &to)?;
+    Ok(to)
+}
+
+/// Whether `dir` is on a read-only filesystem, where no writer can exist
+/// and reading without LMDB's locks is safe.
+pub(crate) fn on_read_only_filesystem(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path and a zeroed out-struct that outlive the
+    // call.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        libc::statvfs(path.as_ptr(), &mut st) == 0 && st.f_flag & libc::ST_RDONLY != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Namespace;
+
+    #[test]
+    fn the_lock_file_length_is_lmdbs_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = lmdb::Environment::new()
+            .set_max_readers(super::super::namespace::MAX_READERS)
+            .open(dir.path())
+            .unwrap();
+        let len = std::fs::metadata(dir.path().join("lock.mdb"))
+            .unwrap()
+            .len();
+        assert_eq!(len, lock_file_len(super::super::namespace::MAX_READERS));
+        drop(env);
+    }
+
+    fn written_store(dir: &Path) -> PathBuf {
+        let ns = Namespace::open(dir, "guard/f").unwrap();
+        let big = vec![7u8; 300_000];
+        for i in 0u8..20 {
+            ns.put_raw(&[i; 16], &big).unwrap();
+        }
+        ns.dir().to_path_buf()
+    }
+
+    #[test]
+    fn an_intact_data_file_passes_and_a_cut_or_zeroed_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let ns_dir = written_store(dir.path());
+        assert_eq!(check_data_file(&ns_dir), Ok(()));
+        let data = ns_dir.join("data.mdb");
+        let bytes = std::fs::read(&data).unwrap();
+
+        std::fs::write(&data, &bytes[..bytes.len() / 2]).unwrap();
+        let Err(Damage(why)) = check_data_file(&ns_dir) else {
+            panic!("a file cut in half passed");
+        };
+        assert!(why.contains("cut short"), "{why}");
+
+        std::fs::write(&data, vec![0u8; bytes.len()]).unwrap();
+        assert!(check_data_file(&ns_dir).is_err());
+        std::fs::write(&data, &bytes[..100]).unwrap();
+        assert!(check_data_file(&ns_dir).is_err());
+        std::fs::write(&data, b"").unwrap();
+        assert_eq!(check_data_file(&ns_dir), Ok(()), "empty is a new store");
+    }
+
+    #[test]
+    fn a_damaged_file_is_set_aside_under_a_name_no_namespace_has() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("data.mdb"), b"junk").unwrap();
+        let to = set_aside(dir.path()).unwrap();
+        assert!(!dir.path().join("data.mdb").exists());
+        let name = to.file_name().unwrap().to_str().unwrap();
+        assert!(name.starts_with("data.mdb~damaged-"), "{name}");
+        assert!(crate::store::check_namespace(name).is_err());
+    }
+}
