@@ -1,26 +1,42 @@
-#![doc = include_str!("../README.md")]
+#![cfg_attr(feature = "store", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "store"),
+    doc = "permacache with the `store` feature off: the build-script check alone ([`build::check`])."
+)]
 // The README shows a build.rs, whose `fn main` is the point.
 #![allow(clippy::needless_doctest_main)]
 
 pub mod build;
 #[doc(hidden)]
 pub mod config;
-mod key;
 mod macros;
+
+#[cfg(feature = "store")]
+mod key;
+#[cfg(feature = "store")]
 #[doc(hidden)]
 pub mod remote;
+#[cfg(feature = "store")]
 mod runtime;
+#[cfg(feature = "store")]
 pub mod shape;
+#[cfg(feature = "store")]
 pub mod store;
 
+#[cfg(feature = "store")]
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
+#[cfg(feature = "store")]
 pub use key::{
     FINGERPRINT_FORMAT_VERSION, KEY_FORMAT_VERSION, KeyError, fingerprint, stable_hash, stringify,
 };
+#[cfg(feature = "store")]
 pub use runtime::cache::{Cache, CacheBuilder};
+#[cfg(feature = "store")]
 pub use runtime::mode::{CacheMiss, Mode, mode, set_mode, with_mode};
+#[cfg(feature = "store")]
 pub use runtime::stats::{Miss, Outcome, Stats, stats};
+#[cfg(feature = "store")]
 pub use store::{Codec, StoreError, set_store_dir, store_dir};

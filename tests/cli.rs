@@ -108,9 +108,12 @@ fn an_export_imported_into_another_root_serves_hits() {
         stderr(&out)
     );
     assert_eq!(
-        stderr(&out),
-        "",
-        "no progress bar when stdout is not a terminal"
+        stderr(&out).lines().collect::<Vec<_>>(),
+        [format!(
+            "permacache: store root {} (--dir)",
+            b.path().display()
+        )],
+        "the root said, and no progress bar when stdout is not a terminal"
     );
     let served: Cache<Vec<u32>> = Cache::builder("cli/share").root(b.path()).open().unwrap();
     assert_eq!(
@@ -476,4 +479,135 @@ fn show_prints_values_of_every_codec_as_json() {
             "{ns}"
         );
     }
+}
+
+/// The CLI run in `cwd` without `--dir`, with the user cache directory in
+/// `cache_home`.
+fn permacache_in(cwd: &Path, cache_home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_permacache"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("PERMACACHE_DIR")
+        .env("XDG_CACHE_HOME", cache_home)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_cli_finds_the_store_of_the_crate_it_runs_in_and_says_which() {
+    let krate = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(krate.path().join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+    std::fs::write(
+        krate.path().join("permacache.toml"),
+        "[store]\ndir = \"target/cache\"\n",
+    )
+    .unwrap();
+    let below = krate.path().join("src/deeper");
+    std::fs::create_dir_all(&below).unwrap();
+    squares(&krate.path().join("target/cache"), "cli/found", 2);
+
+    for cwd in [krate.path(), below.as_path()] {
+        let out = permacache_in(cwd, home.path(), &["list"]);
+        assert!(stdout(&out).contains("cli/found"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!(
+                "store root {} ([store] dir of {})",
+                krate.path().join("target/cache").display(),
+                krate.path().join("permacache.toml").display()
+            )),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // Outside any crate: the user cache directory, said so.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = permacache_in(elsewhere.path(), home.path(), &["list"]);
+    assert!(
+        stderr(&out).contains(&format!(
+            "store root {} (the user cache directory)",
+            home.path().join("permacache").display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_failures_exit_1_and_json_errors_are_json() {
+    let dir = tempfile::tempdir().unwrap();
+    squares(dir.path(), "cli/usage", 2);
+    let missing = dir.path().join("no-such-root");
+    let out = Command::new(env!("CARGO_BIN_EXE_permacache"))
+        .arg("--dir")
+        .arg(&missing)
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no such directory"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = permacache(dir.path(), &["forget", "cli/usage", "not json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not JSON"), "{}", stderr(&out));
+    let out = permacache(dir.path(), &["count", "../outside"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = permacache(dir.path(), &["forget", "cli/usage", "[9,\"sq\"]"]);
+    assert_eq!(out.status.code(), Some(1), "a key not stored is a failure");
+
+    let out = permacache(dir.path(), &["--json", "count", "cli/nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(
+        err["error"].as_str().unwrap().contains("no namespace"),
+        "{err}"
+    );
+    assert_eq!(err["exit_code"], 1);
+
+    let out = permacache(
+        dir.path(),
+        &["export", "cli/usage", "/proc/no/such/place.pcx"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot write /proc/no/such/place.partial"),
+        "the file is named: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn drop_removes_a_namespace_and_keeps_the_ones_nested_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    squares(dir.path(), "cli/drop/inner", 2);
+    // Written by the CLI's import, so that this process does not hold it.
+    let a = tempfile::tempdir().unwrap();
+    squares(a.path(), "cli/drop", 3);
+    let file = a.path().join("d.pcx");
+    ok(permacache(
+        a.path(),
+        &["export", "cli/drop", file.to_str().unwrap()],
+    ));
+    ok(permacache(
+        dir.path(),
+        &["import", "cli/drop", file.to_str().unwrap()],
+    ));
+
+    let out = ok(permacache(dir.path(), &["drop", "cli/drop"]));
+    assert_eq!(out, "dropped cli/drop\n");
+    assert!(!dir.path().join("cli/drop/data.mdb").exists());
+    assert_eq!(
+        ok(permacache(dir.path(), &["count", "cli/drop/inner"])),
+        "2\n"
+    );
+    // This process has the nested one open: refused.
+    let out = permacache(dir.path(), &["drop", "cli/drop/inner"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is open in another process"));
+    let out = permacache(dir.path(), &["drop", "cli/drop"]);
+    assert_eq!(out.status.code(), Some(1), "already gone");
 }

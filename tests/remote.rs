@@ -3,8 +3,6 @@
 //! sharing one Redis, a Redis killed or frozen mid-run, a cluster node
 //! killed, the compute-once lock, and the CLI's push and pull.
 
-#![cfg(feature = "redis")]
-
 mod common;
 
 use std::path::Path;

@@ -1,7 +1,7 @@
-//! Compaction: a namespace's data file rewritten without its free pages.
-//! The file is replaced, so every other process is kept out for the whole
-//! copy and swap: each process holds the namespace's advisory lock shared
-//! while it has the namespace open, and compaction takes it exclusively.
+//! What needs a namespace alone: compaction (its data file rewritten without
+//! its free pages) and dropping it. Every other process is kept out for the
+//! whole operation: each process holds the namespace's advisory lock shared
+//! while it has the namespace open, and these take it exclusively.
 
 use std::path::Path;
 
@@ -51,21 +51,7 @@ pub fn compact(root: &Path, name: &str) -> Result<Compacted, StoreError> {
         let path = path.to_path_buf();
         move |source| StoreError::Io { path, source }
     };
-    let in_use = || StoreError::InUse { path: dir.clone() };
-    {
-        let open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
-        if open.contains_key(&dir) || dir.canonicalize().is_ok_and(|c| open.contains_key(&c)) {
-            return Err(in_use());
-        }
-    }
-    let lock = std::fs::File::open(dir.join("lock.mdb")).map_err(io(&dir.join("lock.mdb")))?;
-    flock(&lock, libc::LOCK_EX | libc::LOCK_NB).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::WouldBlock {
-            in_use()
-        } else {
-            io(&dir.join("lock.mdb"))(e)
-        }
-    })?;
+    let lock = alone(&dir)?;
     if let Err(damage) = guard::check_data_file(&dir) {
         return Err(StoreError::Io {
             path: data,
@@ -98,6 +84,87 @@ pub fn compact(root: &Path, name: &str) -> Result<Compacted, StoreError> {
         before,
         after: bytes_on_disk(&data),
     })
+}
+
+/// Takes the namespace in `dir` for this process alone: its advisory lock,
+/// exclusively. Released when the returned file is dropped.
+fn alone(dir: &Path) -> Result<std::fs::File, StoreError> {
+    let in_use = || StoreError::InUse {
+        path: dir.to_path_buf(),
+    };
+    {
+        let open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        if open.contains_key(dir) || dir.canonicalize().is_ok_and(|c| open.contains_key(&c)) {
+            return Err(in_use());
+        }
+    }
+    let lock_path = dir.join("lock.mdb");
+    let io = |source| StoreError::Io {
+        path: lock_path.clone(),
+        source,
+    };
+    let lock = match std::fs::File::open(&lock_path) {
+        Ok(lock) => lock,
+        // Never opened by this version: nobody holds its lock either.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::File::create(&lock_path).map_err(io)?
+        }
+        Err(e) => return Err(io(e)),
+    };
+    flock(&lock, libc::LOCK_EX | libc::LOCK_NB).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            in_use()
+        } else {
+            io(e)
+        }
+    })?;
+    Ok(lock)
+}
+
+/// Removes namespace `name` under `root`: its data, lock and shape files
+/// (and data files set aside as damaged). Namespaces nested in its folder
+/// are kept; the folder goes when nothing else is left in it.
+///
+/// # Errors
+///
+/// [`StoreError::NoSuchNamespace`]; [`StoreError::InUse`] when another
+/// process (or this one) has it open; [`StoreError::Io`] when a file cannot
+/// be removed.
+pub fn drop_namespace(root: &Path, name: &str) -> Result<(), StoreError> {
+    check_namespace(name)?;
+    let dir = root.join(name);
+    if !dir.join("data.mdb").is_file() {
+        return Err(StoreError::NoSuchNamespace {
+            name: name.to_string(),
+            root: root.to_path_buf(),
+        });
+    }
+    let lock = alone(&dir)?;
+    let ours = |file: &str| {
+        file == "data.mdb"
+            || file.starts_with("data.mdb~")
+            || (file.starts_with("shape-") && file.ends_with(".json"))
+    };
+    for entry in std::fs::read_dir(&dir)
+        .map_err(|source| StoreError::Io {
+            path: dir.clone(),
+            source,
+        })?
+        .flatten()
+    {
+        let file = entry.file_name();
+        if entry.file_type().is_ok_and(|t| t.is_file()) && file.to_str().is_some_and(ours) {
+            std::fs::remove_file(entry.path()).map_err(|source| StoreError::Io {
+                path: entry.path(),
+                source,
+            })?;
+        }
+    }
+    // The lock file last, once nothing can open the namespace by it.
+    let _ = std::fs::remove_file(dir.join("lock.mdb"));
+    drop(lock);
+    let _ = std::fs::remove_dir(&dir); // only when empty
+    Ok(())
 }
 
 /// Writes a compacted copy of `env` into the empty directory `to`.

@@ -36,13 +36,18 @@ pub struct Export {
     pub records: Vec<([u8; 16], Vec<u8>)>,
 }
 
-/// Writes every record of `ns` to `out` in the export format; returns how
-/// many. Reads in one transaction, so the copy is consistent.
+/// Writes every record of `ns` to `out` in the export format, calling
+/// `on_record` after each; returns how many. Reads in one transaction, so
+/// the copy is consistent.
 ///
 /// # Errors
 ///
 /// A store error, or [`StoreError::Io`] when `out` cannot be written.
-pub fn write_export(ns: &'static Namespace, out: &mut impl Write) -> Result<u64, StoreError> {
+pub fn write_export(
+    ns: &'static Namespace,
+    out: &mut impl Write,
+    on_record: &mut dyn FnMut(),
+) -> Result<u64, StoreError> {
     let mut body = Vec::new();
     body.extend_from_slice(MAGIC);
     body.push(EXPORT_FORMAT_VERSION);
@@ -59,6 +64,7 @@ pub fn write_export(ns: &'static Namespace, out: &mut impl Write) -> Result<u64,
         body.extend_from_slice(&(v.len() as u32).to_le_bytes());
         body.extend_from_slice(v);
         count += 1;
+        on_record();
         true
     })?;
     body[count_at..count_at + 8].copy_from_slice(&count.to_le_bytes());

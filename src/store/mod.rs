@@ -17,7 +17,7 @@ mod root;
 
 pub use codec::Codec;
 pub(crate) use codec::{Plan, decode};
-pub use compact::{Compacted, bytes_on_disk, compact};
+pub use compact::{Compacted, bytes_on_disk, compact, drop_namespace};
 pub use error::StoreError;
 pub use namespace::{Namespace, NamespaceStats, list_namespaces};
 pub use record::{
@@ -26,4 +26,4 @@ pub use record::{
 };
 pub(crate) use record::{begin as begin_record, seal as seal_record};
 pub(crate) use root::resolve as resolve_root;
-pub use root::{check_namespace, set_store_dir, store_dir};
+pub use root::{check_namespace, default_dir, set_store_dir, store_dir};

@@ -60,7 +60,9 @@ pub(crate) fn resolve(config_dir: Option<&'static str>) -> &'static Path {
     })
 }
 
-fn default_dir() -> PathBuf {
+/// The user cache directory's store root: `$XDG_CACHE_HOME/permacache`,
+/// else `~/.cache/permacache`.
+pub fn default_dir() -> PathBuf {
     if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(xdg).join("permacache");
     }

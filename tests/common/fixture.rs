@@ -52,7 +52,7 @@ permacache = {{ path = "{me}", features = {features:?} }}
 log = "0.4"
 {deps}
 [build-dependencies]
-permacache = {{ path = "{me}" }}
+permacache = {{ path = "{me}", default-features = false, features = ["build"] }}
 
 [workspace]
 "#

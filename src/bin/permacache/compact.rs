@@ -2,7 +2,7 @@
 //! free pages, keeping every other process out for the whole copy and swap
 //! (the library's advisory lock), and the file's permissions.
 
-use permacache::store::{StoreError, compact};
+use permacache::store::{StoreError, compact, drop_namespace};
 use serde_json::json;
 
 use crate::{Ctx, Outcome};
@@ -35,6 +35,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         for (name, before, after) in rows {
             println!("{name}: {before} -> {after} bytes");
         }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `permacache drop NS`.
+pub fn drop(ctx: &Ctx, namespace: &str) -> anyhow::Result<Outcome> {
+    drop_namespace(&ctx.root, namespace)?;
+    if ctx.json {
+        ctx.print_json(&json!({"namespace": namespace, "dropped": true}));
+    } else {
+        println!("dropped {namespace}");
     }
     Ok(Outcome::Ok)
 }

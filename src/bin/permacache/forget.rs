@@ -50,6 +50,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Ok);
         }
     }
+    if serde_json::from_str::<serde_json::Value>(&args.key).is_err() {
+        return Err(crate::Usage(format!(
+            "KEY_JSON {:?} is not JSON; expected the key as JSON, such as '{{\"x\":1}}' or '[2,\"sq\"]'",
+            args.key
+        ))
+        .into());
+    }
     anyhow::bail!("no entry with key {} in {}", args.key, args.namespace)
 }
 

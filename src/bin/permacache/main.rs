@@ -11,6 +11,7 @@ mod gc;
 mod import;
 mod list;
 mod remote;
+mod root;
 mod show;
 mod stats;
 mod verify;
@@ -28,7 +29,8 @@ use permacache::store::Namespace;
 #[derive(Parser)]
 #[command(name = "permacache", version)]
 struct Cli {
-    /// The store root [default: $PERMACACHE_DIR, else the user cache dir]
+    /// The store root [default: $PERMACACHE_DIR, else the [store] dir of the
+    /// permacache.toml of the crate this runs in, else the user cache dir]
     #[arg(long, global = true, value_name = "DIR")]
     dir: Option<PathBuf>,
     /// Print JSON for scripts instead of text
@@ -48,6 +50,8 @@ enum Command {
     Show(show::Args),
     /// Remove every entry of a namespace
     Clear(NamespaceArg),
+    /// Remove a namespace: its files, not the namespaces nested in it
+    Drop(NamespaceArg),
     /// Remove the entry of one key
     Forget(forget::Args),
     /// Write a namespace to one portable file
@@ -90,6 +94,7 @@ impl Ctx {
     /// Opens an existing namespace whose data file is intact (a program
     /// opening a damaged one sets it aside; the CLI only reports it).
     pub fn open(&self, namespace: &str) -> anyhow::Result<&'static Namespace> {
+        permacache::store::check_namespace(namespace)?;
         if let Err(why) = permacache::store::check_files(&self.root, namespace) {
             anyhow::bail!(
                 "namespace {namespace} is damaged: {why}; `permacache verify` reports it, and the next program that opens it sets the file aside and starts afresh"
@@ -158,17 +163,51 @@ pub enum Outcome {
     Problems,
 }
 
+/// A usage error: exit code 2, like clap's own.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// The exit code of an error: 2 for a usage error (a bad namespace path, a
+/// key that is not JSON, a missing `--dir`), else 1.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    let usage = e.downcast_ref::<Usage>().is_some()
+        || matches!(
+            e.downcast_ref::<permacache::StoreError>(),
+            Some(permacache::StoreError::BadNamespace { .. })
+        );
+    if usage { 2 } else { 1 }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.json;
+    let root = match root::find(cli.dir) {
+        Ok(root) => root,
+        Err(e) => return fail(json, &e),
+    };
+    eprintln!(
+        "permacache: store root {} ({})",
+        root.path.display(),
+        root.source
+    );
     let ctx = Ctx {
-        root: cli.dir.unwrap_or_else(permacache::store_dir),
-        json: cli.json,
+        root: root.path,
+        json,
     };
     let result = match cli.command {
         Command::List => list::run(&ctx),
         Command::Count(a) => count::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
         Command::Clear(a) => forget::clear(&ctx, &a.namespace),
+        Command::Drop(a) => compact::drop(&ctx, &a.namespace),
         Command::Forget(a) => forget::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),
         Command::Import(a) => import::run(&ctx, a),
@@ -183,9 +222,20 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Problems) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => fail(json, &e),
     }
+}
+
+/// Reports an error (as JSON on stdout under `--json`) and its exit code.
+fn fail(json: bool, e: &anyhow::Error) -> ExitCode {
+    let code = exit_code(e);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"error": format!("{e:#}"), "exit_code": code})
+        );
+    } else {
+        eprintln!("error: {e:#}");
+    }
+    ExitCode::from(code)
 }
