@@ -7,6 +7,10 @@
 mod config;
 
 #[allow(dead_code)]
+#[path = "src/settings.rs"]
+mod settings;
+
+#[allow(dead_code)]
 #[path = "src/build/mod.rs"]
 mod build;
 

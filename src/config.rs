@@ -5,7 +5,6 @@
 //! it by path.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -107,6 +106,33 @@ macro_rules! remote_keys {
             remote_lock: &$section.remote_lock,
         }
     };
+}
+
+/// The shared-tier keys in force for a namespace: its own, else `[store]`'s,
+/// trimmed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RemoteInForce {
+    pub remote: Option<String>,
+    pub remote_timeout: Option<String>,
+    pub remote_lock: Option<String>,
+}
+
+impl NamespaceConfig {
+    /// The shared-tier keys in force for this namespace under `store`.
+    pub fn remote_in_force(&self, store: &StoreSection) -> RemoteInForce {
+        let (ns, store) = (remote_keys!(self), remote_keys!(store));
+        let pick = |key: for<'k> fn(&RemoteKeys<'k>) -> &'k Option<Spanned<String>>| {
+            key(&ns)
+                .as_ref()
+                .or(key(&store).as_ref())
+                .map(|v| v.get_ref().trim().to_string())
+        };
+        RemoteInForce {
+            remote: pick(|r| r.remote),
+            remote_timeout: pick(|r| r.remote_timeout),
+            remote_lock: pick(|r| r.remote_lock),
+        }
+    }
 }
 
 /// The default of `remote_timeout`, in milliseconds.
@@ -437,49 +463,6 @@ const fn segment_is(b: &[u8], start: usize, len: usize, name: &[u8]) -> bool {
     true
 }
 
-/// The settings a build passes to one namespace's functions, as the value of
-/// the `PERMACACHE_NS:<path>` environment variable:
-/// `v=1;c=json;t=60;b=<hex>;w=50;l=600000;u=redis://host:6379`, where the
-/// remote keys are the namespace's or else `[store]`'s, and `u=` (the
-/// remote, possibly empty for `"off"`) comes last and runs to the end. The
-/// runtime reads it back with `Settings::from_build` at compile time.
-pub fn settings_string(
-    ns: &NamespaceConfig,
-    store: &StoreSection,
-    body_fingerprint: Option<u64>,
-) -> String {
-    let mut s = format!("v={};c={};", ns.version, ns.codec.as_str());
-    if let Some(ttl) = &ns.ttl
-        && let Ok(secs) = parse_duration(ttl.get_ref())
-    {
-        let _ = write!(s, "t={secs};");
-    }
-    if let Some(body) = body_fingerprint.filter(|_| ns.track_body) {
-        let _ = write!(s, "b={body:016x};");
-    }
-    if let Some(owner) = &ns.owner {
-        let _ = write!(s, "o={};", owner.get_ref());
-    }
-    let (ns, store) = (remote_keys!(ns), remote_keys!(store));
-    let pick = |key: for<'k> fn(&RemoteKeys<'k>) -> &'k Option<Spanned<String>>| {
-        key(&ns)
-            .as_ref()
-            .or(key(&store).as_ref())
-            .map(|v| v.get_ref().trim().to_string())
-    };
-    if let Some(ms) = pick(|r| r.remote_timeout).and_then(|t| parse_millis(&t).ok()) {
-        let _ = write!(s, "w={ms};");
-    }
-    if let Some(ms) = pick(|r| r.remote_lock).and_then(|t| parse_millis(&t).ok()) {
-        let _ = write!(s, "l={ms};");
-    }
-    if let Some(remote) = pick(|r| r.remote) {
-        let remote = if remote == "off" { "" } else { remote.as_str() };
-        let _ = write!(s, "u={remote}");
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,7 +487,7 @@ ttl = "30d"
         let (path, ns) = c.namespace.iter().next().unwrap();
         assert_eq!(path.get_ref(), "unique/path/f");
         assert_eq!(
-            settings_string(ns, &c.store, Some(0xab)),
+            crate::settings::write(ns, &c.store, Some(0xab)),
             "v=1;c=json;t=2592000;b=00000000000000ab;"
         );
     }
@@ -579,7 +562,7 @@ ttl = "30d"
         let settings: Vec<String> = c
             .namespace
             .values()
-            .map(|ns| settings_string(ns, &c.store, None))
+            .map(|ns| crate::settings::write(ns, &c.store, None))
             .collect();
         assert_eq!(settings[0], "v=0;c=postcard;u=");
         assert_eq!(

@@ -10,6 +10,8 @@ pub mod build;
 #[doc(hidden)]
 pub mod config;
 mod macros;
+#[doc(hidden)]
+pub mod settings;
 
 #[cfg(feature = "store")]
 mod key;

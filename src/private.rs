@@ -10,7 +10,8 @@ pub use std::vec::Vec;
 pub use crate::key::args_key;
 pub use crate::runtime::batch::{Batch, BatchSlots, batch_len};
 pub use crate::runtime::out_files::{OutFiles, out_path};
-pub use crate::runtime::slot::{Settings, Slot, Step};
+pub use crate::runtime::slot::{Slot, Step};
+pub use crate::settings::Settings;
 pub use crate::shape::{NamedParam, ParamShape, TracedParam, params_fingerprint};
 
 /// The keys of a batch call's elements (a function, so that generated code

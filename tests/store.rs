@@ -510,7 +510,11 @@ fn errors_can_cross_threads_and_keep_their_source() {
     let file = dir.path().join("f");
     std::fs::write(&file, b"").unwrap();
     let e = Cache::<u8>::builder("x").root(&file).open().unwrap_err();
-    assert!(std::error::Error::source(&e).is_some());
+    let source = std::error::Error::source(&e).expect("the OS error is kept");
+    assert!(source.to_string().contains("Not a directory"), "{source}");
+    // The cause is the source, said once: not repeated in the message.
+    assert!(!e.to_string().contains("Not a directory"), "{e}");
+    error::<permacache::remote::RemoteError>();
 }
 
 #[test]

@@ -188,7 +188,7 @@ impl Check {
             let body = places[0].1.body_fingerprint;
             report.env.push((
                 format!("PERMACACHE_NS:{}", path.get_ref()),
-                config::settings_string(ns, &config.store, body),
+                crate::settings::write(ns, &config.store, body),
             ));
         }
         if let Some(dir) = &config.store.dir {

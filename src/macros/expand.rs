@@ -170,7 +170,7 @@ macro_rules! __permacache_module {
             /// The namespace's settings, as the crate's permacache.toml gave
             /// them at build time (defaults without a build check).
             #[doc(hidden)]
-            pub const SETTINGS: $crate::__private::Settings = $crate::__private::Settings::from_build(
+            pub const SETTINGS: $crate::__private::Settings = $crate::__private::Settings::read(
                 ::core::option_env!(::core::concat!("PERMACACHE_NS:", $path)),
                 ::core::option_env!("PERMACACHE_STORE_DIR"),
                 ::core::env!("CARGO_PKG_NAME"),

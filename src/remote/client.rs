@@ -14,7 +14,7 @@ use once_cell::sync::Lazy;
 use redis::cluster::{ClusterClient, ClusterConnection, cluster_pipe};
 use redis::{Cmd, ConnectionLike, RedisError, RedisResult, Value};
 
-use super::{check_address, redacted};
+use super::{RemoteError, check_address, redacted};
 
 /// Idle connections kept per remote.
 const IDLE_MAX: usize = 16;
@@ -117,16 +117,23 @@ impl Remote {
     /// # Errors
     ///
     /// What is wrong with the address.
-    pub fn open(spec: &str, timeout: Duration) -> Result<&'static Remote, String> {
+    pub fn open(spec: &str, timeout: Duration) -> Result<&'static Remote, RemoteError> {
         let timeout = timeout.max(Duration::from_millis(1));
         let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(remote) = open.get(&(spec.to_string(), timeout)) {
             return Ok(remote);
         }
-        check_address(spec)?;
+        check_address(spec).map_err(|reason| RemoteError::BadAddress {
+            address: redacted(spec),
+            reason,
+        })?;
+        let failed = |source| RemoteError::Redis {
+            address: redacted(spec),
+            source,
+        };
         let nodes: Vec<&str> = spec.split(',').map(str::trim).collect();
         let client = if nodes.len() == 1 {
-            Client::Single(redis::Client::open(nodes[0]).map_err(|e| e.to_string())?)
+            Client::Single(redis::Client::open(nodes[0]).map_err(failed)?)
         } else {
             Client::Cluster(
                 ClusterClient::builder(nodes.clone())
@@ -136,7 +143,7 @@ impl Remote {
                     .min_retry_wait(1)
                     .max_retry_wait(timeout.as_millis() as u64)
                     .build()
-                    .map_err(|e| e.to_string())?,
+                    .map_err(failed)?,
             )
         };
         let remote: &'static Remote = Box::leak(Box::new(Remote {
@@ -294,19 +301,27 @@ impl Remote {
         })
     }
 
+    /// A client failure of this remote, as the layer's error.
+    fn failed(&self, source: RedisError) -> RemoteError {
+        RemoteError::Redis {
+            address: self.label.clone(),
+            source,
+        }
+    }
+
     /// Stores records for the CLI, in pipelines, reporting any failure.
     ///
     /// # Errors
     ///
-    /// The first failure, as text.
-    pub fn push(&self, entries: &[(String, Vec<u8>)]) -> Result<(), String> {
+    /// The first failure.
+    pub fn push(&self, entries: &[(String, Vec<u8>)]) -> Result<(), RemoteError> {
         for chunk in entries.chunks(BULK) {
             let refs: Vec<(String, &[u8])> = chunk
                 .iter()
                 .map(|(k, v)| (k.clone(), v.as_slice()))
                 .collect();
             self.run_strict(|c| set_many(c, &refs, None))
-                .map_err(|e| format!("remote {}: {e}", self.label))?;
+                .map_err(|e| self.failed(e))?;
         }
         Ok(())
     }
@@ -316,9 +331,9 @@ impl Remote {
     ///
     /// # Errors
     ///
-    /// The first failure, as text.
-    pub fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, String> {
-        let fail = |e: RedisError| format!("remote {}: {e}", self.label);
+    /// The first failure.
+    pub fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, RemoteError> {
+        let fail = |e: RedisError| self.failed(e);
         let nodes: Vec<redis::Client> = match &self.client {
             Client::Single(client) => vec![client.clone()],
             Client::Cluster(_) => self.masters().map_err(fail)?,
@@ -356,13 +371,13 @@ impl Remote {
     ///
     /// # Errors
     ///
-    /// The first failure, as text.
-    pub fn fetch(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, String> {
+    /// The first failure.
+    pub fn fetch(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, RemoteError> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BULK) {
             out.extend(
                 self.run_strict(|c| get_many(c, chunk))
-                    .map_err(|e| format!("remote {}: {e}", self.label))?,
+                    .map_err(|e| self.failed(e))?,
             );
         }
         Ok(out)

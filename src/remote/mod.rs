@@ -24,7 +24,10 @@
 
 #[cfg(feature = "redis")]
 mod client;
+mod error;
 mod tier;
+
+pub use error::RemoteError;
 
 #[cfg(feature = "redis")]
 pub use client::Remote;
@@ -174,8 +177,8 @@ pub enum Remote {}
 
 #[cfg(not(feature = "redis"))]
 impl Remote {
-    pub(crate) fn open(_spec: &str, _timeout: Duration) -> Result<&'static Remote, String> {
-        Err("this build of permacache has no `redis` feature; enable it in Cargo.toml (permacache = { features = [\"redis\"] })".into())
+    pub(crate) fn open(_spec: &str, _timeout: Duration) -> Result<&'static Remote, RemoteError> {
+        Err(RemoteError::NoFeature)
     }
     pub(crate) fn label(&self) -> &str {
         match *self {}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use once_cell::sync::Lazy;
 
-use super::{Remote, RemoteSettings, key_prefix, lock_key, push_hex, redacted};
+use super::{Remote, RemoteSettings, key_prefix, lock_key, push_hex};
 
 /// How long a waiter sleeps between looks at a locked key, at first and at
 /// most.
@@ -98,8 +98,8 @@ impl Tier {
                     .insert(spec.clone());
                 if first {
                     log::warn!(
-                        "permacache: namespace {namespace}: remote {}: {e}; using the local store alone",
-                        redacted(&spec)
+                        "permacache: namespace {namespace}: {}; using the local store alone",
+                        crate::store::Chain(&e)
                     );
                 }
                 None

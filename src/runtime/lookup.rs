@@ -11,7 +11,9 @@ use super::cache::Cache;
 use super::mode::{Mode, mode};
 use super::stats::{Miss, Outcome};
 use crate::key;
-use crate::store::{HEADER_LEN, Header, Malformed, Record, StoreError, begin_record, decode};
+use crate::store::{
+    Chain, HEADER_LEN, Header, Malformed, Record, StoreError, begin_record, decode,
+};
 use crate::store::{key_hash, seal_record};
 
 fn now_ms() -> u64 {
@@ -221,8 +223,9 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
         if let Err(e) = self.ns.put_many_raw(records.iter().copied()) {
             self.ns.warn_store_once(|| {
                 format!(
-                    "namespace {}: {e}; values served by the remote are not kept in the local store",
-                    self.ns.name()
+                    "namespace {}: {}; values served by the remote are not kept in the local store",
+                    self.ns.name(),
+                    Chain(&e)
                 )
             });
         }
@@ -292,8 +295,9 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
     pub(crate) fn warn(&self, e: &StoreError) {
         self.ns.warn_store_once(|| {
             format!(
-                "namespace {}: {e}; computing without the cache",
-                self.ns.name()
+                "namespace {}: {}; computing without the cache",
+                self.ns.name(),
+                Chain(e)
             )
         });
     }

@@ -13,153 +13,11 @@ use serde::de::DeserializeOwned;
 use super::mode::CacheMiss;
 use super::pipeline::{rules, stored_all, stored_ok};
 use super::stats::{Miss, Outcome, Stats};
+use crate::config::CodecName;
 use crate::remote::{RemoteChoice, RemoteSettings};
+use crate::settings::Settings;
+use crate::store::Chain;
 use crate::{Cache, Codec, KeyError};
-
-/// A namespace's settings, fixed at compile time.
-#[derive(Debug, Clone, Copy)]
-#[doc(hidden)]
-pub struct Settings {
-    pub codec: Codec,
-    pub version: u32,
-    pub body_fingerprint: u64,
-    /// Entries older than this many seconds are misses; `0` means never.
-    pub ttl_secs: u64,
-    /// `[store] dir` of the crate's permacache.toml.
-    pub config_root: Option<&'static str>,
-    /// Who the entries belong to: the crate's package name, or the
-    /// namespace's `owner` in permacache.toml.
-    pub owner: &'static str,
-    /// The shared tier from permacache.toml: `None` when not set, `Some("")`
-    /// for `"off"`.
-    pub remote: Option<&'static str>,
-    /// Milliseconds a remote operation may take; `0` means the default.
-    pub remote_timeout_ms: u64,
-    /// Milliseconds of the cross-machine compute-once lock; `0` means none.
-    pub remote_lock_ms: u64,
-}
-
-impl Settings {
-    pub const DEFAULT: Settings = Settings {
-        codec: Codec::Postcard,
-        version: 0,
-        body_fingerprint: 0,
-        ttl_secs: 0,
-        config_root: None,
-        owner: "",
-        remote: None,
-        remote_timeout_ms: 0,
-        remote_lock_ms: 0,
-    };
-
-    /// The settings a crate's build check passed for one namespace (the
-    /// `PERMACACHE_NS:<path>` variable,
-    /// `v=1;c=json;t=60;b=<hex>;o=<owner>;w=50;l=9;u=..`), its store root
-    /// and the crate's package name, read at compile time.
-    ///
-    /// # Panics
-    ///
-    /// At compile time, on a settings string this version did not write.
-    pub const fn from_build(
-        settings: Option<&'static str>,
-        config_root: Option<&'static str>,
-        crate_name: &'static str,
-    ) -> Settings {
-        let mut out = Settings::DEFAULT;
-        out.config_root = config_root;
-        out.owner = crate_name;
-        let Some(text) = settings else {
-            return out;
-        };
-        let b = text.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            // One `field=value;` at a time.
-            let field = b[i];
-            if i + 1 >= b.len() || b[i + 1] != b'=' {
-                panic!(
-                    "permacache: malformed settings from the build check; rebuild with one permacache version"
-                );
-            }
-            if field == b'u' {
-                // The remote runs to the end.
-                let (_, rest) = b.split_at(i + 2);
-                out.remote = match core::str::from_utf8(rest) {
-                    Ok(remote) => Some(remote),
-                    Err(_) => panic!("permacache: the remote from the build check is not UTF-8"),
-                };
-                break;
-            }
-            let mut end = i + 2;
-            while end < b.len() && b[end] != b';' {
-                end += 1;
-            }
-            let (start, stop) = (i + 2, end);
-            match field {
-                b'v' => out.version = parse_number(b, start, stop, 10) as u32,
-                b't' => out.ttl_secs = parse_number(b, start, stop, 10),
-                b'b' => out.body_fingerprint = parse_number(b, start, stop, 16),
-                b'w' => out.remote_timeout_ms = parse_number(b, start, stop, 10),
-                b'l' => out.remote_lock_ms = parse_number(b, start, stop, 10),
-                b'c' => {
-                    out.codec = match sub(text, start, stop).as_bytes() {
-                        b"postcard" => Codec::Postcard,
-                        b"json" => Codec::Json,
-                        b"cbor" => Codec::Cbor,
-                        _ => panic!(
-                            "permacache: unknown codec from the build check; rebuild with one permacache version"
-                        ),
-                    }
-                }
-                b'o' => out.owner = sub(text, start, stop),
-                _ => panic!(
-                    "permacache: unknown setting from the build check; rebuild with one permacache version"
-                ),
-            }
-            i = end + 1;
-        }
-        out
-    }
-
-    /// The shared-tier settings.
-    fn remote(&self) -> RemoteSettings {
-        let millis = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
-        RemoteSettings {
-            choice: match self.remote {
-                None => RemoteChoice::Inherit,
-                Some("") => RemoteChoice::Off,
-                Some(spec) => RemoteChoice::Use(spec.to_string()),
-            },
-            timeout: millis(self.remote_timeout_ms),
-            lock: millis(self.remote_lock_ms),
-        }
-    }
-}
-
-/// `text[start..stop]`, in a const fn.
-const fn sub(text: &'static str, start: usize, stop: usize) -> &'static str {
-    let (_, rest) = text.as_bytes().split_at(start);
-    let (mid, _) = rest.split_at(stop - start);
-    match core::str::from_utf8(mid) {
-        Ok(s) => s,
-        Err(_) => panic!("permacache: the settings from the build check are not UTF-8"),
-    }
-}
-
-const fn parse_number(b: &[u8], start: usize, stop: usize, radix: u64) -> u64 {
-    let mut n: u64 = 0;
-    let mut i = start;
-    while i < stop {
-        let d = match b[i] {
-            c @ b'0'..=b'9' => (c - b'0') as u64,
-            c @ b'a'..=b'f' if radix == 16 => (c - b'a' + 10) as u64,
-            _ => panic!("permacache: malformed number in the settings from the build check"),
-        };
-        n = n.wrapping_mul(radix).wrapping_add(d);
-        i += 1;
-    }
-    n
-}
 
 /// The cache of one cached function, opened on first use.
 #[doc(hidden)]
@@ -210,12 +68,12 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
                 let s = &self.settings;
                 let mut builder = Cache::<R>::builder(self.path)
                     .config_root(s.config_root)
-                    .codec(s.codec)
+                    .codec(codec(s.codec))
                     .version(s.version)
                     .body_fingerprint(s.body_fingerprint)
                     .owner(s.owner)
                     .params_shape((self.params_shape)())
-                    .remote_settings(s.remote());
+                    .remote_settings(remote(s));
                 if s.ttl_secs > 0 {
                     builder = builder.ttl(Duration::from_secs(s.ttl_secs));
                 }
@@ -223,7 +81,11 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
                     Ok(cache) => Some(cache),
                     Err(e) => {
                         self.warn_once(|| {
-                            format!("namespace {}: {e}; computing without the cache", self.path)
+                            format!(
+                                "namespace {}: {}; computing without the cache",
+                                self.path,
+                                Chain(&e)
+                            )
                         });
                         None
                     }
@@ -350,41 +212,25 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{Config, settings_string};
+/// The codec a settings string names.
+fn codec(name: CodecName) -> Codec {
+    match name {
+        CodecName::Postcard => Codec::Postcard,
+        CodecName::Json => Codec::Json,
+        CodecName::Cbor => Codec::Cbor,
+    }
+}
 
-    #[test]
-    fn what_the_build_writes_the_macro_reads() {
-        let config = Config::parse(
-            "[store]\nremote = \"redis://h:1/2;x\"\nremote_lock = \"2s\"\n[namespace.\"a\"]\nversion = 7\ncodec = \"json\"\nttl = \"2h\"\ntrack_body = true\nremote_timeout = \"75ms\"\n",
-        )
-        .unwrap();
-        let ns = config.namespace.values().next().unwrap();
-        let written = settings_string(ns, &config.store, Some(0x0123_4567_89ab_cdef));
-        let s = Settings::from_build(Some(written.leak()), Some("/cache"), "mine");
-        assert_eq!(s.version, 7);
-        assert_eq!(s.codec, Codec::Json);
-        assert_eq!(s.ttl_secs, 7200);
-        assert_eq!(s.body_fingerprint, 0x0123_4567_89ab_cdef);
-        assert_eq!(s.config_root, Some("/cache"));
-        assert_eq!(s.remote, Some("redis://h:1/2;x"));
-        assert_eq!((s.remote_timeout_ms, s.remote_lock_ms), (75, 2000));
-
-        let plain = Settings::from_build(Some("v=0;c=postcard;"), None, "mine");
-        assert_eq!(
-            (
-                plain.version,
-                plain.codec,
-                plain.ttl_secs,
-                plain.body_fingerprint
-            ),
-            (0, Codec::Postcard, 0, 0)
-        );
-        let none = Settings::from_build(None, None, "mine");
-        assert_eq!((none.version, none.owner), (0, "mine"));
-        let shared = Settings::from_build(Some("v=0;c=cbor;o=team-cache;"), None, "mine");
-        assert_eq!((shared.owner, shared.codec), ("team-cache", Codec::Cbor));
+/// The shared-tier settings of a namespace.
+fn remote(s: &Settings) -> RemoteSettings {
+    let millis = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
+    RemoteSettings {
+        choice: match s.remote {
+            None => RemoteChoice::Inherit,
+            Some("") => RemoteChoice::Off,
+            Some(spec) => RemoteChoice::Use(spec.to_string()),
+        },
+        timeout: millis(s.remote_timeout_ms),
+        lock: millis(s.remote_lock_ms),
     }
 }

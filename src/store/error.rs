@@ -99,13 +99,11 @@ impl fmt::Display for StoreError {
                 root.display()
             ),
             StoreError::BadExport(why) => write!(f, "not a valid permacache export: {why}"),
-            StoreError::Io { path, source } => {
-                write!(f, "store directory {}: {source}", path.display())
-            }
-            StoreError::Lmdb { op, path, source } => {
-                write!(f, "{op} in {}: {source}", path.display())
-            }
-            StoreError::Key(e) => write!(f, "cannot encode: {e}"),
+            // The cause is the source, not repeated here: print the chain
+            // (`{:#}` of anyhow, or [`Chain`]) to see it.
+            StoreError::Io { path, .. } => write!(f, "cannot use {}", path.display()),
+            StoreError::Lmdb { op, path, .. } => write!(f, "cannot {op} in {}", path.display()),
+            StoreError::Key(_) => f.write_str("cannot encode the key"),
             StoreError::Encode(e) => write!(f, "cannot encode the value: {e}"),
             StoreError::NoLocks { path } => write!(
                 f,
@@ -144,5 +142,21 @@ impl std::error::Error for StoreError {
 impl From<KeyError> for StoreError {
     fn from(e: KeyError) -> Self {
         StoreError::Key(e)
+    }
+}
+
+/// An error and its sources, joined by `: `: how warnings show the cause
+/// that `Display` leaves to `source()`.
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
     }
 }

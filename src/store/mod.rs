@@ -18,6 +18,7 @@ mod root;
 pub use codec::Codec;
 pub(crate) use codec::{Plan, decode};
 pub use compact::{Compacted, bytes_on_disk, compact, drop_namespace};
+pub(crate) use error::Chain;
 pub use error::StoreError;
 pub use namespace::{Namespace, NamespaceStats, list_namespaces};
 pub use record::{

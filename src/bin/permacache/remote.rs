@@ -56,7 +56,7 @@ mod with_redis {
                 )
             })?,
         };
-        Remote::open(&spec, TIMEOUT).map_err(|e| anyhow::anyhow!("--remote {spec:?}: {e}"))
+        Ok(Remote::open(&spec, TIMEOUT)?)
     }
 
     pub fn push(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
@@ -74,7 +74,7 @@ mod with_redis {
             }
             true
         })?;
-        remote.push(&entries).map_err(anyhow::Error::msg)?;
+        remote.push(&entries)?;
         if ctx.json {
             ctx.print_json(&json!({
                 "namespace": args.namespace, "remote": remote.label(),
@@ -94,10 +94,8 @@ mod with_redis {
 
     pub fn pull(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         let remote = remote(&args)?;
-        let keys = remote
-            .keys_with_prefix(&format!("permacache:{}:", args.namespace))
-            .map_err(anyhow::Error::msg)?;
-        let values = remote.fetch(&keys).map_err(anyhow::Error::msg)?;
+        let keys = remote.keys_with_prefix(&format!("permacache:{}:", args.namespace))?;
+        let values = remote.fetch(&keys)?;
         let ns = Namespace::open(&ctx.root, &args.namespace)?;
         let (mut fresh, mut current, mut invalid) = (Vec::new(), 0usize, 0usize);
         for (key, value) in keys.iter().zip(values) {

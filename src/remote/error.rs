@@ -1,0 +1,53 @@
+//! The one error of the remote layer: an address that is not one, a build
+//! without the `redis` feature, or a failure of the Redis client (kept as the
+//! source). Never shows a password: addresses are redacted.
+
+use std::fmt;
+
+/// Why the shared tier could not do what was asked.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RemoteError {
+    /// An address that is not a Redis address; says what was expected.
+    BadAddress {
+        /// The address, password redacted.
+        address: String,
+        /// What is wrong, and what was expected.
+        reason: String,
+    },
+    /// This build has no `redis` feature.
+    NoFeature,
+    /// The Redis client failed.
+    #[cfg(feature = "redis")]
+    Redis {
+        /// The remote's address, password redacted.
+        address: String,
+        /// The client's error.
+        source: redis::RedisError,
+    },
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoteError::BadAddress { address, reason } => {
+                write!(f, "bad remote address {address:?}: {reason}")
+            }
+            RemoteError::NoFeature => f.write_str(
+                "this build of permacache has no `redis` feature; enable it in Cargo.toml (permacache = { features = [\"redis\"] })",
+            ),
+            #[cfg(feature = "redis")]
+            RemoteError::Redis { address, .. } => write!(f, "remote {address}"),
+        }
+    }
+}
+
+impl std::error::Error for RemoteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            #[cfg(feature = "redis")]
+            RemoteError::Redis { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
