@@ -67,3 +67,16 @@ pub const fn require_argument(given: &str, name: &str, message: &str) {
 const fn ident(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
+
+/// What a cached function can return: a type serde can store and read back.
+#[diagnostic::on_unimplemented(
+    message = "the return type `{Self}` of a cached function cannot be stored: it must implement serde's `Serialize` and `Deserialize`",
+    label = "not `Serialize` and `Deserialize`",
+    note = "derive both on it: `#[derive(serde::Serialize, serde::Deserialize)]` (serde with its `derive` feature)"
+)]
+pub trait CachedValue {}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned> CachedValue for T {}
+
+/// Fails compilation, naming the type, when `T` cannot be cached.
+pub const fn cached_value<T: CachedValue>() {}

@@ -59,7 +59,7 @@ macro_rules! __permacache_call {
         // The struct literal is what makes rustc name an unknown or duplicated
         // argument; with every field given, its `..NONE` is redundant.
         #[allow(clippy::needless_update)]
-        let args = $f::Args { $($n: $crate::__private::Some($v),)* ..$f::Args::NONE };
+        let args = $f::Parameters { $($n: $crate::__private::Some($v),)* ..$f::Parameters::NONE };
         $f::__call(args).run()
     }};
 }

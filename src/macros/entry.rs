@@ -54,16 +54,36 @@ macro_rules! permacached {
             rest: [$($rest)*]
         }
     };
+    // error: a generic function
+    (
+        $path:literal =>
+        $(#[$attr:meta])*
+        $vis:vis $(async)? fn $name:tt < $($rest:tt)*
+    ) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: `", ::core::stringify!($name), "` is generic; a cached function needs concrete types ",
+            "(its key and its stored value are fixed at compile time): write one cached function per type, ",
+            "or take a concrete type such as an enum or `serde_json::Value`"
+        ));
+        $crate::__permacache_culprit!($name);
+    };
     // error: a function without its namespace path
-    ($(#[$attr:meta])* $vis:vis $(async)? fn $name:ident $($rest:tt)*) => {
+    ($(#[$attr:meta])* $vis:vis $(async)? fn $name:tt $($rest:tt)*) => {
         ::core::compile_error!(::core::concat!(
             "permacached!: `", ::core::stringify!($name),
             "` needs its namespace path first, as in `\"unique/path/", ::core::stringify!($name),
             "\" => fn ", ::core::stringify!($name), "(...)`"
         ));
+        $crate::__permacache_culprit!($name);
     };
     // error: a path not followed by a function
-    ($path:literal => $($rest:tt)*) => {
+    ($path:literal => $first:tt $($rest:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: expected a function after `", ::core::stringify!($path), " =>`"
+        ));
+        $crate::__permacache_culprit!($first);
+    };
+    ($path:literal => ) => {
         ::core::compile_error!(::core::concat!(
             "permacached!: expected a function after `", ::core::stringify!($path), " =>`"
         ));
@@ -198,11 +218,44 @@ macro_rules! __permacache_params {
             [$($($rest)*)?]
         }
     };
+    // error: a method (`&self`, `&mut self`)
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt [& $s:tt $($rest:tt)*]) => {
+        ::core::compile_error!(
+            "permacached!: methods (`&self`) cannot be cached yet; define the cached function outside the `impl` block, at module level, and pass it what it needs from `self` as parameters (`fn predict(weights: Vec<f64>, x: i32)`)"
+        );
+        $crate::__permacache_culprit!($s);
+    };
+    // error: a method taking `self`
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt [$(mut)? self $($rest:tt)*]) => {
+        ::core::compile_error!(
+            "permacached!: methods (`self`) cannot be cached yet; define the cached function at module level and pass it what it needs as parameters"
+        );
+    };
+    // error: a `mut` parameter
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* mut $p:tt $($rest:tt)*]) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: parameters of a cached function cannot be `mut`; take `", ::core::stringify!($p),
+            ": Type` and rebind it at the start of the body: `let mut ", ::core::stringify!($p), " = ",
+            ::core::stringify!($p), ";`"
+        ));
+        $crate::__permacache_culprit!($p);
+    };
     // error: not `name: Type`
-    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt [$($other:tt)*]) => {
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt [$first:tt $($other:tt)*]) => {
         ::core::compile_error!(::core::concat!(
             "permacached!: expected parameters as `name: Type` or `name: Type = default`, found `",
-            ::core::stringify!($($other)*), "`"
+            ::core::stringify!($first $($other)*), "`"
         ));
+        $crate::__permacache_culprit!($first);
     };
+}
+
+/// Accepts nothing: a culprit token fed to it makes rustc point at that
+/// token ("no rules expected this token"), beside the message of the
+/// `compile_error!` that comes with it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __permacache_culprit {
+    () => {};
 }

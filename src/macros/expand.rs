@@ -163,6 +163,8 @@ macro_rules! __permacache_module {
         $vis mod $name {
             use super::*;
 
+            const _: () = $crate::__private::cached_value::<$slot>();
+
             /// The namespace path of the function's entries.
             pub const PATH: &str = $path;
             const _: () = $crate::__private::check_namespace_path($path);
@@ -286,17 +288,17 @@ macro_rules! __permacache_module {
             }
 
             #[doc(hidden)]
-            pub struct Args {
+            pub struct Parameters {
                 $(pub $p: $crate::__private::Option<$ty>,)*
             }
 
-            impl Args {
+            impl Parameters {
                 #[doc(hidden)]
-                pub const NONE: Self = Args { $($p: $crate::__private::None,)* };
+                pub const NONE: Self = Parameters { $($p: $crate::__private::None,)* };
             }
 
             #[doc(hidden)]
-            pub fn __call(args: Args) -> Call {
+            pub fn __call(args: Parameters) -> Call {
                 Call {
                     $($p: $crate::__permacache_arg_or_default!($pk, args.$p, defaults::$p),)*
                 }

@@ -48,7 +48,7 @@ macro_rules! __permacache_key_arg {
         $crate::__permacache_key_arg!(@rules $k, $p, value: [&($($f)+)($p)], [$($rest)*])
     };
     // error: two rules that each replace the value
-    (@rules $k:ident, $p:ident, value: $v:tt, [[$rule:ident $($args:tt)*] $($rest:tt)*]) => {
+    (@rules $k:ident, $p:ident, value: $v:tt, [[$rule:tt $($args:tt)*] $($rest:tt)*]) => {
         $crate::__permacache_key_arg!(@unknown $p, $rule, $($args)*)
     };
     (@unknown $p:ident, hash, ) => { $crate::__permacache_key_arg!(@twice $p) };
@@ -71,12 +71,13 @@ macro_rules! __permacache_key_arg {
         ));
     };
     // error: anything else
-    (@unknown $p:ident, $rule:ident, $($args:tt)*) => {
+    (@unknown $p:ident, $rule:tt, $($args:tt)*) => {
         ::core::compile_error!(::core::concat!(
             "permacached!: unknown key rule #[", ::core::stringify!($rule), "] on parameter `",
             ::core::stringify!($p),
             "`; expected #[drop_if_eq(value)], #[drop_if(path)], #[ignore], #[hash], #[fingerprint], #[display] or #[key_with(path)]"
         ));
+        $crate::__permacache_culprit!($rule);
     };
     // the value goes into the key
     (@emit $k:ident, $p:ident, $($v:tt)*) => {
