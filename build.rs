@@ -10,7 +10,7 @@ mod config;
 #[path = "src/settings.rs"]
 mod settings;
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "src/build/mod.rs"]
 mod build;
 

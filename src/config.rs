@@ -53,9 +53,14 @@ pub struct NamespaceConfig {
     pub codec: CodecName,
     /// What the namespace holds, for people.
     pub description: Option<String>,
-    /// Entries written by another body of the function are not served.
+    /// Entries written by another body of the function, or of anything of
+    /// the crate it reaches by name, are not served.
     #[serde(default)]
     pub track_body: bool,
+    /// Entries written when a dependency (in Cargo.lock) had another version
+    /// are not served.
+    #[serde(default)]
+    pub track_deps: bool,
     /// Entries older than this are misses, such as `"30d"`.
     pub ttl: Option<Spanned<String>>,
     /// Who the namespace's entries belong to: the crate's package name by

@@ -51,7 +51,8 @@ pub struct Settings {
 }
 
 /// Writes the settings string of namespace `ns` (`store` for the keys it
-/// inherits; `body_fingerprint` when the check hashed the function's body).
+/// inherits; `body_fingerprint` when the check tracks the function's code
+/// or dependencies).
 pub fn write(ns: &NamespaceConfig, store: &StoreSection, body_fingerprint: Option<u64>) -> String {
     let remote = ns.remote_in_force(store);
     let mut s = String::new();
@@ -64,9 +65,7 @@ pub fn write(ns: &NamespaceConfig, store: &StoreSection, body_fingerprint: Optio
                 .as_ref()
                 .and_then(|t| parse_duration(t.get_ref()).ok())
                 .map(|secs| secs.to_string()),
-            b'b' => body_fingerprint
-                .filter(|_| ns.track_body)
-                .map(|b| format!("{b:016x}")),
+            b'b' => body_fingerprint.map(|b| format!("{b:016x}")),
             b'o' => ns.owner.as_ref().map(|o| o.get_ref().clone()),
             b'w' => remote
                 .remote_timeout

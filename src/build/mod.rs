@@ -7,12 +7,13 @@
 //! In `build.rs`, `fn main() { permacache::build::check(); }`.
 
 mod scan;
+mod track;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, Config};
-pub use scan::{Found, scan};
+pub use scan::{Found, Item, items, scan};
 
 /// Runs the check with the default settings: scans `src/`, `examples/`,
 /// `tests/` and `benches/` and reads `permacache.toml` at the crate root.
@@ -31,6 +32,7 @@ pub struct Check {
     crate_root: PathBuf,
     dirs: Vec<PathBuf>,
     excluded: Vec<PathBuf>,
+    explain: bool,
 }
 
 /// What a check found: what `run` prints.
@@ -69,7 +71,15 @@ impl Check {
                 .map(PathBuf::from)
                 .collect(),
             excluded: Vec::new(),
+            explain: std::env::var_os("PERMACACHE_EXPLAIN").is_some_and(|v| v != "0"),
         }
+    }
+
+    /// Reports, as build warnings, which items each tracked namespace's
+    /// fingerprint follows (also `PERMACACHE_EXPLAIN=1`).
+    pub fn explain(mut self, explain: bool) -> Self {
+        self.explain = explain;
+        self
     }
 
     /// Scans one more folder, relative to the crate root.
@@ -91,6 +101,7 @@ impl Check {
         for path in &report.rerun_if_changed {
             println!("cargo::rerun-if-changed={}", path.display());
         }
+        println!("cargo::rerun-if-env-changed=PERMACACHE_EXPLAIN");
         for (key, value) in &report.env {
             println!("cargo::rustc-env={key}={value}");
         }
@@ -113,6 +124,7 @@ impl Check {
         let config = self.read_config(&config_path, &mut report);
 
         let mut uses: BTreeMap<String, Vec<(String, Found)>> = BTreeMap::new();
+        let mut defined = track::Items::default();
         for dir in &self.dirs {
             let dir = self.crate_root.join(dir);
             if !dir.is_dir() {
@@ -138,6 +150,7 @@ impl Check {
                         .or_default()
                         .push((shown.clone(), found));
                 }
+                defined.add(&shown, items(&src));
             }
         }
 
@@ -155,6 +168,8 @@ impl Check {
             return report;
         };
         let strict = config.strict;
+        // Notes that are never errors, said after the problems.
+        let mut notes = Vec::new();
         let mut problem = |message: String| {
             if strict {
                 report.errors.push(message);
@@ -185,12 +200,48 @@ impl Check {
                 ));
                 continue;
             };
-            let body = places[0].1.body_fingerprint;
+            let found = &places[0].1;
+            let mut body = None;
+            if ns.track_body
+                && let Some(own) = found.body_fingerprint
+            {
+                let deep = defined.follow(own, &found.uses);
+                if self.explain {
+                    notes.push(format!(
+                        "namespace {:?} follows: {}",
+                        path.get_ref(),
+                        if deep.followed.is_empty() {
+                            "its body alone".to_string()
+                        } else {
+                            deep.followed.join(", ")
+                        }
+                    ));
+                }
+                body = Some(deep.fingerprint);
+            }
+            if ns.track_deps {
+                let lock = track::lock_file(&self.crate_root);
+                let deps = lock
+                    .as_deref()
+                    .and_then(|lock| std::fs::read_to_string(lock).ok())
+                    .map(|text| track::dependency_fingerprint(&text));
+                match (lock, deps) {
+                    (Some(lock), Some(deps)) => {
+                        report.rerun_if_changed.push(lock);
+                        body = Some(track::combine(body.unwrap_or(0), deps));
+                    }
+                    _ => notes.push(format!(
+                        "namespace {:?}: track_deps is set but no Cargo.lock was found at or above the crate",
+                        path.get_ref()
+                    )),
+                }
+            }
             report.env.push((
                 format!("PERMACACHE_NS:{}", path.get_ref()),
                 crate::settings::write(ns, &config.store, body),
             ));
         }
+        report.warnings.extend(notes);
         if let Some(dir) = &config.store.dir {
             let dir = self.crate_root.join(dir.get_ref());
             report

@@ -15,6 +15,23 @@ pub struct Found {
     pub function: Option<String>,
     /// xxh3-64 of the body's tokens, when the body could be found.
     pub body_fingerprint: Option<u64>,
+    /// The names the function's parameters and body use (what deep body
+    /// tracking follows).
+    pub uses: Vec<String>,
+}
+
+/// A function, method, constant or static defined in a file: what a cached
+/// function's body can reach by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// Its name.
+    pub name: String,
+    /// 1-based line of its name.
+    pub line: usize,
+    /// xxh3-64 of its tokens (formatting and comments do not count).
+    pub fingerprint: u64,
+    /// The names it uses.
+    pub uses: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,6 +268,123 @@ pub fn scan(src: &str) -> Vec<Found> {
     found
 }
 
+/// The names (identifiers that are not keywords) in `toks`, each once.
+fn names(toks: &[Token]) -> Vec<String> {
+    let mut out: Vec<String> = toks
+        .iter()
+        .filter_map(|t| match &t.tok {
+            Tok::Ident(name) if !is_keyword(name) => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn is_keyword(word: &str) -> bool {
+    matches!(
+        word,
+        "as" | "async"
+            | "await"
+            | "break"
+            | "const"
+            | "continue"
+            | "crate"
+            | "dyn"
+            | "else"
+            | "enum"
+            | "extern"
+            | "false"
+            | "fn"
+            | "for"
+            | "if"
+            | "impl"
+            | "in"
+            | "let"
+            | "loop"
+            | "match"
+            | "mod"
+            | "move"
+            | "mut"
+            | "pub"
+            | "ref"
+            | "return"
+            | "self"
+            | "Self"
+            | "static"
+            | "struct"
+            | "super"
+            | "trait"
+            | "true"
+            | "type"
+            | "unsafe"
+            | "use"
+            | "where"
+            | "while"
+    )
+}
+
+/// Every function, method, constant and static defined in `src` (inside
+/// `impl` blocks, modules and macro invocations too), with the names each
+/// uses.
+pub fn items(src: &str) -> Vec<Item> {
+    let toks = tokenize(src);
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k + 1 < toks.len() {
+        let kind = match &toks[k].tok {
+            Tok::Ident(word) if word == "fn" || word == "const" || word == "static" => {
+                word.as_str()
+            }
+            _ => {
+                k += 1;
+                continue;
+            }
+        };
+        // `const fn f` is a function; `static mut X` a static.
+        let mut at = k + 1;
+        if kind == "static" && toks[at].tok == Tok::Ident("mut".into()) {
+            at += 1;
+        }
+        let Some(Tok::Ident(name)) = toks.get(at).map(|t| &t.tok) else {
+            k += 1;
+            continue;
+        };
+        if name == "fn" || name == "_" {
+            k += 1;
+            continue;
+        }
+        // A function ends with its body (or `;` for a declaration); a
+        // constant or static with its `;`.
+        let mut end = at + 1;
+        while end < toks.len() {
+            match toks[end].tok {
+                Tok::Open('{') if kind == "fn" => {
+                    end = group_end(&toks, end);
+                    break;
+                }
+                Tok::Open(_) => end = group_end(&toks, end),
+                Tok::Punct(';') => {
+                    end += 1;
+                    break;
+                }
+                _ => end += 1,
+            }
+        }
+        let end = end.min(toks.len());
+        out.push(Item {
+            name: name.clone(),
+            line: toks[at].line,
+            fingerprint: fingerprint(&toks[k..end]),
+            uses: names(&toks[at + 1..end]),
+        });
+        // Items nested in a body are items too: go on just past the name.
+        k = at + 1;
+    }
+    out
+}
+
 /// The functions inside one invocation's brackets.
 fn functions(toks: &[Token]) -> Vec<Found> {
     let mut found = Vec::new();
@@ -274,6 +408,7 @@ fn functions(toks: &[Token]) -> Vec<Found> {
             line: toks[k].line,
             function: None,
             body_fingerprint: None,
+            uses: Vec::new(),
         };
         // `fn name (params) -> ret { body }`: skip attributes, find `fn`.
         let mut j = k + 3;
@@ -287,6 +422,7 @@ fn functions(toks: &[Token]) -> Vec<Found> {
             f.function = Some(name.clone());
         }
         // The parameters, then the first brace group is the body.
+        let params = j + 2;
         j += 2;
         if matches!(toks.get(j).map(|t| &t.tok), Some(Tok::Open('('))) {
             j = group_end(toks, j);
@@ -297,6 +433,7 @@ fn functions(toks: &[Token]) -> Vec<Found> {
         if j < toks.len() {
             let end = group_end(toks, j);
             f.body_fingerprint = Some(fingerprint(&toks[j..end]));
+            f.uses = names(&toks[params.min(end)..end]);
             k = end;
         } else {
             k = j;
