@@ -383,9 +383,10 @@ macro_rules! __permacache_call_body {
     (plain [async] $name:ident, $key:expr, $compute:expr) => {
         match $name::__SLOT.begin($key) {
             $crate::__private::Step::Hit(value) => value,
-            $crate::__private::Step::Compute(key) => {
+            $crate::__private::Step::Compute(key, lock) => {
                 let value = $compute.await;
                 $name::__SLOT.finish(key, &value);
+                $crate::__private::core::mem::drop(lock);
                 value
             }
         }
@@ -393,11 +394,12 @@ macro_rules! __permacache_call_body {
     (result [async] $name:ident, $key:expr, $compute:expr) => {
         match $name::__SLOT.begin($key) {
             $crate::__private::Step::Hit(value) => $crate::__private::Ok(value),
-            $crate::__private::Step::Compute(key) => {
+            $crate::__private::Step::Compute(key, lock) => {
                 let out = $compute.await;
                 if let $crate::__private::Ok(value) = &out {
                     $name::__SLOT.finish(key, value);
                 }
+                $crate::__private::core::mem::drop(lock);
                 out
             }
         }

@@ -126,6 +126,37 @@ impl<R: Serialize + DeserializeOwned + Clone> Slot<R> {
                 None => compute_at.push(i),
             }
         }
+        // Other processes of this machine may be computing some of them:
+        // lock each key to compute (in hash order, so that two batches never
+        // wait on each other), and take what they stored meanwhile.
+        let mut _key_locks = Vec::new();
+        if let (Some(cache), true) = (cache, rules.store) {
+            let mut order: Vec<(usize, [u8; 16])> = compute_at
+                .iter()
+                .filter_map(|&i| key_refs[i].map(|k| (i, cache.hash(k))))
+                .collect();
+            order.sort_by_key(|o| o.1);
+            let mut waited = false;
+            let mut locked = Vec::new();
+            for (i, hash) in order {
+                if let Some((lock, w)) = cache.namespace().lock_key(&hash) {
+                    _key_locks.push(lock);
+                    locked.push(i);
+                    waited |= w;
+                }
+            }
+            // Having waited for one key, another process may have stored
+            // any of them (it held them all): look every one up again.
+            if rules.read && waited {
+                let again: Vec<Option<&str>> = locked.iter().map(|&i| key_refs[i]).collect();
+                for (i, value) in locked.into_iter().zip(cache.lookup_many(&again)) {
+                    if value.is_some() {
+                        found[i] = value;
+                        compute_at.retain(|&j| j != i);
+                    }
+                }
+            }
+        }
         if !compute_at.is_empty() {
             let computed = checked(function, &compute_at, compute(&compute_at));
             if let (Some(cache), true) = (cache, rules.store) {

@@ -55,7 +55,9 @@ pub(crate) fn rules() -> Rules {
     rules_of(mode())
 }
 
-/// The one call pipeline: mode table, lookup, compute-once, store.
+/// The one call pipeline: mode table, lookup, compute-once (threads of this
+/// process, then processes of this machine, then machines with a remote
+/// lock), store.
 impl<R: Serialize + DeserializeOwned> Cache<R> {
     /// A call of key `key`: a hit, or (as the mode says) a computation, done
     /// once for threads of this process that miss the key together (and,
@@ -102,10 +104,24 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
                 return self.compute_and_store(key, compute, &stored, rules);
             }
         };
+        // Another process of this machine may be computing it: wait for it,
+        // then look again.
+        let hash = self.hash(key);
+        let _key_lock = match rules.store.then(|| self.ns.lock_key(&hash)).flatten() {
+            Some((lock, waited)) => {
+                if waited
+                    && rules.read
+                    && let Some(value) = self.lookup_or_warn(key)
+                {
+                    return from_hit(value);
+                }
+                Some(lock)
+            }
+            None => None,
+        };
         // Another machine may be computing it: with a remote lock, wait for it.
         let _lock = match (&self.tier, mode()) {
             (Some(tier), Mode::Normal) => {
-                let hash = self.hash(key);
                 match tier.claim(&hash, |bytes| self.adopt(key, &hash, bytes)) {
                     Claim::Found(value) => return from_hit(value),
                     Claim::Compute(lock) => lock,

@@ -16,7 +16,7 @@ use super::stats::{Miss, Outcome, Stats};
 use crate::config::CodecName;
 use crate::remote::{RemoteChoice, RemoteSettings};
 use crate::settings::Settings;
-use crate::store::Chain;
+use crate::store::{Chain, KeyLock};
 use crate::{Cache, Codec, KeyError};
 
 /// The cache of one cached function, opened on first use.
@@ -35,8 +35,9 @@ pub struct Slot<R> {
 #[doc(hidden)]
 pub enum Step<R> {
     Hit(R),
-    /// Compute; store the result under the key when there is one.
-    Compute(Option<String>),
+    /// Compute; store the result under the key when there is one, holding
+    /// the key's cross-process lock (when there is one) until then.
+    Compute(Option<String>, Option<KeyLock<'static>>),
 }
 
 impl<R: Serialize + DeserializeOwned> Slot<R> {
@@ -115,10 +116,10 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
     pub fn begin(&self, key: Result<String, KeyError>) -> Step<R> {
         let rules = rules();
         if !rules.read && !rules.store {
-            return Step::Compute(None);
+            return Step::Compute(None, None);
         }
         let (Some(key), Some(cache)) = (self.key_or_warn(key), self.cache()) else {
-            return Step::Compute(None);
+            return Step::Compute(None, None);
         };
         if !rules.read {
             cache.counters.count(self.path, Outcome::Miss(Miss::Mode));
@@ -131,7 +132,24 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
                 key,
             });
         }
-        Step::Compute(rules.store.then_some(key))
+        if !rules.store {
+            return Step::Compute(None, None);
+        }
+        // Another process may be computing it: wait (this blocks the
+        // executor's thread, as LMDB reads do), then look again.
+        let lock = match cache.namespace().lock_key(&cache.hash(&key)) {
+            Some((lock, waited)) => {
+                if waited
+                    && rules.read
+                    && let Some(value) = cache.lookup_or_warn(&key)
+                {
+                    return Step::Hit(value);
+                }
+                Some(lock)
+            }
+            None => None,
+        };
+        Step::Compute(Some(key), lock)
     }
 
     /// Stores a computed value when the step asked for it.

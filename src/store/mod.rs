@@ -10,6 +10,7 @@ mod compact;
 mod error;
 pub mod export;
 mod guard;
+mod key_lock;
 pub use guard::check_files;
 mod namespace;
 mod record;
@@ -20,6 +21,7 @@ pub(crate) use codec::{Plan, decode};
 pub use compact::{Compacted, bytes_on_disk, compact, drop_namespace};
 pub(crate) use error::Chain;
 pub use error::StoreError;
+pub use key_lock::KeyLock;
 pub use namespace::{Namespace, NamespaceStats, list_namespaces};
 pub use record::{
     CHECKSUM_LEN, HEADER_LEN, Header, Malformed, RECORD_FORMAT_VERSION, Record, key_hash,

@@ -21,6 +21,7 @@ use once_cell::sync::Lazy;
 
 use super::StoreError;
 use super::guard;
+use super::key_lock::{KeyLock, KeyLocks};
 use super::root::check_namespace;
 
 /// Map size of a new environment. The file grows only as data is written;
@@ -142,6 +143,8 @@ pub struct Namespace {
     /// The shared advisory lock that keeps `compact` out while this process
     /// has the namespace open (for the rest of its life).
     _shared: Option<std::fs::File>,
+    /// One lock per key across processes (compute-once).
+    key_locks: Option<KeyLocks>,
     warned_store: AtomicBool,
     warned_decode: AtomicBool,
     /// Threads keeping a read transaction for this namespace.
@@ -368,6 +371,11 @@ impl Namespace {
             gate: RwLock::new(()),
             read_only,
             _shared: shared,
+            key_locks: if read_only {
+                None
+            } else {
+                KeyLocks::open(&canonical)
+            },
             warned_store: AtomicBool::new(false),
             warned_decode: AtomicBool::new(false),
             kept_readers: AtomicUsize::new(0),
@@ -404,6 +412,14 @@ impl Namespace {
     /// The directory holding `data.mdb` and `lock.mdb`.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Takes the cross-process lock of the key whose LMDB key is `hash`,
+    /// waiting while another process holds it; returns it and whether this
+    /// waited. `None` where such locks cannot be had (a read-only store, a
+    /// filesystem without them): the call then computes without it.
+    pub(crate) fn lock_key(&self, hash: &[u8; 16]) -> Option<(KeyLock<'_>, bool)> {
+        self.key_locks.as_ref()?.lock(hash)
     }
 
     /// Whether the store could only be opened read-only.
