@@ -163,6 +163,24 @@ fn misses(c: &mut Criterion) {
     g.finish();
 }
 
+/// What compute-once across processes adds to a miss nobody else wants: one
+/// key lock taken and released (compare with `miss_durable_write`).
+fn key_lock(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let cache: Cache<u64> = Cache::builder("benches/store/lock").root(dir.path()).open().unwrap();
+    let ns = cache.namespace();
+    let mut n = 0u64;
+    let mut g = c.benchmark_group("miss_key_lock");
+    g.bench_function("lock_and_release", |b| {
+        b.iter(|| {
+            n += 1;
+            let hash = permacache::store::key_hash(0, &n.to_le_bytes());
+            drop(ns.lock_key(&hash));
+        })
+    });
+    g.finish();
+}
+
 fn big_hit(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let cache: Cache<Vec<f64>> = Cache::builder("bench/big").root(dir.path()).open().unwrap();
@@ -180,5 +198,5 @@ fn big_hit(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, hits, misses, big_hit);
+criterion_group!(benches, hits, misses, key_lock, big_hit);
 criterion_main!(benches);

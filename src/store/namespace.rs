@@ -418,7 +418,8 @@ impl Namespace {
     /// waiting while another process holds it; returns it and whether this
     /// waited. `None` where such locks cannot be had (a read-only store, a
     /// filesystem without them): the call then computes without it.
-    pub(crate) fn lock_key(&self, hash: &[u8; 16]) -> Option<(KeyLock<'_>, bool)> {
+    #[doc(hidden)]
+    pub fn lock_key(&self, hash: &[u8; 16]) -> Option<(KeyLock<'_>, bool)> {
         self.key_locks.as_ref()?.lock(hash)
     }
 
