@@ -163,11 +163,54 @@ fn misses(c: &mut Criterion) {
     g.finish();
 }
 
+/// Misses per second with 8 threads missing distinct keys at once, beside
+/// one thread: group commit lets the threads share commits.
+fn threaded_misses(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let cache: std::sync::Arc<Cache<Vec<i32>>> = std::sync::Arc::new(
+        Cache::builder("benches/store/threads")
+            .root(dir.path())
+            .open()
+            .unwrap(),
+    );
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+    let mut g = c.benchmark_group("misses_64_distinct_keys");
+    g.sample_size(10);
+    for threads in [1usize, 8] {
+        g.bench_function(format!("{threads}_threads"), |b| {
+            b.iter_custom(|iters| {
+                let started = std::time::Instant::now();
+                for _ in 0..iters {
+                    let workers: Vec<_> = (0..threads)
+                        .map(|_| {
+                            let (cache, next) = (cache.clone(), next.clone());
+                            std::thread::spawn(move || {
+                                for _ in 0..64 / threads {
+                                    let x = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    cache.get_or_compute(&(x, -1), || small(x, -1));
+                                }
+                            })
+                        })
+                        .collect();
+                    for w in workers {
+                        w.join().unwrap();
+                    }
+                }
+                started.elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
 /// What compute-once across processes adds to a miss nobody else wants: one
 /// key lock taken and released (compare with `miss_durable_write`).
 fn key_lock(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let cache: Cache<u64> = Cache::builder("benches/store/lock").root(dir.path()).open().unwrap();
+    let cache: Cache<u64> = Cache::builder("benches/store/lock")
+        .root(dir.path())
+        .open()
+        .unwrap();
     let ns = cache.namespace();
     let mut n = 0u64;
     let mut g = c.benchmark_group("miss_key_lock");
@@ -198,5 +241,5 @@ fn big_hit(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, hits, misses, key_lock, big_hit);
+criterion_group!(benches, hits, misses, threaded_misses, key_lock, big_hit);
 criterion_main!(benches);

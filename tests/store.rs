@@ -533,3 +533,43 @@ fn a_thread_that_read_before_sees_what_another_process_wrote_since() {
     assert_eq!(cache.get(&5u64).unwrap(), Some(value(5, 3)));
     assert_eq!(cache.len().unwrap(), 10);
 }
+
+#[test]
+fn threads_storing_at_once_share_commits_and_lose_no_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = std::sync::Arc::new(cache_in(dir.path(), "group/commit"));
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let cache = cache.clone();
+            std::thread::spawn(move || {
+                for i in 0..300u64 {
+                    let k = t * 1000 + i;
+                    assert_eq!(cache.get_or_compute(&k, || value(k, 1)), value(k, 1));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Every entry is there, read back by another process.
+    drop(cache);
+    let out = run(child_cmd("write-range")
+        .env("ROOT", dir.path())
+        .env("NS", "group/commit")
+        .env("FROM", "0")
+        .env("TO", "300")
+        .env("TAG", "1"));
+    assert!(
+        lines_with(&out, "computed ").is_empty(),
+        "thread 0's keys all stored"
+    );
+    let reopened = cache_in(dir.path(), "group/commit");
+    assert_eq!(reopened.len().unwrap(), 2400);
+    for t in 0..8u64 {
+        for i in (0..300u64).step_by(37) {
+            let k = t * 1000 + i;
+            assert_eq!(reopened.get(&k).unwrap(), Some(value(k, 1)));
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod codec;
 mod compact;
 mod error;
 pub mod export;
+mod group_commit;
 mod guard;
 mod key_lock;
 pub use guard::check_files;

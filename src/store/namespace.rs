@@ -20,6 +20,7 @@ use lmdb::{
 use once_cell::sync::Lazy;
 
 use super::StoreError;
+use super::group_commit::{Group, Turn};
 use super::guard;
 use super::key_lock::{KeyLock, KeyLocks};
 use super::root::check_namespace;
@@ -149,6 +150,8 @@ pub struct Namespace {
     warned_decode: AtomicBool,
     /// Threads keeping a read transaction for this namespace.
     kept_readers: AtomicUsize,
+    /// Threads storing at the same time share a commit.
+    group: Group,
 }
 
 /// Reads records in place inside one read transaction; the first LMDB
@@ -379,6 +382,7 @@ impl Namespace {
             warned_store: AtomicBool::new(false),
             warned_decode: AtomicBool::new(false),
             kept_readers: AtomicUsize::new(0),
+            group: Group::default(),
         }));
         ns.clear_stale_readers();
         open.insert(canonical, ns);
@@ -679,6 +683,53 @@ impl Namespace {
     /// [`StoreError::Lmdb`] when the store cannot be written; nothing is
     /// stored then.
     pub fn put_many_raw<'a>(
+        &self,
+        records: impl IntoIterator<Item = (&'a [u8; 16], &'a [u8])> + Clone,
+    ) -> Result<(), StoreError> {
+        match self.group.join(records.clone().into_iter()) {
+            Turn::Committed => return Ok(()),
+            Turn::Alone => return self.put_alone(records),
+            Turn::Lead => {}
+        }
+        // Lead: this thread's records, and every thread's queued meanwhile,
+        // in one commit; again while more are queued. Never returns while
+        // others wait on this leader (the guard frees them on a panic).
+        let lead = self.group.lead();
+        let mut mine = Some(records);
+        let mut own = Ok(());
+        loop {
+            let queued = lead.take(mine.is_some());
+            let result = self.write(|txn, db| {
+                let mut put = |hash: &[u8; 16], record: &[u8]| {
+                    txn.put(db, hash, &record, WriteFlags::empty())
+                        .map_err(lmdb_err("put", &self.dir))
+                };
+                for (hash, record) in mine.clone().into_iter().flatten() {
+                    put(hash, record)?;
+                }
+                for (hash, record) in queued.iter().flat_map(|(_, r)| r.iter()) {
+                    put(hash, record)?;
+                }
+                Ok(())
+            });
+            let ok = result.is_ok();
+            let more = lead.finish(queued.iter().map(|(id, _)| *id), ok);
+            if let Some(records) = mine.take() {
+                // Others' records may have failed the commit: try alone.
+                own = if ok || queued.is_empty() {
+                    result
+                } else {
+                    self.put_alone(records)
+                };
+            }
+            if !more {
+                return own;
+            }
+        }
+    }
+
+    /// Stores records in a commit of their own.
+    fn put_alone<'a>(
         &self,
         records: impl IntoIterator<Item = (&'a [u8; 16], &'a [u8])> + Clone,
     ) -> Result<(), StoreError> {
