@@ -28,17 +28,6 @@ permacached! {
     }
 }
 
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    use std::task::{Context, Poll, Waker};
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
-
 fn env(var: &str) -> String {
     std::env::var(var).unwrap()
 }
@@ -70,7 +59,7 @@ fn child() {
         "async" => {
             permacache::set_store_dir(&root).unwrap();
             for k in keys {
-                assert_eq!(block_on(square_later(k)), k * k);
+                assert_eq!(common::block_on(square_later(k)), k * k);
             }
         }
         "hold" => {

@@ -1,5 +1,7 @@
 //! The `permacached!` DSL end to end, on a real store in a temp dir.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Once};
 
@@ -245,7 +247,7 @@ fn concurrent_misses_of_one_key_compute_once() {
 #[test]
 fn async_functions_cache_the_awaited_output() {
     setup();
-    let out = futures_lite_block_on(async {
+    let out = common::block_on(async {
         let a = fetch!(1).await;
         let b = fetch::call(1).run().await;
         let c = fetch!(2, suffix = "?".into()).await;
@@ -291,16 +293,4 @@ fn modes_switch_the_cache_off_refresh_it_or_forbid_misses() {
     assert_eq!(miss.namespace, "tests/dsl/m");
     assert_eq!(miss.key, r#"{"x":102,"y":2}"#);
     assert_eq!(permacache::mode(), Mode::Normal, "restored after the panic");
-}
-
-/// A minimal executor: the async test needs no runtime crate.
-fn futures_lite_block_on<F: std::future::Future>(fut: F) -> F::Output {
-    use std::task::{Context, Poll, Waker};
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
 }

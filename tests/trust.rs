@@ -3,6 +3,8 @@
 //! are misses, a body that calls itself does not wait on itself, every call
 //! kind follows the mode table, and every miss has a counted reason.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -342,17 +344,6 @@ permacached! {
     }
 }
 
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    use std::task::{Context, Poll, Waker};
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
-
 const KINDS: [&str; 6] = ["plain", "result", "async", "batch", "out", "typed"];
 
 fn typed() -> &'static Cache<u32> {
@@ -369,7 +360,7 @@ fn call(kind: &'static str, x: u32, dir: &Path) -> u32 {
     match kind {
         "plain" => plain(x),
         "result" => result(x).unwrap(),
-        "async" => block_on(asynchronous(x)),
+        "async" => common::block_on(asynchronous(x)),
         "batch" => batch(vec![x])[0],
         "out" => out(x, out_path(dir, x)),
         "typed" => typed().get_or_compute(&x, || {
