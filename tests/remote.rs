@@ -12,7 +12,7 @@ use std::sync::{Arc, Barrier, Mutex, Once};
 use std::time::Duration;
 
 use common::child as child_cmd;
-use common::redis_server::{RedisServer, cluster_address, start_cluster};
+use common::redis_server::{RedisServer, cluster_address, try_cluster};
 use common::{ROLE, lines_with, run};
 use permacache::remote::key_prefix;
 use permacache::{Cache, permacached};
@@ -185,7 +185,9 @@ fn list(range: std::ops::Range<u64>) -> String {
 
 #[test]
 fn a_second_machine_is_served_what_the_first_computed() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
 
     // Two processes, two store roots, one Redis.
@@ -210,7 +212,9 @@ fn a_second_machine_is_served_what_the_first_computed() {
 
 #[test]
 fn a_full_local_disk_is_still_served_by_the_remote() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     assert_eq!(run_child("blob", a.path(), &redis.url(), &list(0..10)), 10);
     let out = run(child_cmd("blob")
@@ -226,7 +230,9 @@ fn a_full_local_disk_is_still_served_by_the_remote() {
 
 #[test]
 fn records_are_stored_byte_for_byte_under_the_documented_key() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let root = tempfile::tempdir().unwrap();
     let cache: Cache<String> = cache_at(root.path(), "tests/remote/bytes", &redis.url());
     cache.get_or_compute(&("a", 1), || "one".to_string());
@@ -242,7 +248,9 @@ fn records_are_stored_byte_for_byte_under_the_documented_key() {
 
 #[test]
 fn a_remote_record_is_served_only_for_its_own_full_key() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let ns = "tests/remote/collide";
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let writer: Cache<u64> = cache_at(a.path(), ns, &redis.url());
@@ -288,7 +296,9 @@ fn a_remote_record_is_served_only_for_its_own_full_key() {
 #[test]
 fn calls_stay_right_when_redis_is_killed_mid_run_and_use_it_again_when_it_is_back() {
     capture_logs();
-    let mut redis = RedisServer::start();
+    let Some(mut redis) = RedisServer::try_start() else {
+        return;
+    };
     let root = tempfile::tempdir().unwrap();
     let cache: Cache<Vec<u64>> = cache_at(root.path(), "tests/remote/killed", &redis.url());
     let runs = AtomicUsize::new(0);
@@ -329,7 +339,9 @@ fn calls_stay_right_when_redis_is_killed_mid_run_and_use_it_again_when_it_is_bac
 #[test]
 fn a_redis_restarted_between_calls_is_used_at_once_without_a_warning() {
     capture_logs();
-    let mut redis = RedisServer::start();
+    let Some(mut redis) = RedisServer::try_start() else {
+        return;
+    };
     let root = tempfile::tempdir().unwrap();
     let cache: Cache<u64> = cache_at(root.path(), "tests/remote/restarted", &redis.url());
     assert_eq!(cache.get_or_compute(&1u64, || 1), 1);
@@ -343,7 +355,9 @@ fn a_redis_restarted_between_calls_is_used_at_once_without_a_warning() {
 #[test]
 fn a_frozen_redis_times_out_and_calls_go_on() {
     capture_logs();
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let root = tempfile::tempdir().unwrap();
     let cache: Cache<u64> = Cache::builder("tests/remote/frozen")
         .root(root.path())
@@ -403,7 +417,9 @@ fn an_unreachable_or_bad_remote_never_fails_a_call() {
 
 #[test]
 fn one_worker_computes_a_locked_key_while_the_others_wait() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     // Three processes on three roots miss keys 11..=14 at once.
     let log = tempfile::NamedTempFile::new().unwrap();
     let roots: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -429,7 +445,9 @@ fn one_worker_computes_a_locked_key_while_the_others_wait() {
 
 #[test]
 fn a_lock_holder_that_fails_hands_the_key_to_a_waiter() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let open = || -> Cache<u64> {
         Cache::builder("tests/remote/handover")
             .root(tempfile::tempdir().unwrap().keep())
@@ -460,7 +478,9 @@ fn a_lock_holder_that_fails_hands_the_key_to_a_waiter() {
 #[test]
 fn a_cluster_shares_entries_and_survives_a_node_killed() {
     capture_logs();
-    let mut nodes = start_cluster(3);
+    let Some(mut nodes) = try_cluster(3) else {
+        return;
+    };
     let spec = cluster_address(&nodes);
     let ns = "tests/remote/cluster";
     let (a, b, c) = (
@@ -507,7 +527,9 @@ fn cli(root: &Path, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn push_and_pull_copy_a_namespace_through_redis() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let ns = "tests/remote/cli";
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let local: Cache<u64> = Cache::builder(ns).root(a.path()).open().unwrap();
@@ -565,7 +587,9 @@ fn push_and_pull_copy_a_namespace_through_redis() {
 
 #[test]
 fn pull_reads_every_node_of_a_cluster() {
-    let nodes = start_cluster(3);
+    let Some(nodes) = try_cluster(3) else {
+        return;
+    };
     let spec = cluster_address(&nodes);
     let ns = "tests/remote/cli-cluster";
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -611,7 +635,9 @@ fn main() {
 
 #[test]
 fn a_remote_in_permacache_toml_reaches_the_functions_of_the_crate() {
-    let redis = RedisServer::start();
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
     let toml = format!(
         "[store]\nremote = \"{}\"\nremote_timeout = \"200ms\"\n\n[namespace.\"fx/shared\"]\n\n[namespace.\"fx/local\"]\nremote = \"off\"\n",
         redis.url()

@@ -32,10 +32,33 @@ fn ask(port: u16, command: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
+/// Whether `redis-server` and `redis-cli` can be run here. Without them the
+/// shared-tier tests are skipped, saying so, unless `PERMACACHE_REQUIRE_REDIS`
+/// is set (as CI sets it): then they fail.
+pub fn available() -> bool {
+    let runs = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let found = runs("redis-server") && runs("redis-cli");
+    if !found {
+        assert!(
+            std::env::var_os("PERMACACHE_REQUIRE_REDIS").is_none(),
+            "PERMACACHE_REQUIRE_REDIS is set but redis-server or redis-cli cannot be run: apt-get install -y redis-server"
+        );
+        eprintln!(
+            "skipped: redis-server and redis-cli are not on the PATH (apt-get install -y redis-server)"
+        );
+    }
+    found
+}
+
 impl RedisServer {
-    /// A single server.
-    pub fn start() -> RedisServer {
-        RedisServer::start_with(&[])
+    /// A single server, or `None` (the test is skipped) without Redis here.
+    pub fn try_start() -> Option<RedisServer> {
+        available().then(|| RedisServer::start_with(&[]))
     }
 
     /// A server with extra `redis-server` arguments.
@@ -125,6 +148,12 @@ impl Drop for RedisServer {
         }
         self.kill();
     }
+}
+
+/// A Redis Cluster of `n` masters, or `None` (the test is skipped) without
+/// Redis here.
+pub fn try_cluster(n: usize) -> Option<Vec<RedisServer>> {
+    available().then(|| start_cluster(n))
 }
 
 /// A Redis Cluster of `n` masters and no replicas.
