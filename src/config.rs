@@ -51,6 +51,10 @@ pub struct NamespaceConfig {
     /// How values are encoded.
     #[serde(default)]
     pub codec: CodecName,
+    /// How durable a commit is: `"full"` (the default), `"no-meta-sync"` or
+    /// `"off"`.
+    #[serde(default)]
+    pub sync: SyncName,
     /// What the namespace holds, for people.
     pub description: Option<String>,
     /// Entries written by another body of the function, or of anything of
@@ -207,6 +211,30 @@ pub enum CodecName {
     Json,
     /// CBOR.
     Cbor,
+}
+
+/// A `sync` value in permacache.toml: what a commit waits for.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyncName {
+    /// Data and meta pages flushed to disk at every commit.
+    #[default]
+    Full,
+    /// Data flushed, the meta page left to the OS.
+    NoMetaSync,
+    /// Nothing flushed at commit: the OS writes when it will.
+    Off,
+}
+
+impl SyncName {
+    /// The name as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncName::Full => "full",
+            SyncName::NoMetaSync => "no-meta-sync",
+            SyncName::Off => "off",
+        }
+    }
 }
 
 impl CodecName {

@@ -13,12 +13,15 @@
 
 use std::fmt::Write as _;
 
-use crate::config::{CodecName, NamespaceConfig, StoreSection, parse_duration, parse_millis};
+use crate::config::{
+    CodecName, NamespaceConfig, StoreSection, SyncName, parse_duration, parse_millis,
+};
 
 /// The fields, by the letter that names each in the string.
-pub const FIELDS: [(u8, &str); 8] = [
+pub const FIELDS: [(u8, &str); 9] = [
     (b'v', "version"),
     (b'c', "codec"),
+    (b's', "sync"),
     (b't', "ttl in seconds"),
     (b'b', "body fingerprint, 16 hex digits"),
     (b'o', "owner"),
@@ -32,6 +35,7 @@ pub const FIELDS: [(u8, &str); 8] = [
 #[doc(hidden)]
 pub struct Settings {
     pub codec: CodecName,
+    pub sync: SyncName,
     pub version: u32,
     pub body_fingerprint: u64,
     /// Entries older than this many seconds are misses; `0` means never.
@@ -60,6 +64,7 @@ pub fn write(ns: &NamespaceConfig, store: &StoreSection, body_fingerprint: Optio
         let value = match field {
             b'v' => Some(ns.version.to_string()),
             b'c' => Some(ns.codec.as_str().to_string()),
+            b's' => (ns.sync != SyncName::Full).then(|| ns.sync.as_str().to_string()),
             b't' => ns
                 .ttl
                 .as_ref()
@@ -97,6 +102,7 @@ impl Settings {
     /// What a namespace without settings from a build check gets.
     pub const DEFAULT: Settings = Settings {
         codec: CodecName::Postcard,
+        sync: SyncName::Full,
         version: 0,
         body_fingerprint: 0,
         ttl_secs: 0,
@@ -151,6 +157,16 @@ impl Settings {
                 b'w' => out.remote_timeout_ms = number(b, start, stop, 10),
                 b'l' => out.remote_lock_ms = number(b, start, stop, 10),
                 b'o' => out.owner = sub(text, start, stop),
+                b's' => {
+                    out.sync = match sub(text, start, stop).as_bytes() {
+                        b"full" => SyncName::Full,
+                        b"no-meta-sync" => SyncName::NoMetaSync,
+                        b"off" => SyncName::Off,
+                        _ => panic!(
+                            "permacache: an unknown sync value in the settings string; build with one permacache version (cargo update -p permacache)"
+                        ),
+                    }
+                }
                 b'c' => {
                     out.codec = match sub(text, start, stop).as_bytes() {
                         b"postcard" => CodecName::Postcard,
@@ -216,20 +232,21 @@ mod tests {
     #[test]
     fn what_the_build_writes_the_macro_reads() {
         let config = Config::parse(
-            "[store]\nremote = \"redis://h:1/2;x\"\nremote_lock = \"2s\"\n[namespace.\"a\"]\nversion = 7\ncodec = \"json\"\nttl = \"2h\"\ntrack_body = true\nowner = \"team\"\nremote_timeout = \"75ms\"\n",
+            "[store]\nremote = \"redis://h:1/2;x\"\nremote_lock = \"2s\"\n[namespace.\"a\"]\nversion = 7\ncodec = \"json\"\nsync = \"off\"\nttl = \"2h\"\ntrack_body = true\nowner = \"team\"\nremote_timeout = \"75ms\"\n",
         )
         .unwrap();
         let ns = config.namespace.values().next().unwrap();
         let written = write(ns, &config.store, Some(0x0123_4567_89ab_cdef));
         assert_eq!(
             written,
-            "v=7;c=json;t=7200;b=0123456789abcdef;o=team;w=75;l=2000;u=redis://h:1/2;x"
+            "v=7;c=json;s=off;t=7200;b=0123456789abcdef;o=team;w=75;l=2000;u=redis://h:1/2;x"
         );
         let s = Settings::read(Some(written.leak()), Some("/cache"), "mine");
         assert_eq!(
             s,
             Settings {
                 codec: CodecName::Json,
+                sync: SyncName::Off,
                 version: 7,
                 body_fingerprint: 0x0123_4567_89ab_cdef,
                 ttl_secs: 7200,
@@ -253,7 +270,7 @@ mod tests {
 
     #[test]
     fn an_unknown_field_or_codec_is_refused_not_defaulted() {
-        for bad in ["v=1;z=3;", "c=xml;", "v=;", "v=1x;"] {
+        for bad in ["v=1;z=3;", "c=xml;", "v=;", "v=1x;", "s=sometimes;"] {
             let caught = std::panic::catch_unwind(|| Settings::read(Some(bad), None, "x"));
             assert!(caught.is_err(), "{bad:?} was read");
         }

@@ -90,6 +90,24 @@ fn child() {
             }
             println!("all right");
         }
+        // Commits entries under a `sync` setting, then crashes.
+        "commit-then-crash" => {
+            let durability = match std::env::var("SYNC").unwrap().as_str() {
+                "full" => permacache::Durability::Full,
+                "no-meta-sync" => permacache::Durability::NoMetaSync,
+                _ => permacache::Durability::Off,
+            };
+            let cache = Cache::<Vec<u64>>::builder("faults/sync")
+                .root(&root)
+                .sync(durability)
+                .open()
+                .unwrap();
+            for i in 0..200 {
+                cache.insert(&i, &value(i)).unwrap();
+                println!("committed {i}");
+            }
+            std::process::abort();
+        }
         other => panic!("unknown role {other:?}"),
     }
 }
@@ -527,4 +545,29 @@ fn a_store_on_a_read_only_filesystem_still_serves_its_hits() {
         ["200 computed"],
         "keys 0..100 served, 100..300 computed"
     );
+}
+
+#[test]
+fn a_process_crash_loses_no_committed_entry_under_any_sync_setting() {
+    for sync in ["full", "no-meta-sync", "off"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = child_in(dir.path(), "commit-then-crash")
+            .env("SYNC", sync)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{sync}: the child crashes");
+        let committed = common::lines_with(&out, "committed ");
+        assert_eq!(committed.len(), 200, "{sync}");
+        let cache: Cache<Vec<u64>> = Cache::builder("faults/sync")
+            .root(dir.path())
+            .open()
+            .unwrap();
+        for i in committed.iter().map(|c| c.parse::<u64>().unwrap()) {
+            assert_eq!(
+                cache.get(&i).unwrap(),
+                Some(value(i)),
+                "{sync}: entry {i} lost"
+            );
+        }
+    }
 }

@@ -15,7 +15,9 @@ use super::stats::{Counters, Stats, counters};
 use crate::key;
 use crate::remote::{RemoteSettings, Tier};
 use crate::shape::value_shape;
-use crate::store::{self, Codec, Namespace, Plan, Record, StoreError, name_fingerprint};
+use crate::store::{
+    self, Codec, Durability, Namespace, Plan, Record, StoreError, name_fingerprint,
+};
 
 /// A persistent cache of `R` values in one namespace.
 ///
@@ -73,6 +75,7 @@ pub struct CacheBuilder<R> {
     body_fingerprint: u64,
     params_shape: u64,
     owner: String,
+    durability: Durability,
     ttl: Option<Duration>,
     remote: RemoteSettings,
     _value: PhantomData<fn() -> R>,
@@ -128,6 +131,13 @@ impl<R> CacheBuilder<R> {
     #[doc(hidden)]
     pub fn params_shape(mut self, fingerprint: u64) -> Self {
         self.params_shape = fingerprint;
+        self
+    }
+
+    /// How durable commits are (`Durability::Full` by default): see
+    /// [`Durability`] for what each value can lose.
+    pub fn sync(mut self, durability: Durability) -> Self {
+        self.durability = durability;
         self
     }
 
@@ -197,6 +207,9 @@ impl<R> CacheBuilder<R> {
             None => store::resolve_root(self.config_root).to_path_buf(),
         };
         let ns = Namespace::open(&root, &self.path)?;
+        if !ns.is_read_only() {
+            ns.set_durability(self.durability)?;
+        }
         if let Some(traced) = &shape.traced {
             ns.keep_shape(shape.fingerprint, &traced.description);
         }
@@ -248,6 +261,7 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
             body_fingerprint: 0,
             params_shape: 0,
             owner: String::new(),
+            durability: Durability::default(),
             ttl: None,
             remote: RemoteSettings::default(),
             _value: PhantomData,

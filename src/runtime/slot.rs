@@ -13,10 +13,10 @@ use serde::de::DeserializeOwned;
 use super::mode::CacheMiss;
 use super::pipeline::{rules, stored_all, stored_ok};
 use super::stats::{Miss, Outcome, Stats};
-use crate::config::CodecName;
+use crate::config::{CodecName, SyncName};
 use crate::remote::{RemoteChoice, RemoteSettings};
 use crate::settings::Settings;
-use crate::store::{Chain, KeyLock};
+use crate::store::{Chain, Durability, KeyLock};
 use crate::{Cache, Codec, KeyError};
 
 /// The cache of one cached function, opened on first use.
@@ -70,6 +70,7 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
                 let mut builder = Cache::<R>::builder(self.path)
                     .config_root(s.config_root)
                     .codec(codec(s.codec))
+                    .sync(durability(s.sync))
                     .version(s.version)
                     .body_fingerprint(s.body_fingerprint)
                     .owner(s.owner)
@@ -236,6 +237,15 @@ fn codec(name: CodecName) -> Codec {
         CodecName::Postcard => Codec::Postcard,
         CodecName::Json => Codec::Json,
         CodecName::Cbor => Codec::Cbor,
+    }
+}
+
+/// The durability a settings string names.
+fn durability(name: SyncName) -> Durability {
+    match name {
+        SyncName::Full => Durability::Full,
+        SyncName::NoMetaSync => Durability::NoMetaSync,
+        SyncName::Off => Durability::Off,
     }
 }
 

@@ -35,6 +35,27 @@ pub(super) const MAX_READERS: u32 = 1022;
 /// gives up and the call computes uncached.
 const READER_SLOT_WAITS: u32 = 5_000;
 
+/// How durable a namespace's commits are: what each waits for, and so what a
+/// crash can take back. Nothing a committed call returned is ever served
+/// wrong: a lost entry is a miss, computed again.
+///
+/// | value | a process crash loses | a power loss or OS crash loses |
+/// |---|---|---|
+/// | `Full` (default) | nothing | nothing |
+/// | `NoMetaSync` | nothing | the last commits before the loss (the store stays intact) |
+/// | `Off` | nothing | the commits of the last seconds before the loss (the store stays intact where the filesystem keeps write order) |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Data and meta pages flushed at every commit (`sync = "full"`).
+    #[default]
+    Full,
+    /// Data flushed, the meta page left to the OS (`sync = "no-meta-sync"`).
+    NoMetaSync,
+    /// Nothing flushed at commit (`sync = "off"`): misses are fastest.
+    Off,
+}
+
 /// LMDB's figures for one namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NamespaceStats {
@@ -425,6 +446,34 @@ impl Namespace {
     #[doc(hidden)]
     pub fn lock_key(&self, hash: &[u8; 16]) -> Option<(KeyLock<'_>, bool)> {
         self.key_locks.as_ref()?.lock(hash)
+    }
+
+    /// Sets how durable this process's commits to the namespace are.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Lmdb`] when LMDB refuses the flags.
+    pub fn set_durability(&self, durability: Durability) -> Result<(), StoreError> {
+        let all = lmdb_sys::MDB_NOSYNC | lmdb_sys::MDB_NOMETASYNC;
+        let on = match durability {
+            Durability::Full => 0,
+            Durability::NoMetaSync => lmdb_sys::MDB_NOMETASYNC,
+            Durability::Off => lmdb_sys::MDB_NOSYNC,
+        };
+        for (flags, onoff) in [(all, 0), (on, 1)] {
+            if flags == 0 {
+                continue;
+            }
+            // SAFETY: the environment is open for `self`'s whole life; these
+            // flags may be changed at any time (LMDB's documentation).
+            let rc = unsafe { lmdb_sys::mdb_env_set_flags(self.env.env(), flags, onoff) };
+            if rc != 0 {
+                return Err(lmdb_err("set the sync flags", &self.dir)(
+                    lmdb::Error::from_err_code(rc),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether the store could only be opened read-only.
