@@ -222,9 +222,18 @@ fn gc_removes_old_entries_and_stale_versions() {
     }
     let out = ok(permacache(
         dir.path(),
+        &["gc", "cli/gc", "--older-than", "30d", "--dry-run"],
+    ));
+    assert!(out.starts_with("cli/gc: would remove 2 entries ("), "{out}");
+    assert!(out.contains("4 left"), "{out}");
+    assert_eq!(cache.len().unwrap(), 6, "a dry run removes nothing");
+    let out = ok(permacache(
+        dir.path(),
         &["gc", "cli/gc", "--older-than", "30d"],
     ));
-    assert_eq!(out, "removed 2 entries from cli/gc, 4 left\n");
+    assert!(out.starts_with("cli/gc: removed 2 entries ("), "{out}");
+    assert!(out.contains("4 left"), "{out}");
+    assert!(out.contains("until `permacache compact cli/gc`"), "{out}");
     assert_eq!(cache.get(&(0u32, "sq")).unwrap(), None);
     assert_eq!(cache.get(&(2u32, "sq")).unwrap(), Some(vec![2, 4]));
 
@@ -236,10 +245,11 @@ fn gc_removes_old_entries_and_stale_versions() {
     v2.insert(&(2u32, "sq"), &vec![2, 4]).unwrap();
     let out = json(permacache(
         dir.path(),
-        &["--json", "gc", "cli/gc", "--stale-versions"],
+        &["--json", "gc", "--all", "--stale-versions"],
     ));
-    assert_eq!(out["removed"], 3);
-    assert_eq!(out["left"], 1);
+    assert_eq!(out[0]["namespace"], "cli/gc");
+    assert_eq!(out[0]["removed"], 3);
+    assert_eq!(out[0]["left"], 1);
     assert_eq!(v2.get(&(2u32, "sq")).unwrap(), Some(vec![2, 4]));
 
     let bad = permacache(dir.path(), &["gc", "cli/gc", "--older-than", "soon"]);
@@ -268,6 +278,21 @@ fn forget_takes_any_spelling_of_a_key_and_clear_empties() {
     assert_eq!(cache.get(&Args { x: 1, y: 2 }).unwrap(), None);
     let again = permacache(dir.path(), &["forget", "cli/forget", r#"{"x":1,"y":2}"#]);
     assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        ok(permacache(
+            dir.path(),
+            &["forget", "cli/forget", r#"{"x":4,"y":5}"#, "--dry-run"]
+        )),
+        "would forget {\"x\":4,\"y\":5} (1 records)\n"
+    );
+    assert_eq!(
+        ok(permacache(
+            dir.path(),
+            &["clear", "cli/forget", "--dry-run"]
+        )),
+        "would remove 1 entries from cli/forget\n"
+    );
+    assert_eq!(cache.len().unwrap(), 1, "dry runs remove nothing");
     assert_eq!(
         ok(permacache(dir.path(), &["clear", "cli/forget"])),
         "removed 1 entries from cli/forget\n"

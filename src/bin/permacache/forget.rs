@@ -11,6 +11,18 @@ pub struct Args {
     namespace: String,
     /// The key, as `permacache show` prints it (any JSON spelling of it works)
     key: String,
+    /// Say what would be removed, and remove nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ClearArgs {
+    /// The namespace path
+    namespace: String,
+    /// Say what would be removed, and remove nothing
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// The stored key text `given` means: itself, or its canonical form when it
@@ -41,9 +53,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             true
         })?;
         if !hashes.is_empty() {
-            ns.remove_many_raw(&hashes)?;
+            if !args.dry_run {
+                ns.remove_many_raw(&hashes)?;
+            }
             if ctx.json {
-                ctx.print_json(&json!({"namespace": args.namespace, "forgotten": key}));
+                ctx.print_json(&json!({
+                    "namespace": args.namespace, "forgotten": key,
+                    "records": hashes.len(), "dry_run": args.dry_run
+                }));
+            } else if args.dry_run {
+                println!("would forget {key} ({} records)", hashes.len());
             } else {
                 println!("forgot {key}");
             }
@@ -60,12 +79,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     anyhow::bail!("no entry with key {} in {}", args.key, args.namespace)
 }
 
-pub fn clear(ctx: &Ctx, namespace: &str) -> anyhow::Result<Outcome> {
+pub fn clear(ctx: &Ctx, args: ClearArgs) -> anyhow::Result<Outcome> {
+    let namespace = &args.namespace;
     let ns = ctx.open(namespace)?;
     let n = ns.len()?;
-    ns.clear()?;
+    if !args.dry_run {
+        ns.clear()?;
+    }
     if ctx.json {
-        ctx.print_json(&json!({"namespace": namespace, "removed": n}));
+        ctx.print_json(&json!({"namespace": namespace, "removed": n, "dry_run": args.dry_run}));
+    } else if args.dry_run {
+        println!("would remove {n} entries from {namespace}");
     } else {
         println!("removed {n} entries from {namespace}");
     }

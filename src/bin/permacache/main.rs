@@ -49,7 +49,7 @@ enum Command {
     /// The entries of a namespace: keys as canonical JSON, values as JSON where the codec allows
     Show(show::Args),
     /// Remove every entry of a namespace
-    Clear(NamespaceArg),
+    Clear(forget::ClearArgs),
     /// Remove a namespace: its files, not the namespaces nested in it
     Drop(NamespaceArg),
     /// Remove the entry of one key
@@ -206,7 +206,7 @@ fn main() -> ExitCode {
         Command::List => list::run(&ctx),
         Command::Count(a) => count::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
-        Command::Clear(a) => forget::clear(&ctx, &a.namespace),
+        Command::Clear(a) => forget::clear(&ctx, a),
         Command::Drop(a) => compact::drop(&ctx, &a.namespace),
         Command::Forget(a) => forget::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),
