@@ -294,3 +294,21 @@ fn modes_switch_the_cache_off_refresh_it_or_forbid_misses() {
     assert_eq!(miss.key, r#"{"x":102,"y":2}"#);
     assert_eq!(permacache::mode(), Mode::Normal, "restored after the panic");
 }
+
+#[test]
+fn a_cached_function_can_be_defined_inside_a_function_body() {
+    setup();
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    permacached! {
+        "tests/dsl/inside" =>
+        fn inner(x: i32, y: i32 = 3) -> i32 {
+            RUNS.fetch_add(1, Ordering::SeqCst);
+            x * y
+        }
+    }
+    assert_eq!(inner(2, 3), 6);
+    assert_eq!(inner!(2), 6);
+    assert_eq!(inner::call(2).y(3).run(), 6);
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1, "one entry, served thrice");
+    assert_eq!(inner::key(&2, &3).unwrap(), r#"{"x":2,"y":3}"#);
+}

@@ -260,7 +260,7 @@ macro_rules! __permacache_module {
             /// per defaulted parameter, then `run`.
             #[must_use = "a call does nothing until `run`"]
             pub struct Call {
-                $($p: $ty,)*
+                $(#[doc(hidden)] pub $p: $ty,)*
             }
 
             /// Starts a call with the required arguments; the others take
@@ -280,11 +280,6 @@ macro_rules! __permacache_module {
                         self
                     }
                 )*
-
-                /// Runs the cached function.
-                pub $($async)? fn run(self) -> $ret {
-                    $crate::__permacache_await!([$($async)?] super::$name($(self.$p),*))
-                }
             }
 
             #[doc(hidden)]
@@ -312,6 +307,15 @@ macro_rules! __permacache_module {
                 };
             }
             pub(crate) use __call_macro;
+        }
+
+        // Beside the function, not in its module: in a function body the
+        // module cannot name the function (`super` skips the block).
+        impl $name::Call {
+            /// Runs the cached function.
+            pub $($async)? fn run(self) -> $ret {
+                $crate::__permacache_await!([$($async)?] $name($(self.$p),*))
+            }
         }
 
         #[allow(unused_imports)]
