@@ -60,10 +60,10 @@ pub(crate) fn rules() -> Rules {
 /// lock), store.
 impl<R: Serialize + DeserializeOwned> Cache<R> {
     /// A call of key `key`: a hit, or (as the mode says) a computation, done
-    /// once for threads of this process that miss the key together (and,
-    /// with a remote lock, across machines), whose result is stored when
-    /// `stored` gives one. `from_hit` turns a stored value into the call's
-    /// output.
+    /// once for threads of this process and processes of this machine that
+    /// miss the key together (and, with a remote lock, across machines),
+    /// whose result is stored when `stored` gives one. `from_hit` turns a
+    /// stored value into the call's output.
     ///
     /// # Panics
     ///
