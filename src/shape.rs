@@ -41,6 +41,9 @@ pub struct TracedShape {
     pub has_fields: bool,
     /// Why plain JSON cannot hold every value of the shape, if it cannot.
     pub json_problem: Option<String>,
+    /// Whether a container holds itself (a tree, a list): values can nest
+    /// without bound, so decoding them needs a depth limit.
+    pub recursive: bool,
     /// The shape as JSON (`{"root": ..., "registry": ...}`), for tools that
     /// read stored values without the Rust type.
     pub description: String,
@@ -60,6 +63,7 @@ pub fn value_shape<T: DeserializeOwned>() -> ValueShape {
                 fingerprint: h.digest(),
                 traced: Some(TracedShape {
                     has_fields: registry.values().any(has_fields),
+                    recursive: is_recursive(&registry),
                     json_problem: json_problem(&root, &registry, &mut Vec::new()),
                     description: serde_json::json!({"root": root, "registry": registry})
                         .to_string(),
@@ -315,6 +319,37 @@ fn hash_container(h: &mut Xxh3, c: &ContainerFormat, registry: &Registry, stack:
     }
 }
 
+/// Whether some container of the registry reaches itself.
+fn is_recursive(registry: &Registry) -> bool {
+    use serde_reflection::FormatHolder;
+    let refers: std::collections::BTreeMap<&str, Vec<String>> = registry
+        .iter()
+        .map(|(name, container)| {
+            let mut names = Vec::new();
+            let _ = container.visit(&mut |f| {
+                if let Format::TypeName(n) = f {
+                    names.push(n.clone());
+                }
+                Ok(())
+            });
+            (name.as_str(), names)
+        })
+        .collect();
+    registry.keys().any(|start| {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut work: Vec<&str> = refers[start.as_str()].iter().map(String::as_str).collect();
+        while let Some(name) = work.pop() {
+            if name == start {
+                return true;
+            }
+            if seen.insert(name) {
+                work.extend(refers.get(name).into_iter().flatten().map(String::as_str));
+            }
+        }
+        false
+    })
+}
+
 fn has_fields(c: &ContainerFormat) -> bool {
     match c {
         ContainerFormat::Struct(_) => true,
@@ -484,7 +519,12 @@ mod tests {
     #[test]
     fn recursive_types_trace() {
         let shape = value_shape::<Tree>();
-        assert!(shape.traced.is_some());
+        assert!(shape.traced.as_ref().is_some_and(|t| t.recursive));
+        assert!(
+            value_shape::<WithEnums>().traced.unwrap().recursive,
+            "it holds a Tree"
+        );
+        assert!(!value_shape::<Vec<Option<Size>>>().traced.unwrap().recursive);
         assert_eq!(shape.fingerprint, fp::<Tree>());
     }
 

@@ -484,3 +484,57 @@ fn a_cache_with_another_owner_never_sees_the_entries() {
     assert_eq!(b.get(&1).unwrap().as_deref(), Some("b"));
     assert_eq!(a.len().unwrap(), 2);
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Tree {
+    Leaf(u64),
+    Node(Box<Tree>),
+}
+
+#[test]
+fn a_forged_record_nested_a_hundred_thousand_deep_is_a_miss_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::<Tree>::builder("trust/deep")
+        .root(dir.path())
+        .open()
+        .unwrap();
+    let small = Tree::Node(Box::new(Tree::Leaf(7)));
+    cache.insert(&1, &small).unwrap();
+    let ns = cache.namespace();
+    let hash = permacache::store::key_hash(0, b"1");
+    let genuine = ns.get_raw(&hash).unwrap().unwrap();
+    assert_eq!(
+        genuine[1], 2,
+        "a recursive type is stored in CBOR (depth-limited)"
+    );
+
+    // The genuine header and key, then a value nested 100,000 deep, sealed
+    // with a right checksum: what a writer to the store could plant.
+    let value_at = permacache::store::HEADER_LEN + 1;
+    let forge = |codec: u8, value: &[u8]| {
+        let mut bytes = genuine[..value_at].to_vec();
+        bytes[1] = codec;
+        bytes.extend_from_slice(value);
+        let sum = xxhash_rust::xxh3::xxh3_64(&bytes);
+        bytes.extend_from_slice(&sum.to_le_bytes());
+        bytes
+    };
+    let mut cbor = Vec::new();
+    for _ in 0..100_000 {
+        cbor.extend_from_slice(&[0xa1, 0x64, b'N', b'o', b'd', b'e']);
+    }
+    cbor.extend_from_slice(&[0xa1, 0x64, b'L', b'e', b'a', b'f', 0x07]);
+    // The same tree as postcard would write it: variant 1, ..., variant 0, 7.
+    let mut postcard = vec![1u8; 100_000];
+    postcard.extend_from_slice(&[0, 7]);
+
+    for forged in [forge(2, &cbor), forge(0, &postcard)] {
+        ns.put_raw(&hash, &forged).unwrap();
+        assert_eq!(
+            cache.get(&1).unwrap(),
+            None,
+            "a miss, and this process alive"
+        );
+        assert_eq!(cache.get_or_compute(&1, || small.clone()), small);
+    }
+}

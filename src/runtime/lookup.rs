@@ -73,7 +73,7 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
             Miss::OtherParameters
         } else if h.value_shape != self.value_shape {
             Miss::OtherValueShape
-        } else if !self.codec.reads(h.codec) {
+        } else if !self.plan.reads(h.codec) {
             Miss::OtherCodec
         } else if self.is_expired(h) {
             Miss::Expired

@@ -67,14 +67,6 @@ impl Codec {
             .find(|c| c.name() == name)
     }
 
-    /// Whether a namespace of this codec reads records of `tag`.
-    pub(crate) fn reads(self, tag: u8) -> bool {
-        match self {
-            Codec::Postcard => tag == Codec::Postcard.tag() || tag == Codec::Cbor.tag(),
-            other => tag == other.tag(),
-        }
-    }
-
     /// How values of `shape` are written by a namespace of this codec.
     ///
     /// # Errors
@@ -88,7 +80,11 @@ impl Codec {
                 None => Plan::Json,
             },
             (Codec::Json, None) => Plan::Json,
+            // postcard decodes without a depth limit: a forged record of a
+            // recursive type nested deep enough would overflow the stack.
+            // CBOR's decoder stops at a depth of 256.
             (Codec::Cbor, _) | (Codec::Postcard, None) => Plan::Cbor,
+            (Codec::Postcard, Some(traced)) if traced.recursive => Plan::Cbor,
             (Codec::Postcard, Some(traced)) => Plan::Postcard {
                 probe_skips: traced.has_fields,
             },
@@ -109,6 +105,17 @@ pub(crate) enum Plan {
 }
 
 impl Plan {
+    /// Whether records of codec `tag` are read: only the codecs this plan
+    /// writes, so a record claiming postcard is never decoded for a type
+    /// that needs CBOR's depth limit.
+    pub(crate) fn reads(self, tag: u8) -> bool {
+        match self {
+            Plan::Postcard { .. } => tag == Codec::Postcard.tag() || tag == Codec::Cbor.tag(),
+            Plan::Json => tag == Codec::Json.tag(),
+            Plan::Cbor => tag == Codec::Cbor.tag(),
+        }
+    }
+
     /// Appends the encoding of `value` to `out`; returns the codec tag used.
     pub(crate) fn encode<R: Serialize + ?Sized>(
         self,
