@@ -39,6 +39,9 @@ pub struct StoreSection {
     /// Cross-machine compute-once: how long a worker holds the lock on a key
     /// it computes (and others wait at most), such as `"10m"`; or `"off"`.
     pub remote_lock: Option<Spanned<String>>,
+    /// The most the whole store may take on disk, such as `"20GB"`: the
+    /// least recently used entries are evicted to keep it.
+    pub max_size: Option<Spanned<String>>,
 }
 
 /// `[namespace."path"]`.
@@ -70,6 +73,9 @@ pub struct NamespaceConfig {
     /// Who the namespace's entries belong to: the crate's package name by
     /// default. Crates that name the same owner share entries on purpose.
     pub owner: Option<Spanned<String>>,
+    /// The most the namespace may take on disk, such as `"2GB"`: the least
+    /// recently used entries are evicted to keep it.
+    pub max_size: Option<Spanned<String>>,
     /// `"redis://host:port/db"`, a comma-separated list of cluster nodes, or
     /// `"off"`: the shared tier.
     pub remote: Option<Spanned<String>>,
@@ -308,12 +314,22 @@ impl Config {
             {
                 errors.push(at(owner.span(), e));
             }
+            if let Some(size) = &ns.max_size
+                && let Err(e) = parse_size(size.get_ref())
+            {
+                errors.push(at(size.span(), format!("bad max_size: {e}")));
+            }
             for (span, message) in remote_keys!(ns).problems() {
                 errors.push(at(span, message));
             }
         }
         for (span, message) in remote_keys!(config.store).problems() {
             errors.push(at(span, message));
+        }
+        if let Some(size) = &config.store.max_size
+            && let Err(e) = parse_size(size.get_ref())
+        {
+            errors.push(at(size.span(), format!("bad max_size: {e}")));
         }
         if let Some(dir) = &config.store.dir
             && dir.get_ref().trim().is_empty()
@@ -354,6 +370,48 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
             .ok_or_else(|| format!("{text:?} is too long")),
         _ => Err(format!(
             "{text:?} is not a duration; expected a positive number and a unit, like \"45s\", \"15m\", \"12h\", \"30d\" or \"2w\""
+        )),
+    }
+}
+
+/// Parses a size such as `20GB`, `512MiB` or `1.5GB` into bytes: `B`, `KB`,
+/// `MB`, `GB`, `TB` (powers of 1000) or `KiB`, `MiB`, `GiB`, `TiB` (powers of
+/// 1024), upper or lower case.
+///
+/// # Errors
+///
+/// What was expected, when `text` is not such a size.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let unit_bytes: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => 0,
+    };
+    match number.parse::<f64>() {
+        Ok(n) if unit_bytes > 0 && n > 0.0 && n.is_finite() && !number.starts_with('.') => {
+            let bytes = n * unit_bytes as f64;
+            if bytes >= u64::MAX as f64 {
+                Err(format!("{text:?} is too big"))
+            } else if bytes < 1.0 {
+                Err(format!("{text:?} is less than a byte"))
+            } else {
+                Ok(bytes as u64)
+            }
+        }
+        _ => Err(format!(
+            "{text:?} is not a size; expected a positive number and a unit, like \"20GB\", \"512MB\", \"1.5GiB\" or \"800KB\""
         )),
     }
 }
@@ -604,6 +662,37 @@ ttl = "30d"
         );
         assert!(check_remote("redis://:pw@h:1/0").is_ok());
         assert!(check_remote("redis://").is_err());
+    }
+
+    #[test]
+    fn sizes_take_one_unit() {
+        assert_eq!(parse_size("20GB"), Ok(20_000_000_000));
+        assert_eq!(parse_size("8MB"), Ok(8_000_000));
+        assert_eq!(parse_size("1.5 GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("512kib"), Ok(512 << 10));
+        assert_eq!(parse_size("100B"), Ok(100));
+        for bad in [
+            "",
+            "20",
+            "GB",
+            "-1GB",
+            "0MB",
+            "1.2.3MB",
+            "5 parsecs",
+            ".5GB",
+            "nanGB",
+            "0.1B",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        let errs =
+            Config::parse("[store]\nmax_size = \"lots\"\n[namespace.\"a\"]\nmax_size = \"20\"\n")
+                .unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs.iter().all(|e| e.message.contains("bad max_size")),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -14,11 +14,11 @@
 use std::fmt::Write as _;
 
 use crate::config::{
-    CodecName, NamespaceConfig, StoreSection, SyncName, parse_duration, parse_millis,
+    CodecName, NamespaceConfig, StoreSection, SyncName, parse_duration, parse_millis, parse_size,
 };
 
 /// The fields, by the letter that names each in the string.
-pub const FIELDS: [(u8, &str); 9] = [
+pub const FIELDS: [(u8, &str); 11] = [
     (b'v', "version"),
     (b'c', "codec"),
     (b's', "sync"),
@@ -27,6 +27,8 @@ pub const FIELDS: [(u8, &str); 9] = [
     (b'o', "owner"),
     (b'w', "remote timeout in milliseconds"),
     (b'l', "remote lock in milliseconds"),
+    (b'm', "namespace max size in bytes"),
+    (b'n', "store max size in bytes"),
     (b'u', "remote address, last"),
 ];
 
@@ -52,6 +54,10 @@ pub struct Settings {
     pub remote_timeout_ms: u64,
     /// Milliseconds of the cross-machine compute-once lock; `0` means none.
     pub remote_lock_ms: u64,
+    /// The namespace's `max_size` in bytes; `0` means none.
+    pub max_size: u64,
+    /// `[store] max_size` in bytes; `0` means none.
+    pub store_max_size: u64,
 }
 
 /// Writes the settings string of namespace `ns` (`store` for the keys it
@@ -82,6 +88,16 @@ pub fn write(ns: &NamespaceConfig, store: &StoreSection, body_fingerprint: Optio
                 .as_deref()
                 .and_then(|t| parse_millis(t).ok())
                 .map(|ms| ms.to_string()),
+            b'm' => ns
+                .max_size
+                .as_ref()
+                .and_then(|m| parse_size(m.get_ref()).ok())
+                .map(|b| b.to_string()),
+            b'n' => store
+                .max_size
+                .as_ref()
+                .and_then(|m| parse_size(m.get_ref()).ok())
+                .map(|b| b.to_string()),
             b'u' => remote
                 .remote
                 .as_deref()
@@ -111,6 +127,8 @@ impl Settings {
         remote: None,
         remote_timeout_ms: 0,
         remote_lock_ms: 0,
+        max_size: 0,
+        store_max_size: 0,
     };
 
     /// Reads the settings string a crate's build check wrote for one
@@ -156,6 +174,8 @@ impl Settings {
                 b'b' => out.body_fingerprint = number(b, start, stop, 16),
                 b'w' => out.remote_timeout_ms = number(b, start, stop, 10),
                 b'l' => out.remote_lock_ms = number(b, start, stop, 10),
+                b'm' => out.max_size = number(b, start, stop, 10),
+                b'n' => out.store_max_size = number(b, start, stop, 10),
                 b'o' => out.owner = sub(text, start, stop),
                 b's' => {
                     out.sync = match sub(text, start, stop).as_bytes() {
@@ -232,14 +252,14 @@ mod tests {
     #[test]
     fn what_the_build_writes_the_macro_reads() {
         let config = Config::parse(
-            "[store]\nremote = \"redis://h:1/2;x\"\nremote_lock = \"2s\"\n[namespace.\"a\"]\nversion = 7\ncodec = \"json\"\nsync = \"off\"\nttl = \"2h\"\ntrack_body = true\nowner = \"team\"\nremote_timeout = \"75ms\"\n",
+            "[store]\nremote = \"redis://h:1/2;x\"\nremote_lock = \"2s\"\nmax_size = \"1GB\"\n[namespace.\"a\"]\nversion = 7\ncodec = \"json\"\nsync = \"off\"\nttl = \"2h\"\ntrack_body = true\nowner = \"team\"\nremote_timeout = \"75ms\"\nmax_size = \"8MB\"\n",
         )
         .unwrap();
         let ns = config.namespace.values().next().unwrap();
         let written = write(ns, &config.store, Some(0x0123_4567_89ab_cdef));
         assert_eq!(
             written,
-            "v=7;c=json;s=off;t=7200;b=0123456789abcdef;o=team;w=75;l=2000;u=redis://h:1/2;x"
+            "v=7;c=json;s=off;t=7200;b=0123456789abcdef;o=team;w=75;l=2000;m=8000000;n=1000000000;u=redis://h:1/2;x"
         );
         let s = Settings::read(Some(written.leak()), Some("/cache"), "mine");
         assert_eq!(
@@ -255,6 +275,8 @@ mod tests {
                 remote: Some("redis://h:1/2;x"),
                 remote_timeout_ms: 75,
                 remote_lock_ms: 2000,
+                max_size: 8_000_000,
+                store_max_size: 1_000_000_000,
             }
         );
         let plain = Settings::read(Some("v=0;c=postcard;"), None, "mine");

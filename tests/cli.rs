@@ -233,7 +233,11 @@ fn gc_removes_old_entries_and_stale_versions() {
     ));
     assert!(out.starts_with("cli/gc: removed 2 entries ("), "{out}");
     assert!(out.contains("4 left"), "{out}");
-    assert!(out.contains("until `permacache compact cli/gc`"), "{out}");
+    // This test has the namespace open: gc cannot compact it, and says so.
+    assert!(
+        out.contains("another process has it open") && out.contains("`permacache compact cli/gc`"),
+        "{out}"
+    );
     assert_eq!(cache.get(&(0u32, "sq")).unwrap(), None);
     assert_eq!(cache.get(&(2u32, "sq")).unwrap(), Some(vec![2, 4]));
 
@@ -255,6 +259,93 @@ fn gc_removes_old_entries_and_stale_versions() {
     let bad = permacache(dir.path(), &["gc", "cli/gc", "--older-than", "soon"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("\"45s\""), "{}", stderr(&bad));
+}
+
+/// What `du` counts for a folder and everything in it.
+fn du(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                du(&e.path())
+            } else {
+                m.blocks() * 512
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn gc_max_size_evicts_the_least_recently_used_across_the_store_and_compacts() {
+    // Two namespaces of 200 entries of 20 kB; "old" written ten days ago.
+    let a = tempfile::tempdir().unwrap();
+    for (name, age_days) in [("cli/old", 10u64), ("cli/new", 0)] {
+        let cache: Cache<Vec<u8>> = Cache::builder(name).root(a.path()).open().unwrap();
+        for k in 0..200u32 {
+            cache.insert(&k, &vec![k as u8; 20_000]).unwrap();
+        }
+        if age_days > 0 {
+            let ns = cache.namespace();
+            for k in 0..200u32 {
+                let hash = key_hash(0, permacache::stringify(&k).unwrap().as_bytes());
+                let mut bytes = ns.get_raw(&hash).unwrap().unwrap();
+                let at =
+                    u64::from_le_bytes(bytes[48..56].try_into().unwrap()) - age_days * 86_400_000;
+                bytes[48..56].copy_from_slice(&at.to_le_bytes());
+                reseal(&mut bytes);
+                ns.put_raw(&hash, &bytes).unwrap();
+            }
+        }
+    }
+    // A store no process has open: export, import elsewhere.
+    let b = tempfile::tempdir().unwrap();
+    for name in ["cli/old", "cli/new"] {
+        let file = a.path().join("x.pcx");
+        ok(permacache(
+            a.path(),
+            &["export", name, file.to_str().unwrap()],
+        ));
+        ok(permacache(
+            b.path(),
+            &["import", name, file.to_str().unwrap()],
+        ));
+    }
+    let before = du(b.path());
+    let dry = ok(permacache(
+        b.path(),
+        &["gc", "--all", "--max-size", "5MB", "--dry-run"],
+    ));
+    assert!(dry.contains("cli/old: would remove"), "{dry}");
+    assert_eq!(du(b.path()), before, "a dry run changes nothing");
+
+    let out = ok(permacache(b.path(), &["gc", "--all", "--max-size", "5MB"]));
+    assert!(out.contains("cli/new: removed 0 entries"), "{out}");
+    assert!(out.contains("the file shrank from"), "{out}");
+    let after = du(b.path());
+    assert!(
+        after as f64 <= 5e6 * 1.10,
+        "{before} -> {after} bytes on disk for --max-size 5MB"
+    );
+    assert_eq!(ok(permacache(b.path(), &["count", "cli/new"])), "200\n");
+    let old: usize = ok(permacache(b.path(), &["count", "cli/old"]))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(old < 100, "{old} old entries kept");
+
+    // One namespace: its own size.
+    let out = ok(permacache(
+        b.path(),
+        &["gc", "cli/new", "--max-size", "2MB"],
+    ));
+    assert!(out.starts_with("cli/new: removed "), "{out}");
+    assert!(du(&b.path().join("cli/new")) as f64 <= 2e6 * 1.10);
+    let bad = permacache(b.path(), &["gc", "cli/new", "--max-size", "lots"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("\"20GB\""), "{}", stderr(&bad));
 }
 
 #[test]
@@ -330,10 +421,11 @@ fn compact_gives_free_pages_back_and_refuses_a_store_in_use() {
         b.path(),
         &["import", "cli/compact", file.to_str().unwrap()],
     ));
-    // Make free pages: remove most entries through the CLI's gc of version.
-    ok(permacache(
+    // Remove every entry with gc, which compacts what no process has open.
+    let gc = json(permacache(
         b.path(),
         &[
+            "--json",
             "gc",
             "cli/compact",
             "--stale-versions",
@@ -341,6 +433,18 @@ fn compact_gives_free_pages_back_and_refuses_a_store_in_use() {
             "7",
         ],
     ));
+    assert_eq!(gc[0]["compacted"], true, "{gc}");
+    assert!(
+        gc[0]["file_bytes"].as_u64() < gc[0]["file_before"].as_u64(),
+        "{gc}"
+    );
+    // Free pages again, for compact: a second import, then its removal
+    // through the library (which does not compact).
+    ok(permacache(
+        b.path(),
+        &["import", "cli/compact", file.to_str().unwrap()],
+    ));
+    ok(permacache(b.path(), &["clear", "cli/compact"]));
     // A nested namespace whose name an older compaction used for its copy.
     squares(b.path(), "cli/compact/compact.tmp", 3);
     let out = json(permacache(b.path(), &["--json", "compact", "cli/compact"]));

@@ -16,7 +16,7 @@ use crate::key;
 use crate::remote::{RemoteSettings, Tier};
 use crate::shape::value_shape;
 use crate::store::{
-    self, Codec, Durability, Namespace, Plan, Record, StoreError, name_fingerprint,
+    self, Budget, Codec, Durability, Namespace, Plan, Record, StoreError, name_fingerprint,
 };
 
 /// A persistent cache of `R` values in one namespace.
@@ -77,6 +77,7 @@ pub struct CacheBuilder<R> {
     owner: String,
     durability: Durability,
     ttl: Option<Duration>,
+    budget: Budget,
     remote: RemoteSettings,
     _value: PhantomData<fn() -> R>,
 }
@@ -147,6 +148,23 @@ impl<R> CacheBuilder<R> {
         self
     }
 
+    /// Keeps the namespace within `bytes` on disk (what `du` counts, plus a
+    /// small margin): before a write would pass it, the least recently used
+    /// entries are evicted. `PERMACACHE_MAX_SIZE` sets a budget for the
+    /// whole store beside it.
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.budget.namespace = Some(bytes);
+        self
+    }
+
+    /// The namespace's and the store's budgets (`max_size` in
+    /// permacache.toml).
+    #[doc(hidden)]
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
     /// Shares the cache through a Redis server (`redis://host:port/db`) or
     /// Redis Cluster (a comma-separated list of its nodes): a local miss asks
     /// it, and computed values go to it. `PERMACACHE_REMOTE`, when set,
@@ -209,6 +227,13 @@ impl<R> CacheBuilder<R> {
         let ns = Namespace::open(&root, &self.path)?;
         if !ns.is_read_only() {
             ns.set_durability(self.durability)?;
+            let mut budget = self.budget;
+            if let Some(store) = store_budget_from_env() {
+                budget.store = Some(store);
+            }
+            if budget.is_set() {
+                ns.set_budget(budget);
+            }
         }
         if let Some(traced) = &shape.traced {
             ns.keep_shape(shape.fingerprint, &traced.description);
@@ -263,6 +288,7 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
             owner: String::new(),
             durability: Durability::default(),
             ttl: None,
+            budget: Budget::default(),
             remote: RemoteSettings::default(),
             _value: PhantomData,
         }
@@ -415,4 +441,21 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
     pub fn is_empty(&self) -> Result<bool, StoreError> {
         self.ns.is_empty()
     }
+}
+
+/// `PERMACACHE_MAX_SIZE`: a budget for the whole store, over permacache.toml's
+/// `[store] max_size`. A value that is not a size is ignored, with a warning
+/// once.
+fn store_budget_from_env() -> Option<u64> {
+    static READ: once_cell::sync::Lazy<Option<u64>> = once_cell::sync::Lazy::new(|| {
+        let text = std::env::var("PERMACACHE_MAX_SIZE").ok()?;
+        match crate::config::parse_size(&text) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                log::warn!("permacache: PERMACACHE_MAX_SIZE ignored: {e}");
+                None
+            }
+        }
+    });
+    *READ
 }

@@ -99,6 +99,9 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
             None => Lookup::Miss(Miss::Absent, None),
             Some(bytes) => self.judge(key, bytes),
         });
+        if let Ok(Lookup::Hit(_)) = &local {
+            self.ns.touch(&hash);
+        }
         let found = match (&local, &self.tier) {
             (Ok(Lookup::Hit(_)), _) | (_, None) => local,
             (_, Some(tier)) => match tier.get(&hash).and_then(|b| self.adopt(key, &hash, &b)) {
@@ -158,6 +161,11 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
                 return keys.iter().map(|_| None).collect();
             }
         };
+        for (f, hash) in found.iter().zip(&hashes) {
+            if let (Lookup::Hit(_), Some(hash)) = (f, hash) {
+                self.ns.touch(hash);
+            }
+        }
         if let Some(tier) = &self.tier {
             let missed: Vec<usize> = (0..keys.len())
                 .filter(|&i| keys[i].is_some() && !matches!(found[i], Lookup::Hit(_)))

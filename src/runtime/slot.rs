@@ -16,6 +16,7 @@ use super::stats::{Miss, Outcome, Stats};
 use crate::config::{CodecName, SyncName};
 use crate::remote::{RemoteChoice, RemoteSettings};
 use crate::settings::Settings;
+use crate::store::Budget;
 use crate::store::{Chain, Durability, KeyLock};
 use crate::{Cache, Codec, KeyError};
 
@@ -75,7 +76,11 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
                     .body_fingerprint(s.body_fingerprint)
                     .owner(s.owner)
                     .params_shape((self.params_shape)())
-                    .remote_settings(remote(s));
+                    .remote_settings(remote(s))
+                    .budget(Budget {
+                        namespace: (s.max_size > 0).then_some(s.max_size),
+                        store: (s.store_max_size > 0).then_some(s.store_max_size),
+                    });
                 if s.ttl_secs > 0 {
                     builder = builder.ttl(Duration::from_secs(s.ttl_secs));
                 }

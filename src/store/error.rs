@@ -78,6 +78,16 @@ pub enum StoreError {
     /// The namespace's codec cannot hold every value of the cached type
     /// (JSON and `Option<Option<_>>`, say); says which part.
     UnsupportedValue(String),
+    /// An entry bigger than the namespace's size budget leaves room for: not
+    /// stored (the call still returns its value).
+    OverBudget {
+        /// The namespace's directory.
+        path: PathBuf,
+        /// About how many bytes the entry takes.
+        bytes: u64,
+        /// The bytes the budget leaves for entries.
+        room: u64,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -123,6 +133,12 @@ impl fmt::Display for StoreError {
             StoreError::UnsupportedValue(what) => write!(
                 f,
                 "the JSON codec cannot hold this value type: it has {what}; use the default codec"
+            ),
+            StoreError::OverBudget { path, bytes, room } => write!(
+                f,
+                "an entry of about {bytes} bytes is not stored in {}: its max_size leaves {room} bytes for entries, and one entry may take at most {}% of that (raise max_size)",
+                path.display(),
+                (super::budget::LOW * 100.0) as u32
             ),
         }
     }

@@ -5,6 +5,7 @@
 //! [`Namespace`] owns an environment, [`Record`] is the byte layout, and
 //! [`Codec`] encodes values. The typed [`Cache`](crate::Cache) sits on top.
 
+mod budget;
 mod codec;
 mod compact;
 mod error;
@@ -17,6 +18,7 @@ mod namespace;
 mod record;
 mod root;
 
+pub use budget::Budget;
 pub use codec::Codec;
 pub(crate) use codec::{Plan, decode};
 pub use compact::{Compacted, bytes_on_disk, compact, drop_namespace};

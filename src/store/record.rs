@@ -121,6 +121,13 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
+/// A record's write time, read from its header alone (no checksum: for
+/// eviction order, where a damaged record only goes first). `None` for
+/// bytes too short or of another format.
+pub(crate) fn written_at_ms(bytes: &[u8]) -> Option<u64> {
+    (bytes.len() >= HEADER_LEN && bytes[0] == RECORD_FORMAT_VERSION).then(|| u64_at(bytes, 48))
+}
+
 impl<'a> Record<'a> {
     /// Reads a record without copying, verifying its checksum.
     ///

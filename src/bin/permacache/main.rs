@@ -64,7 +64,8 @@ enum Command {
     Verify(verify::Args),
     /// Give free pages back to the filesystem
     Compact(compact::Args),
-    /// Remove old entries, or entries of older versions
+    /// Remove old entries, entries of older versions, or the least recently
+    /// used beyond a size; then compact
     Gc(gc::Args),
     /// Copy a namespace's entries to the shared tier (Redis; needs the `redis` feature)
     Push(remote::Args),
@@ -75,6 +76,10 @@ enum Command {
     /// namespace in a child)
     #[command(name = "__verify-one", hide = true)]
     VerifyOne(NamespaceArg),
+    /// gc's removals in this process (what `gc` runs in a child, so that it
+    /// can compact afterwards)
+    #[command(name = "__gc-work", hide = true)]
+    GcWork(gc::Args),
 }
 
 /// A namespace path argument.
@@ -218,6 +223,7 @@ fn main() -> ExitCode {
         Command::Push(a) => remote::push(&ctx, a),
         Command::Pull(a) => remote::pull(&ctx, a),
         Command::VerifyOne(a) => verify::run_one(&ctx, &a.namespace),
+        Command::GcWork(a) => gc::run_work(&ctx, a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -1,0 +1,386 @@
+//! Size budgets: a namespace (or the whole store) kept within `max_size` by
+//! evicting its least recently used entries.
+//!
+//! Recency costs a hit no write transaction: hits are noted in memory and
+//! appended to `recency~log` (24-byte rows: LMDB key, milliseconds) with the
+//! next commit, every few seconds, or at exit. Writes are noted the same way.
+//! An entry with no row counts from its record's write time.
+//!
+//! Before a commit that would take the live pages of the namespace past
+//! [`HIGH`] of its budget, a write transaction of its own evicts the oldest
+//! entries until they fill at most [`LOW`] of it. Eviction commits before the
+//! records are written, so LMDB reuses the freed pages and the file stops
+//! growing. LMDB's snapshots keep a record whole for a reader in another
+//! process while it is evicted.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lmdb::{Cursor, Database, RwTransaction, Transaction};
+
+use super::record::written_at_ms;
+
+/// The recency log, beside `data.mdb`.
+pub(crate) const LOG: &str = "recency~log";
+/// A row of the log: the LMDB key and the time of use in milliseconds (LE).
+const ROW: usize = 24;
+/// Eviction starts when live pages pass this share of the budget...
+pub const HIGH: f64 = 0.85;
+/// ... and goes on until they fill no more than this share.
+pub const LOW: f64 = 0.65;
+/// Hits kept in memory before they are written to the log.
+const PENDING_MAX: usize = 4096;
+/// How long hits wait in memory at most (checked at the next hit).
+const PENDING_AGE: Duration = Duration::from_secs(2);
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The budgets in force for one namespace, in bytes on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// The namespace's own `max_size`.
+    pub namespace: Option<u64>,
+    /// The store's `max_size` (all namespaces under the root together).
+    pub store: Option<u64>,
+}
+
+impl Budget {
+    /// Whether any budget is in force.
+    pub fn is_set(&self) -> bool {
+        self.namespace.is_some() || self.store.is_some()
+    }
+
+    /// The tighter of two budgets, field by field (two caches on one
+    /// namespace: both are kept).
+    pub(crate) fn tighter(self, other: Budget) -> Budget {
+        let min = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Budget {
+            namespace: min(self.namespace, other.namespace),
+            store: min(self.store, other.store),
+        }
+    }
+}
+
+/// A namespace's budget and the uses not yet in its log.
+#[derive(Default)]
+pub(crate) struct Recency {
+    budget: Mutex<Budget>,
+    /// Set once any budget is in force: hits are noted only then.
+    active: std::sync::atomic::AtomicBool,
+    pending: Mutex<Vec<([u8; 16], u64)>>,
+    /// When the pending uses were last written, in ms since the process's
+    /// first note.
+    last_flush: AtomicU64,
+}
+
+static EPOCH: once_cell::sync::Lazy<Instant> = once_cell::sync::Lazy::new(Instant::now);
+
+impl Recency {
+    pub(crate) fn set(&self, budget: Budget) {
+        let mut b = self.budget.lock().unwrap_or_else(|p| p.into_inner());
+        *b = b.tighter(budget);
+        if b.is_set() {
+            self.active.store(true, Ordering::Release);
+            register_exit_flush();
+        }
+    }
+
+    pub(crate) fn budget(&self) -> Budget {
+        *self.budget.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Notes a use of the entry under `hash`; writes the pending uses to the
+    /// log in `dir` when there are many or they are old.
+    pub(crate) fn touch(&self, dir: &Path, hash: &[u8; 16]) {
+        if !self.is_active() {
+            return;
+        }
+        let due = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.push((*hash, now_ms()));
+            let age = EPOCH.elapsed().as_millis() as u64 - self.last_flush.load(Ordering::Relaxed);
+            pending.len() >= PENDING_MAX || age >= PENDING_AGE.as_millis() as u64
+        };
+        if due {
+            self.flush(dir, &[]);
+        }
+    }
+
+    /// Writes the pending uses, and `written` (stored just now), to the log.
+    pub(crate) fn flush(&self, dir: &Path, written: &[[u8; 16]]) {
+        let rows = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            self.last_flush
+                .store(EPOCH.elapsed().as_millis() as u64, Ordering::Relaxed);
+            if pending.is_empty() && written.is_empty() {
+                return;
+            }
+            let now = now_ms();
+            let mut rows = Vec::with_capacity((pending.len() + written.len()) * ROW);
+            for (hash, at) in pending.drain(..).chain(written.iter().map(|h| (*h, now))) {
+                rows.extend_from_slice(&hash);
+                rows.extend_from_slice(&at.to_le_bytes());
+            }
+            rows
+        };
+        // One write of whole rows with O_APPEND: rows from several processes
+        // never interleave. A failure loses only recency, never an entry.
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(dir.join(LOG))
+            .and_then(|mut f| f.write_all(&rows));
+        if let Err(e) = appended {
+            log::debug!("permacache: cannot note uses in {}: {e}", dir.display());
+        }
+    }
+}
+
+/// Writes every open namespace's pending uses at exit.
+fn register_exit_flush() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    extern "C" fn at_exit() {
+        super::namespace::flush_all_recency();
+    }
+    ONCE.call_once(|| unsafe {
+        libc::atexit(at_exit);
+    });
+}
+
+/// The last use of each entry the log in `dir` knows.
+pub(crate) fn read_log(dir: &Path) -> HashMap<[u8; 16], u64> {
+    let mut bytes = Vec::new();
+    let _ = std::fs::File::open(dir.join(LOG)).and_then(|mut f| f.read_to_end(&mut bytes));
+    let mut last = HashMap::new();
+    for row in bytes.chunks_exact(ROW) {
+        let hash: [u8; 16] = row[..16].try_into().expect("16 bytes");
+        let at = u64::from_le_bytes(row[16..].try_into().expect("8 bytes"));
+        let e = last.entry(hash).or_insert(at);
+        *e = (*e).max(at);
+    }
+    last
+}
+
+/// Rewrites the log with the rows of the entries still stored.
+fn rewrite_log(dir: &Path, last: &HashMap<[u8; 16], u64>) {
+    let mut rows = Vec::with_capacity(last.len() * ROW);
+    for (hash, at) in last {
+        rows.extend_from_slice(hash);
+        rows.extend_from_slice(&at.to_le_bytes());
+    }
+    let tmp = dir.join("recency~log.new");
+    let done = std::fs::write(&tmp, &rows).and_then(|()| std::fs::rename(&tmp, dir.join(LOG)));
+    if let Err(e) = done {
+        log::debug!(
+            "permacache: cannot rewrite {}: {e}",
+            dir.join(LOG).display()
+        );
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+/// Bytes of a namespace folder other than `data.mdb` (the lock files, the
+/// log, the shape files), as the filesystem counts them.
+pub(crate) fn overhead(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name() != "data.mdb")
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| disk_bytes(&m))
+        .sum()
+}
+
+/// What `du` counts for a file.
+pub(crate) fn disk_bytes(m: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    m.blocks() * 512
+}
+
+/// Bytes on disk of the other namespaces of the store under `root`, looked
+/// at most once a second per process.
+pub(crate) fn others_on_disk(root: &Path, me: &Path) -> u64 {
+    static SEEN: Mutex<Option<(PathBuf, Instant, u64)>> = Mutex::new(None);
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((r, at, total)) = &*seen
+        && r == me
+        && at.elapsed() < Duration::from_secs(1)
+    {
+        return *total;
+    }
+    let total = super::namespace::list_namespaces(root)
+        .unwrap_or_default()
+        .iter()
+        .map(|name| root.join(name))
+        .filter(|dir| dir.canonicalize().map_or(true, |d| d != me))
+        .map(|dir| {
+            let data = std::fs::metadata(dir.join("data.mdb")).map_or(0, |m| disk_bytes(&m));
+            data + overhead(&dir)
+        })
+        .sum();
+    *seen = Some((me.to_path_buf(), Instant::now(), total));
+    total
+}
+
+/// The pages an entry of `record_len` bytes takes in a B-tree of
+/// `page_size` pages, roughly: a share of a leaf, or overflow pages.
+pub(crate) fn entry_bytes(record_len: usize, page_size: usize) -> u64 {
+    let node = 16 + 8 + record_len;
+    if node > page_size / 2 {
+        (node.div_ceil(page_size) * page_size) as u64
+    } else {
+        // Leaves are half to fully filled.
+        (node + node / 3) as u64
+    }
+}
+
+/// Bytes of the pages the namespace's entries live in, in `txn`.
+pub(crate) fn live_bytes(txn: &impl Transaction, db: Database) -> u64 {
+    let mut stat = std::mem::MaybeUninit::<lmdb_sys::MDB_stat>::zeroed();
+    // SAFETY: a valid transaction and database, and a stat to fill.
+    let rc = unsafe { lmdb_sys::mdb_stat(txn.txn(), db.dbi(), stat.as_mut_ptr()) };
+    if rc != 0 {
+        return 0;
+    }
+    // SAFETY: filled by mdb_stat.
+    let s = unsafe { stat.assume_init() };
+    let pages = s.ms_branch_pages + s.ms_leaf_pages + s.ms_overflow_pages;
+    pages as u64 * u64::from(s.ms_psize)
+}
+
+/// An entry as eviction sees it.
+pub(crate) struct Candidate {
+    pub(crate) hash: [u8; 16],
+    /// Its record's write time: a record rewritten since is not evicted.
+    pub(crate) written: u64,
+    pub(crate) last_use: u64,
+    /// The bytes it takes in pages.
+    pub(crate) bytes: u64,
+}
+
+/// Every entry of the namespace with its last use (from `last`, else its
+/// write time; a record that cannot be read counts as oldest).
+pub(crate) fn candidates(
+    txn: &impl Transaction,
+    db: Database,
+    last: &HashMap<[u8; 16], u64>,
+    page_size: usize,
+) -> Result<Vec<Candidate>, lmdb::Error> {
+    let mut out = Vec::new();
+    let mut cursor = txn.open_ro_cursor(db)?;
+    for item in cursor.iter_start() {
+        let (k, v) = item?;
+        let Ok(hash) = <[u8; 16]>::try_from(k) else {
+            continue;
+        };
+        let written = written_at_ms(v).unwrap_or(0);
+        out.push(Candidate {
+            hash,
+            written,
+            last_use: last.get(&hash).copied().unwrap_or(written).max(written),
+            bytes: entry_bytes(v.len(), page_size),
+        });
+    }
+    Ok(out)
+}
+
+/// What an eviction removes: the least recently used entries, enough of
+/// them to bring the namespace's pages (`live` bytes now) down to `target`.
+/// Entries share leaf pages, so pages empty only as their entries go: the
+/// plan removes the same share of the entries' bytes as the pages must lose,
+/// and the space freed inside leaves takes the next entries.
+pub(crate) fn plan(
+    txn: &impl Transaction,
+    db: Database,
+    dir: &Path,
+    target: u64,
+    page_size: usize,
+) -> Result<Vec<Candidate>, lmdb::Error> {
+    let live = live_bytes(txn, db);
+    if live <= target {
+        return Ok(Vec::new());
+    }
+    let mut all = candidates(txn, db, &read_log(dir), page_size)?;
+    let total: u64 = all.iter().map(|c| c.bytes).sum();
+    let share = 1.0 - target as f64 / live as f64;
+    let goal = (total as f64 * share).ceil() as u64;
+    all.sort_by_key(|c| (c.last_use, c.hash));
+    let mut freed = 0;
+    let keep = all
+        .iter()
+        .position(|c| {
+            let done = freed >= goal;
+            freed += c.bytes;
+            done
+        })
+        .unwrap_or(all.len());
+    all.truncate(keep);
+    Ok(all)
+}
+
+/// Removes `victims` in `txn` (those not rewritten since the plan); returns
+/// how many went.
+pub(crate) fn remove(
+    txn: &mut RwTransaction<'_>,
+    db: Database,
+    victims: &[Candidate],
+) -> Result<usize, lmdb::Error> {
+    let mut removed = 0;
+    for c in victims {
+        let same = match txn.get(db, &c.hash) {
+            Ok(v) => written_at_ms(v).unwrap_or(0) == c.written,
+            Err(lmdb::Error::NotFound) => false,
+            Err(e) => return Err(e),
+        };
+        if same {
+            txn.del(db, &c.hash, None)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Drops the evicted entries' rows from the log in `dir`.
+pub(crate) fn forget(dir: &Path, victims: &[Candidate]) {
+    let mut last = read_log(dir);
+    for c in victims {
+        last.remove(&c.hash);
+    }
+    rewrite_log(dir, &last);
+}
+
+/// How many victims one eviction commit removes at most, for a namespace
+/// of `room` bytes: a commit copies the pages it changes, and pages are
+/// reused only from earlier commits, so small commits keep the file from
+/// growing while it evicts.
+pub(crate) fn chunk(victims: &[Candidate], room: u64, page_size: usize) -> usize {
+    let pages_per_chunk = (room / 20 / page_size as u64).max(4);
+    let mut pages = 0;
+    victims
+        .iter()
+        .position(|c| {
+            // A deletion changes its leaf (and path) or frees its pages.
+            pages += 2 + c.bytes / page_size as u64;
+            pages > pages_per_chunk
+        })
+        .unwrap_or(victims.len())
+        .max(1)
+}
