@@ -39,6 +39,10 @@ pub struct StoreSection {
     /// Cross-machine compute-once: how long a worker holds the lock on a key
     /// it computes (and others wait at most), such as `"10m"`; or `"off"`.
     pub remote_lock: Option<Spanned<String>>,
+    /// A PEM file of the certificate authorities a `rediss://` remote's
+    /// certificate is verified against, instead of the system's; relative
+    /// to the crate root.
+    pub remote_ca: Option<Spanned<String>>,
     /// The most the whole store may take on disk, such as `"20GB"`: the
     /// least recently used entries are evicted to keep it.
     pub max_size: Option<Spanned<String>>,
@@ -85,6 +89,10 @@ pub struct NamespaceConfig {
     /// Cross-machine compute-once: how long a worker holds the lock on a key
     /// it computes (and others wait at most), such as `"10m"`; or `"off"`.
     pub remote_lock: Option<Spanned<String>>,
+    /// A PEM file of the certificate authorities a `rediss://` remote's
+    /// certificate is verified against, instead of the system's; relative
+    /// to the crate root.
+    pub remote_ca: Option<Spanned<String>>,
 }
 
 /// Checks an `owner` value: letters, digits, `_`, `-` and `.`, like a
@@ -111,6 +119,7 @@ struct RemoteKeys<'a> {
     remote: &'a Option<Spanned<String>>,
     remote_timeout: &'a Option<Spanned<String>>,
     remote_lock: &'a Option<Spanned<String>>,
+    remote_ca: &'a Option<Spanned<String>>,
 }
 
 macro_rules! remote_keys {
@@ -119,6 +128,7 @@ macro_rules! remote_keys {
             remote: &$section.remote,
             remote_timeout: &$section.remote_timeout,
             remote_lock: &$section.remote_lock,
+            remote_ca: &$section.remote_ca,
         }
     };
 }
@@ -130,6 +140,7 @@ pub struct RemoteInForce {
     pub remote: Option<String>,
     pub remote_timeout: Option<String>,
     pub remote_lock: Option<String>,
+    pub remote_ca: Option<String>,
 }
 
 impl NamespaceConfig {
@@ -146,6 +157,7 @@ impl NamespaceConfig {
             remote: pick(|r| r.remote),
             remote_timeout: pick(|r| r.remote_timeout),
             remote_lock: pick(|r| r.remote_lock),
+            remote_ca: pick(|r| r.remote_ca),
         }
     }
 }
@@ -173,6 +185,14 @@ impl RemoteKeys<'_> {
         {
             out.push((l.span(), format!("bad remote_lock: {e}, or \"off\"")));
         }
+        if let Some(ca) = &self.remote_ca
+            && (ca.get_ref().trim().is_empty() || ca.get_ref().contains(';'))
+        {
+            out.push((
+                ca.span(),
+                "bad remote_ca: expected the path of a PEM file of certificate authorities, without `;`".into(),
+            ));
+        }
         out
     }
 }
@@ -187,24 +207,63 @@ pub fn check_remote(text: &str) -> Result<(), String> {
     if text.trim() == "off" {
         return Ok(());
     }
-    let nodes: Vec<&str> = text.split(',').map(str::trim).collect();
-    for node in &nodes {
-        if node.starts_with("rediss://") {
+    for node in split_nodes(text) {
+        let Some(rest) = node
+            .strip_prefix("redis://")
+            .or_else(|| node.strip_prefix("rediss://"))
+        else {
             return Err(format!(
-                "{node:?}: TLS (rediss://) is not supported; expected redis://host:port"
-            ));
-        }
-        let Some(rest) = node.strip_prefix("redis://") else {
-            return Err(format!(
-                "{node:?} is not a Redis address; expected \"redis://host:port/db\", a comma-separated list of cluster nodes, or \"off\""
+                "{:?} is not a Redis address; expected \"redis://host:port/db\" (\"rediss://\" for TLS), a comma-separated list of cluster nodes, or \"off\"",
+                redact_node(node)
             ));
         };
         let host = rest.rsplit('@').next().unwrap_or("");
         if host.is_empty() || host.starts_with(':') || host.starts_with('/') {
-            return Err(format!("{node:?} has no host; expected redis://host:port"));
+            return Err(format!(
+                "{:?} has no host; expected redis://host:port",
+                redact_node(node)
+            ));
         }
     }
     Ok(())
+}
+
+/// The nodes of a remote address: split at the commas that start another
+/// `redis://` or `rediss://` address (a password may hold a comma), trimmed.
+pub fn split_nodes(spec: &str) -> Vec<&str> {
+    let mut nodes = Vec::new();
+    let mut start = 0;
+    for (at, _) in spec.match_indices(',') {
+        let rest = spec[at + 1..].trim_start();
+        if rest.starts_with("redis://") || rest.starts_with("rediss://") {
+            nodes.push(spec[start..at].trim());
+            start = at + 1;
+        }
+    }
+    nodes.push(spec[start..].trim());
+    nodes
+}
+
+/// One node's address with its password (whatever lies between the user
+/// name's `:` and the last `@`) replaced by `***`.
+pub fn redact_node(node: &str) -> String {
+    let Some(scheme) = node.find("://") else {
+        return node.to_string();
+    };
+    match node.rfind('@') {
+        Some(at) if at > scheme => {
+            let user_end = node[scheme + 3..at]
+                .find(':')
+                .map_or(at, |c| scheme + 3 + c);
+            if user_end == at {
+                // A name alone: `redis://secret@host` is a password to Redis.
+                format!("{}***{}", &node[..scheme + 3], &node[at..])
+            } else {
+                format!("{}:***{}", &node[..user_end], &node[at..])
+            }
+        }
+        _ => node.to_string(),
+    }
 }
 /// A codec's name in permacache.toml.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -620,13 +679,13 @@ ttl = "30d"
     #[test]
     fn remote_keys_are_checked_and_a_namespace_overrides_the_store() {
         let errs = Config::parse(
-            "[store]\nremote = \"http://h:1\"\nremote_timeout = \"fast\"\n[namespace.\"a\"]\nremote = \"rediss://h\"\nremote_lock = \"soon\"\n",
+            "[store]\nremote = \"http://h:1\"\nremote_timeout = \"fast\"\n[namespace.\"a\"]\nremote = \"rediss://\"\nremote_lock = \"soon\"\n",
         )
         .unwrap_err();
         let found: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.message.as_str())).collect();
         assert_eq!(found.len(), 4, "{found:?}");
         assert!(
-            found.iter().any(|(l, m)| *l == 5 && m.contains("TLS")),
+            found.iter().any(|(l, m)| *l == 5 && m.contains("no host")),
             "{found:?}"
         );
         assert!(

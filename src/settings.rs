@@ -18,7 +18,7 @@ use crate::config::{
 };
 
 /// The fields, by the letter that names each in the string.
-pub const FIELDS: [(u8, &str); 11] = [
+pub const FIELDS: [(u8, &str); 12] = [
     (b'v', "version"),
     (b'c', "codec"),
     (b's', "sync"),
@@ -29,6 +29,7 @@ pub const FIELDS: [(u8, &str); 11] = [
     (b'l', "remote lock in milliseconds"),
     (b'm', "namespace max size in bytes"),
     (b'n', "store max size in bytes"),
+    (b'a', "remote CA file, absolute"),
     (b'u', "remote address, last"),
 ];
 
@@ -58,6 +59,9 @@ pub struct Settings {
     pub max_size: u64,
     /// `[store] max_size` in bytes; `0` means none.
     pub store_max_size: u64,
+    /// `remote_ca`: the PEM file of a `rediss://` remote's certificate
+    /// authorities, made absolute by the build.
+    pub remote_ca: Option<&'static str>,
 }
 
 /// Writes the settings string of namespace `ns` (`store` for the keys it
@@ -98,6 +102,11 @@ pub fn write(ns: &NamespaceConfig, store: &StoreSection, body_fingerprint: Optio
                 .as_ref()
                 .and_then(|m| parse_size(m.get_ref()).ok())
                 .map(|b| b.to_string()),
+            b'a' => remote.remote_ca.as_deref().map(|ca| {
+                // Relative to the crate root, whose build writes this.
+                let root = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default();
+                std::path::Path::new(&root).join(ca).display().to_string()
+            }),
             b'u' => remote
                 .remote
                 .as_deref()
@@ -129,6 +138,7 @@ impl Settings {
         remote_lock_ms: 0,
         max_size: 0,
         store_max_size: 0,
+        remote_ca: None,
     };
 
     /// Reads the settings string a crate's build check wrote for one
@@ -176,6 +186,7 @@ impl Settings {
                 b'l' => out.remote_lock_ms = number(b, start, stop, 10),
                 b'm' => out.max_size = number(b, start, stop, 10),
                 b'n' => out.store_max_size = number(b, start, stop, 10),
+                b'a' => out.remote_ca = Some(sub(text, start, stop)),
                 b'o' => out.owner = sub(text, start, stop),
                 b's' => {
                     out.sync = match sub(text, start, stop).as_bytes() {
@@ -277,6 +288,7 @@ mod tests {
                 remote_lock_ms: 2000,
                 max_size: 8_000_000,
                 store_max_size: 1_000_000_000,
+                remote_ca: None,
             }
         );
         let plain = Settings::read(Some("v=0;c=postcard;"), None, "mine");

@@ -6,6 +6,7 @@
 //! again.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -26,9 +27,18 @@ const BULK: usize = 500;
 
 /// Deletes a lock only when it still holds the caller's token.
 const UNLOCK_SCRIPT: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+/// Extends a lock only while it still holds the caller's token.
+const RENEW_SCRIPT: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+/// The largest value Redis takes by default (`proto-max-bulk-len`, 512 MB):
+/// a bigger one is not sent, and says so.
+pub const MAX_VALUE: usize = 512 * 1024 * 1024;
 
-static OPEN: Lazy<Mutex<HashMap<(String, Duration), &'static Remote>>> =
-    Lazy::new(Default::default);
+/// A cluster's masters to scan (address and client), and those skipped.
+type Masters = (Vec<(String, redis::Client)>, Vec<String>);
+
+/// Open remotes, by address, timeout and CA file.
+type Opened = HashMap<(String, Duration, Option<PathBuf>), &'static Remote>;
+static OPEN: Lazy<Mutex<Opened>> = Lazy::new(Default::default);
 static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
 
 fn now_ms() -> u64 {
@@ -91,6 +101,11 @@ pub struct Remote {
     /// The length of the last rest, `0` when healthy.
     rest_ms: AtomicU64,
     warned: AtomicBool,
+    /// The largest value the server takes (`proto-max-bulk-len`), asked at
+    /// the first store; `0` until then.
+    max_value: AtomicU64,
+    /// The PEM of the CA file given for `rediss://` nodes.
+    certs: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -99,6 +114,15 @@ impl std::fmt::Debug for Remote {
             .field("address", &self.label)
             .field("timeout", &self.timeout)
             .finish()
+    }
+}
+
+/// A client error in words: a timeout says so.
+fn describe(e: &RedisError, timeout: Duration) -> String {
+    if e.is_timeout() {
+        format!("timed out (remote_timeout {} ms)", timeout.as_millis())
+    } else {
+        e.to_string()
     }
 }
 
@@ -117,10 +141,15 @@ impl Remote {
     /// # Errors
     ///
     /// What is wrong with the address.
-    pub fn open(spec: &str, timeout: Duration) -> Result<&'static Remote, RemoteError> {
+    pub fn open(
+        spec: &str,
+        timeout: Duration,
+        ca: Option<&Path>,
+    ) -> Result<&'static Remote, RemoteError> {
         let timeout = timeout.max(Duration::from_millis(1));
         let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(remote) = open.get(&(spec.to_string(), timeout)) {
+        let id = (spec.to_string(), timeout, ca.map(Path::to_path_buf));
+        if let Some(remote) = open.get(&id) {
             return Ok(remote);
         }
         check_address(spec).map_err(|reason| RemoteError::BadAddress {
@@ -131,20 +160,38 @@ impl Remote {
             address: redacted(spec),
             source,
         };
-        let nodes: Vec<&str> = spec.split(',').map(str::trim).collect();
+        let nodes: Vec<&str> = crate::config::split_nodes(spec);
+        // A CA file given and unreadable is a fault, never a quiet fall back
+        // to the system's roots.
+        let certs = match ca {
+            Some(path) => Some(std::fs::read(path).map_err(|e| RemoteError::BadCa {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
+        let tls = |root_cert: Vec<u8>| redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root_cert),
+        };
         let client = if nodes.len() == 1 {
-            Client::Single(redis::Client::open(nodes[0]).map_err(failed)?)
+            Client::Single(match (&certs, nodes[0].starts_with("rediss://")) {
+                (Some(pem), true) => {
+                    redis::Client::build_with_tls(nodes[0], tls(pem.clone())).map_err(failed)?
+                }
+                _ => redis::Client::open(nodes[0]).map_err(failed)?,
+            })
         } else {
-            Client::Cluster(
-                ClusterClient::builder(nodes.clone())
-                    .connection_timeout(timeout)
-                    .response_timeout(timeout)
-                    .retries(2)
-                    .min_retry_wait(1)
-                    .max_retry_wait(timeout.as_millis() as u64)
-                    .build()
-                    .map_err(failed)?,
-            )
+            let mut builder = ClusterClient::builder(nodes.clone())
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                .retries(2)
+                .min_retry_wait(1)
+                .max_retry_wait(timeout.as_millis() as u64);
+            if let Some(pem) = &certs {
+                builder = builder.certs(tls(pem.clone()));
+            }
+            Client::Cluster(builder.build().map_err(failed)?)
         };
         let remote: &'static Remote = Box::leak(Box::new(Remote {
             label: redacted(spec),
@@ -155,8 +202,10 @@ impl Remote {
             resting_until: AtomicU64::new(0),
             rest_ms: AtomicU64::new(0),
             warned: AtomicBool::new(false),
+            max_value: AtomicU64::new(0),
+            certs,
         }));
-        open.insert((spec.to_string(), timeout), remote);
+        open.insert(id, remote);
         Ok(remote)
     }
 
@@ -225,6 +274,7 @@ impl Remote {
                     self.rest_ms.store(rest, Ordering::Relaxed);
                     self.resting_until.store(now_ms() + rest, Ordering::Relaxed);
                 }
+                let e = describe(&e, self.timeout);
                 if !self.warned.swap(true, Ordering::Relaxed) {
                     log::warn!(
                         "permacache: remote {}: {e}; going on with the local store alone and trying the remote again later",
@@ -244,9 +294,45 @@ impl Remote {
         self.run(|c| get_many(c, keys))
     }
 
-    /// Stores values, each expiring after `ttl` when given.
+    /// Stores values, each expiring after `ttl` when given. A value over
+    /// Redis's size limit is not sent (a warning says so), and the others
+    /// are.
     pub(crate) fn set_many(&self, entries: &[(String, &[u8])], ttl: Option<Duration>) {
-        self.run(|c| set_many(c, entries, ttl));
+        let limit = self.max_value();
+        let (fit, big): (Vec<_>, Vec<_>) = entries
+            .iter()
+            .cloned()
+            .partition(|(_, v)| v.len() as u64 <= limit);
+        for (key, value) in big {
+            log::warn!(
+                "permacache: remote {}: a value of {} bytes is over the server's limit for one value (proto-max-bulk-len, {limit} bytes); {key} is kept in the local store only",
+                self.label,
+                value.len()
+            );
+        }
+        self.run(|c| set_many(c, &fit, ttl));
+    }
+
+    /// The largest value the server takes: its `proto-max-bulk-len`, asked
+    /// once (Redis's default where `CONFIG` is not allowed).
+    fn max_value(&self) -> u64 {
+        let known = self.max_value.load(Ordering::Relaxed);
+        if known > 0 {
+            return known;
+        }
+        let asked = self
+            .run_strict(|c| {
+                c.query::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("proto-max-bulk-len"))
+            })
+            .ok()
+            .and_then(|pair| pair.get(1).and_then(|v| v.parse::<u64>().ok()))
+            .filter(|&n| n > 0);
+        let limit = asked.unwrap_or(MAX_VALUE as u64);
+        // A value a little under the limit still carries its key and the
+        // command around it.
+        let limit = limit.saturating_sub(1024).max(1);
+        self.max_value.store(limit, Ordering::Relaxed);
+        limit
     }
 
     /// Deletes a key.
@@ -271,9 +357,11 @@ impl Remote {
         })
     }
 
-    /// Releases the lock `key` if it still holds `token`.
+    /// Releases the lock `key` if it still holds `token`: tried even while
+    /// the remote rests (after a failed store, say), so that waiters never
+    /// wait out a lease for a holder that is done.
     pub(crate) fn unlock(&self, key: &str, token: &str) {
-        self.run(|c| {
+        let done = self.run_strict(|c| {
             c.query::<i64>(
                 redis::cmd("EVAL")
                     .arg(UNLOCK_SCRIPT)
@@ -282,6 +370,30 @@ impl Remote {
                     .arg(token),
             )
         });
+        if let Err(e) = done {
+            log::debug!(
+                "permacache: remote {}: cannot release {key}: {}; it expires within {} ms",
+                self.label,
+                describe(&e, self.timeout),
+                crate::remote::tier::HOLD.as_millis()
+            );
+        }
+    }
+
+    /// Extends the lock `key` by `hold` if it still holds `token`; whether it
+    /// does.
+    pub(crate) fn renew(&self, key: &str, token: &str, hold: Duration) -> bool {
+        self.run_strict(|c| {
+            c.query::<i64>(
+                redis::cmd("EVAL")
+                    .arg(RENEW_SCRIPT)
+                    .arg(1)
+                    .arg(key)
+                    .arg(token)
+                    .arg(hold.as_millis().max(1) as u64),
+            )
+        })
+        .is_ok_and(|n| n == 1)
     }
 
     /// The value of `key` and whether the lock `lock` is held, in one round
@@ -327,44 +439,57 @@ impl Remote {
     }
 
     /// Every key starting with `prefix` (which holds no glob characters),
-    /// on every node.
+    /// on every node; and the cluster masters that could not be scanned
+    /// (down or failing), as their addresses.
     ///
     /// # Errors
     ///
-    /// The first failure.
-    pub fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, RemoteError> {
+    /// The first failure of a single server, or no master answering.
+    pub fn keys_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<(Vec<String>, Vec<String>), RemoteError> {
         let fail = |e: RedisError| self.failed(e);
-        let nodes: Vec<redis::Client> = match &self.client {
-            Client::Single(client) => vec![client.clone()],
+        let (nodes, mut skipped): Masters = match &self.client {
+            Client::Single(client) => (vec![(self.label.clone(), client.clone())], Vec::new()),
             Client::Cluster(_) => self.masters().map_err(fail)?,
         };
+        let cluster = matches!(self.client, Client::Cluster(_));
         let mut keys = Vec::new();
-        for node in nodes {
-            let mut conn = node
-                .get_connection_with_timeout(self.timeout)
-                .map_err(fail)?;
-            conn.set_read_timeout(Some(self.timeout.max(Duration::from_secs(5))))
-                .map_err(fail)?;
-            let mut cursor: u64 = 0;
-            loop {
-                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(format!("{prefix}*"))
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query(&mut conn)
-                    .map_err(fail)?;
-                keys.extend(batch);
-                if next == 0 {
-                    break;
+        for (address, node) in nodes {
+            match self.scan(&node, prefix) {
+                Ok(found) => keys.extend(found),
+                Err(e) if cluster => {
+                    skipped.push(format!("{address} ({})", describe(&e, self.timeout)))
                 }
-                cursor = next;
+                Err(e) => return Err(fail(e)),
             }
         }
         keys.sort();
         keys.dedup();
-        Ok(keys)
+        Ok((keys, skipped))
+    }
+
+    /// The keys starting with `prefix` on one node.
+    fn scan(&self, node: &redis::Client, prefix: &str) -> RedisResult<Vec<String>> {
+        let mut conn = node.get_connection_with_timeout(self.timeout)?;
+        conn.set_read_timeout(Some(self.timeout.max(Duration::from_secs(5))))?;
+        let mut keys = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query(&mut conn)?;
+            keys.extend(batch);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
     }
 
     /// Fetches values for the CLI, in pipelines.
@@ -384,28 +509,64 @@ impl Remote {
     }
 
     /// A client for each master of the cluster, from `CLUSTER NODES` of the
-    /// first node that answers.
-    fn masters(&self) -> RedisResult<Vec<redis::Client>> {
+    /// first node that answers, with the credentials of the address; and the
+    /// masters marked failing, as skipped.
+    fn masters(&self) -> RedisResult<Masters> {
         let mut last = None;
         for node in &self.nodes {
-            let nodes = redis::Client::open(node.as_str())
+            let seed = match &self.certs {
+                Some(pem) if node.starts_with("rediss://") => redis::Client::build_with_tls(
+                    node.as_str(),
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(pem.clone()),
+                    },
+                ),
+                _ => redis::Client::open(node.as_str()),
+            };
+            let nodes = seed
                 .and_then(|c| c.get_connection_with_timeout(self.timeout))
                 .and_then(|mut c| redis::cmd("CLUSTER").arg("NODES").query::<String>(&mut c));
-            match nodes {
-                Ok(text) => {
-                    return text
-                        .lines()
-                        .filter_map(|line| {
-                            let fields: Vec<&str> = line.split(' ').collect();
-                            let flags = fields.get(2)?;
-                            let addr = fields.get(1)?.split('@').next()?;
-                            (flags.contains("master") && !flags.contains("fail"))
-                                .then(|| redis::Client::open(format!("redis://{addr}")))
-                        })
-                        .collect();
+            let text = match nodes {
+                Ok(text) => text,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
                 }
-                Err(e) => last = Some(e),
+            };
+            // `redis[s]://[user[:password]@]`: what every master is reached
+            // with.
+            let scheme_end = node.find("://").map_or(0, |i| i + 3);
+            let (scheme, rest) = node.split_at(scheme_end);
+            let userinfo = rest.rfind('@').map_or("", |at| &rest[..=at]);
+            let (mut ok, mut skipped) = (Vec::new(), Vec::new());
+            for line in text.lines() {
+                let fields: Vec<&str> = line.split(' ').collect();
+                let (Some(flags), Some(addr)) = (fields.get(2), fields.get(1)) else {
+                    continue;
+                };
+                let addr = addr.split('@').next().unwrap_or(addr);
+                if !flags.contains("master") {
+                    continue;
+                }
+                if flags.contains("fail") {
+                    skipped.push(format!("{addr} (marked failing)"));
+                    continue;
+                }
+                let url = format!("{scheme}{userinfo}{addr}");
+                let client = match &self.certs {
+                    Some(pem) if scheme == "rediss://" => redis::Client::build_with_tls(
+                        url,
+                        redis::TlsCertificates {
+                            client_tls: None,
+                            root_cert: Some(pem.clone()),
+                        },
+                    )?,
+                    _ => redis::Client::open(url)?,
+                };
+                ok.push((addr.to_string(), client));
             }
+            return Ok((ok, skipped));
         }
         Err(last.unwrap_or_else(|| RedisError::from((redis::ErrorKind::Io, "no cluster node"))))
     }
@@ -423,10 +584,36 @@ fn get_many(c: &mut Conn, keys: &[String]) -> RedisResult<Vec<Option<Vec<u8>>>> 
             cmd
         })
         .collect();
-    c.pipeline(cmds)?
+    let values = match c.pipeline(cmds) {
+        Ok(values) => values,
+        // One key the server refuses (WRONGTYPE, say) fails the pipeline:
+        // ask again key by key, and only that key is a miss.
+        Err(e) if !is_network(&e) => {
+            return Ok(keys
+                .iter()
+                .map(
+                    |k| match c.query::<Option<Vec<u8>>>(redis::cmd("GET").arg(k)) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            log::debug!("permacache: remote key {k}: {e}; a miss");
+                            None
+                        }
+                    },
+                )
+                .collect());
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(values
         .into_iter()
-        .map(|v| redis::from_redis_value(v).map_err(RedisError::from))
-        .collect()
+        .zip(keys)
+        .map(|(v, k)| {
+            redis::from_redis_value::<Option<Vec<u8>>>(v).unwrap_or_else(|e| {
+                log::debug!("permacache: remote key {k}: {e}; a miss");
+                None
+            })
+        })
+        .collect())
 }
 
 fn set_many(c: &mut Conn, entries: &[(String, &[u8])], ttl: Option<Duration>) -> RedisResult<()> {

@@ -17,6 +17,13 @@ pub enum RemoteError {
     },
     /// This build has no `redis` feature.
     NoFeature,
+    /// The CA file given for a `rediss://` remote cannot be read.
+    BadCa {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The Redis client failed.
     #[cfg(feature = "redis")]
     Redis {
@@ -35,6 +42,11 @@ impl fmt::Display for RemoteError {
             }
             RemoteError::NoFeature => f.write_str(
                 "this build of permacache has no `redis` feature; enable it in Cargo.toml (permacache = { features = [\"redis\"] })",
+            ),
+            RemoteError::BadCa { path, reason } => write!(
+                f,
+                "cannot read the remote's CA file {} ({reason}); expected a PEM file of certificate authorities (remote_ca, PERMACACHE_REMOTE_CA)",
+                path.display()
             ),
             #[cfg(feature = "redis")]
             RemoteError::Redis { address, .. } => write!(f, "remote {address}"),

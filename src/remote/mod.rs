@@ -6,12 +6,12 @@
 //! local store alone, a warning is logged once, and the remote is tried
 //! again later.
 //!
-//! # Remote format, version 2
+//! # Remote format, version 3
 //!
 //! | Redis key | value |
 //! |---|---|
-//! | `permacache:<namespace>:<version>-<body>:<hash>` | the record, byte for byte as in LMDB |
-//! | `permacache-lock:<namespace>:<version>-<body>:<hash>` | a worker's lock token, with an expiry |
+//! | `permacache:<namespace>:<version>-<body>:<hash>` | the record sealed: `3`, `0` (unsigned) or `1` (signed), the record byte for byte as in LMDB, and for a signed one a 32-byte keyed BLAKE3 MAC (see [`seal`]) |
+//! | `permacache-lock:<namespace>:<version>-<body>:<hash>` | a worker's lock token, expiring 3 s after its holder last renewed it |
 //!
 //! `<version>` is the namespace version in decimal, `<body>` the body
 //! fingerprint as 16 hex digits (zeros when untracked) and `<hash>` the
@@ -19,32 +19,36 @@
 //! key, seeded with the owner fingerprint. Machines running different
 //! versions of a function so keep apart entries; the record's checksum, the
 //! full canonical key and every header field are checked on each hit from
-//! the remote as from LMDB. Version 2 holds records of format 2 under
-//! owner-seeded hashes (version 1 held format 1 under plain hashes).
+//! the remote as from LMDB. Version 3 seals each record (and signs it with
+//! `PERMACACHE_REMOTE_SECRET`); version 2 held bare records of format 2
+//! under owner-seeded hashes, version 1 format 1 under plain hashes.
 
 #[cfg(feature = "redis")]
 mod client;
 mod error;
+pub mod seal;
 mod tier;
 
 pub use error::RemoteError;
 
 #[cfg(feature = "redis")]
-pub use client::Remote;
-pub(crate) use tier::{Claim, Tier};
+pub use client::{MAX_VALUE, Remote};
+pub(crate) use tier::{Claim, Fetched, Tier};
 
 use std::time::Duration;
 
 use once_cell::sync::Lazy;
 
-use crate::config::{DEFAULT_REMOTE_TIMEOUT_MS, check_remote, parse_millis};
+use crate::config::{
+    DEFAULT_REMOTE_TIMEOUT_MS, check_remote, parse_millis, redact_node, split_nodes,
+};
 use crate::store::{Header, key_hash};
 
 /// Version of the key naming above.
-pub const REMOTE_FORMAT_VERSION: u32 = 1;
+pub const REMOTE_FORMAT_VERSION: u32 = 3;
 
 /// The shared tier asked for, before `PERMACACHE_REMOTE` is applied.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub enum RemoteChoice {
     /// Whatever `PERMACACHE_REMOTE` says, else none.
     #[default]
@@ -56,8 +60,19 @@ pub enum RemoteChoice {
     Use(String),
 }
 
+/// Shows the address without its password.
+impl std::fmt::Debug for RemoteChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemoteChoice::Inherit => f.write_str("Inherit"),
+            RemoteChoice::Off => f.write_str("Off"),
+            RemoteChoice::Use(spec) => f.debug_tuple("Use").field(&redacted(spec)).finish(),
+        }
+    }
+}
+
 /// How a namespace uses the shared tier.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct RemoteSettings {
     /// Which remote.
     pub choice: RemoteChoice,
@@ -66,6 +81,22 @@ pub struct RemoteSettings {
     /// Cross-machine compute-once: how long a worker holds the lock on a key
     /// it computes, and how long others wait at most for its result.
     pub lock: Option<Duration>,
+    /// A PEM file of the certificate authorities a `rediss://` remote is
+    /// verified against, instead of the system's (`PERMACACHE_REMOTE_CA`
+    /// overrides it).
+    pub ca: Option<std::path::PathBuf>,
+}
+
+/// Shows the address without its password.
+impl std::fmt::Debug for RemoteSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteSettings")
+            .field("choice", &self.choice)
+            .field("timeout", &self.timeout)
+            .field("lock", &self.lock)
+            .field("ca", &self.ca)
+            .finish()
+    }
 }
 
 /// `PERMACACHE_REMOTE`, read once.
@@ -88,6 +119,18 @@ static ENV_TIMEOUT: Lazy<Option<Duration>> = Lazy::new(|| {
     }
 });
 
+/// `PERMACACHE_REMOTE_CA`: the PEM file of a `rediss://` remote's
+/// certificate authorities, over permacache.toml's `remote_ca`.
+pub fn env_ca() -> Option<&'static str> {
+    static CA: Lazy<Option<String>> = Lazy::new(|| {
+        std::env::var("PERMACACHE_REMOTE_CA")
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    });
+    CA.as_deref()
+}
+
 /// The address `PERMACACHE_REMOTE` names, if it names one (not unset, empty
 /// or `off`).
 pub fn env_address() -> Option<&'static str> {
@@ -99,7 +142,7 @@ impl RemoteSettings {
     /// `PERMACACHE_REMOTE_TIMEOUT`: the variable overrides the configured
     /// remote (or, as `off`, turns every remote off), except for a namespace
     /// configured `"off"`.
-    pub(crate) fn resolve(&self) -> Option<(String, Duration)> {
+    pub(crate) fn resolve(&self) -> Option<(String, Duration, Option<std::path::PathBuf>)> {
         let spec = match (&self.choice, ENV_REMOTE.as_deref()) {
             (RemoteChoice::Off, _) | (_, Some("off")) => return None,
             (_, Some(env)) => env.to_string(),
@@ -109,7 +152,10 @@ impl RemoteSettings {
         let timeout = (*ENV_TIMEOUT)
             .or(self.timeout)
             .unwrap_or(Duration::from_millis(DEFAULT_REMOTE_TIMEOUT_MS));
-        Some((spec, timeout))
+        let ca = env_ca()
+            .map(std::path::PathBuf::from)
+            .or_else(|| self.ca.clone());
+        Some((spec, timeout, ca))
     }
 }
 
@@ -128,19 +174,9 @@ pub fn check_address(spec: &str) -> Result<(), String> {
 
 /// The address with any password replaced by `***`, for messages.
 pub fn redacted(spec: &str) -> String {
-    spec.split(',')
-        .map(|node| {
-            let node = node.trim();
-            match (node.find("://"), node.rfind('@')) {
-                (Some(scheme), Some(at)) if at > scheme => {
-                    let user_end = node[scheme + 3..at]
-                        .find(':')
-                        .map_or(at, |c| scheme + 3 + c);
-                    format!("{}:***{}", &node[..user_end], &node[at..])
-                }
-                _ => node.to_string(),
-            }
-        })
+    split_nodes(spec)
+        .into_iter()
+        .map(redact_node)
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -177,7 +213,11 @@ pub enum Remote {}
 
 #[cfg(not(feature = "redis"))]
 impl Remote {
-    pub(crate) fn open(_spec: &str, _timeout: Duration) -> Result<&'static Remote, RemoteError> {
+    pub(crate) fn open(
+        _spec: &str,
+        _timeout: Duration,
+        _ca: Option<&std::path::Path>,
+    ) -> Result<&'static Remote, RemoteError> {
         Err(RemoteError::NoFeature)
     }
     pub(crate) fn label(&self) -> &str {
@@ -198,6 +238,9 @@ impl Remote {
     pub(crate) fn unlock(&self, _key: &str, _token: &str) {
         match *self {}
     }
+    pub(crate) fn renew(&self, _key: &str, _token: &str, _hold: Duration) -> bool {
+        match *self {}
+    }
     pub(crate) fn poll(&self, _key: &str, _lock: &str) -> Option<(Option<Vec<u8>>, bool)> {
         match *self {}
     }
@@ -214,6 +257,16 @@ mod tests {
             "redis://user:***@h:1/0,redis://:***@k:2"
         );
         assert_eq!(redacted("redis://h:1"), "redis://h:1");
+        // A password holding a comma, an `@` or a `:`; one without a user.
+        assert_eq!(
+            redacted("redis://u:se,cr@e:t@h:1,rediss://:x,y@k:2"),
+            "redis://u:***@h:1,rediss://:***@k:2"
+        );
+        assert_eq!(redacted("redis://secret@h:1"), "redis://***@h:1");
+        assert_eq!(
+            split_nodes("redis://:a,b@h:1, redis://k:2"),
+            ["redis://:a,b@h:1", "redis://k:2"]
+        );
     }
 
     #[test]

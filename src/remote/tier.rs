@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use once_cell::sync::Lazy;
 
+use super::seal::{Rejected, Secret, env_secret, seal, unseal};
 use super::{Remote, RemoteSettings, key_prefix, lock_key, push_hex};
 
 /// How long a waiter sleeps between looks at a locked key, at first and at
@@ -24,6 +25,21 @@ pub(crate) struct Tier {
     prefix: String,
     lock: Option<Duration>,
     ttl: Option<Duration>,
+    /// The team secret records are signed and checked with.
+    secret: Option<&'static Secret>,
+    /// Whether a rejected record was warned about.
+    warned_rejected: std::sync::atomic::AtomicBool,
+}
+
+/// What the remote has under one key.
+pub(crate) enum Fetched {
+    /// Nothing (or the remote cannot answer).
+    Absent,
+    /// A record that passed its seal's checks (the record's own checks come
+    /// next).
+    Record(Vec<u8>),
+    /// A value this machine may not serve.
+    Rejected(Rejected),
 }
 
 impl std::fmt::Debug for Tier {
@@ -43,16 +59,57 @@ pub(crate) enum Claim<T> {
     Compute(Option<LockGuard>),
 }
 
-/// A held compute-once lock, released when dropped (after the value is
-/// stored, or when the computation panics).
+/// How long a compute-once lock lives in Redis without renewal: a holder
+/// that dies (killed, crashed, cut off) is noticed this long after at most,
+/// whatever `remote_lock` says.
+pub(crate) const HOLD: Duration = Duration::from_secs(3);
+/// How often a live holder renews its locks.
+const RENEW_EVERY: Duration = Duration::from_secs(1);
+
+/// A held compute-once lock, renewed while held and released when dropped
+/// (after the value is stored or not, or when the computation panics).
 pub(crate) struct LockGuard {
     remote: &'static Remote,
     key: String,
     token: String,
 }
 
+/// A held lock: its remote, key and token.
+type Held = (&'static Remote, String, String);
+
+/// The locks this process holds, renewed by one background thread.
+static HELD: Lazy<Mutex<Vec<Held>>> = Lazy::new(|| {
+    let spawned = std::thread::Builder::new()
+        .name("permacache-lock-renewal".into())
+        .spawn(|| {
+            loop {
+                std::thread::sleep(RENEW_EVERY);
+                let held = HELD.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                for (remote, key, token) in held {
+                    remote.renew(&key, &token, HOLD);
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("permacache: cannot start the lock renewal thread: {e}");
+    }
+    Mutex::new(Vec::new())
+});
+
+impl LockGuard {
+    fn held(remote: &'static Remote, key: String, token: String) -> LockGuard {
+        HELD.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((remote, key.clone(), token.clone()));
+        LockGuard { remote, key, token }
+    }
+}
+
 impl Drop for LockGuard {
     fn drop(&mut self) {
+        HELD.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(_, k, t)| !(k == &self.key && t == &self.token));
         self.remote.unlock(&self.key, &self.token);
     }
 }
@@ -83,13 +140,15 @@ impl Tier {
         body_fingerprint: u64,
         ttl: Option<Duration>,
     ) -> Option<Tier> {
-        let (spec, timeout) = settings.resolve()?;
-        match Remote::open(&spec, timeout) {
+        let (spec, timeout, ca) = settings.resolve()?;
+        match Remote::open(&spec, timeout, ca.as_deref()) {
             Ok(remote) => Some(Tier {
                 remote,
                 prefix: key_prefix(namespace, version, body_fingerprint),
                 lock: settings.lock,
                 ttl,
+                secret: env_secret(),
+                warned_rejected: std::sync::atomic::AtomicBool::new(false),
             }),
             Err(e) => {
                 let first = BAD_ADDRESSES
@@ -120,22 +179,60 @@ impl Tier {
     }
 
     /// The record stored under a key hash, if the remote has one and answers.
-    pub(crate) fn get(&self, hash: &[u8; 16]) -> Option<Vec<u8>> {
-        self.remote.get_many(&[self.key(hash)])?.pop().flatten()
+    pub(crate) fn get(&self, hash: &[u8; 16]) -> Fetched {
+        self.get_many(std::slice::from_ref(hash))
+            .pop()
+            .unwrap_or(Fetched::Absent)
     }
 
     /// The records of many key hashes, in one round trip.
-    pub(crate) fn get_many(&self, hashes: &[[u8; 16]]) -> Vec<Option<Vec<u8>>> {
+    pub(crate) fn get_many(&self, hashes: &[[u8; 16]]) -> Vec<Fetched> {
         let keys: Vec<String> = hashes.iter().map(|h| self.key(h)).collect();
-        self.remote
-            .get_many(&keys)
-            .unwrap_or_else(|| vec![None; hashes.len()])
+        match self.remote.get_many(&keys) {
+            Some(values) => keys
+                .iter()
+                .zip(values)
+                .map(|(key, value)| match value {
+                    None => Fetched::Absent,
+                    Some(value) => self.open_value(key, &value),
+                })
+                .collect(),
+            None => hashes.iter().map(|_| Fetched::Absent).collect(),
+        }
     }
 
-    /// Stores records, expiring with the namespace's ttl.
+    /// The record inside a value read under `key`, when this machine may
+    /// serve it; a rejection is warned about once.
+    fn open_value(&self, key: &str, value: &[u8]) -> Fetched {
+        match unseal(key, value, self.secret) {
+            Ok(record) => Fetched::Record(record.to_vec()),
+            Err(why) => {
+                if !self.warned_rejected.swap(true, Ordering::Relaxed) {
+                    log::warn!(
+                        "permacache: remote {}: a value under {key} is not served: {why}",
+                        self.label()
+                    );
+                }
+                Fetched::Rejected(why)
+            }
+        }
+    }
+
+    /// Stores records, sealed (signed with the team secret when there is
+    /// one), expiring with the namespace's ttl.
     pub(crate) fn put_many(&self, records: &[(&[u8; 16], &[u8])]) {
-        let entries: Vec<(String, &[u8])> =
-            records.iter().map(|(h, r)| (self.key(h), *r)).collect();
+        let sealed: Vec<(String, Vec<u8>)> = records
+            .iter()
+            .map(|(h, r)| {
+                let key = self.key(h);
+                let value = seal(&key, r, self.secret);
+                (key, value)
+            })
+            .collect();
+        let entries: Vec<(String, &[u8])> = sealed
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_slice()))
+            .collect();
         self.remote.set_many(&entries, self.ttl);
     }
 
@@ -158,12 +255,11 @@ impl Tier {
         let key = self.key(hash);
         let lock = lock_key(&key);
         let token = new_token();
-        let guard = || LockGuard {
-            remote: self.remote,
-            key: lock.clone(),
-            token: token.clone(),
-        };
-        match self.remote.try_lock(&lock, &token, lease) {
+        let guard = || LockGuard::held(self.remote, lock.clone(), token.clone());
+        // The lock lives HOLD in Redis, renewed while its holder lives;
+        // `lease` bounds how long the others wait for it.
+        let hold = lease.min(HOLD);
+        match self.remote.try_lock(&lock, &token, hold) {
             Some(true) => return Claim::Compute(Some(guard())),
             Some(false) => {}
             None => return Claim::Compute(None),
@@ -176,14 +272,18 @@ impl Tier {
             let Some((value, held)) = self.remote.poll(&key, &lock) else {
                 return Claim::Compute(None);
             };
-            if let Some(value) = value.and_then(|bytes| accept(&bytes)) {
+            if let Some(value) = value.and_then(|bytes| match self.open_value(&key, &bytes) {
+                Fetched::Record(record) => accept(&record),
+                _ => None,
+            }) {
                 return Claim::Found(value);
             }
             if !held {
                 // The holder stopped without storing a usable value (an
                 // error, a panic, a lost lease): take over.
-                match self.remote.try_lock(&lock, &token, lease) {
+                match self.remote.try_lock(&lock, &token, hold) {
                     Some(true) => return Claim::Compute(Some(guard())),
+                    // Another waiter took over: keep waiting for its value.
                     Some(false) => {}
                     None => return Claim::Compute(None),
                 }

@@ -190,6 +190,15 @@ impl<R> CacheBuilder<R> {
         self
     }
 
+    /// Verifies a `rediss://` remote's certificate against the certificate
+    /// authorities of this PEM file instead of the system's
+    /// (`PERMACACHE_REMOTE_CA` overrides it).
+    #[cfg(feature = "redis")]
+    pub fn remote_ca(mut self, pem_file: impl AsRef<Path>) -> Self {
+        self.remote.ca = Some(pem_file.as_ref().to_path_buf());
+        self
+    }
+
     /// Cross-machine compute-once: a worker that misses a key takes a lock on
     /// it in the remote for `lease`; others missing it meanwhile wait (at most
     /// `lease`) and are served its result.

@@ -11,6 +11,7 @@ use super::cache::Cache;
 use super::mode::{Mode, mode};
 use super::stats::{Miss, Outcome};
 use crate::key;
+use crate::remote::Fetched;
 use crate::store::{
     Chain, HEADER_LEN, Header, Malformed, Record, StoreError, begin_record, decode,
 };
@@ -104,9 +105,13 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
         }
         let found = match (&local, &self.tier) {
             (Ok(Lookup::Hit(_)), _) | (_, None) => local,
-            (_, Some(tier)) => match tier.get(&hash).and_then(|b| self.adopt(key, &hash, &b)) {
-                Some(value) => Ok(Lookup::Hit(value)),
-                None => local,
+            (_, Some(tier)) => match tier.get(&hash) {
+                Fetched::Record(b) => match self.adopt(key, &hash, &b) {
+                    Some(value) => Ok(Lookup::Hit(value)),
+                    None => local,
+                },
+                Fetched::Rejected(why) => Ok(Lookup::Miss(Miss::Unsigned, Some(why.to_string()))),
+                Fetched::Absent => local,
             },
         };
         if let Ok(found) = &found {
@@ -173,8 +178,16 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
             if !missed.is_empty() {
                 let asked: Vec<[u8; 16]> = missed.iter().filter_map(|&i| hashes[i]).collect();
                 let mut adopted: Vec<([u8; 16], Vec<u8>)> = Vec::new();
-                for (&i, bytes) in missed.iter().zip(tier.get_many(&asked)) {
-                    if let (Some(bytes), Some(key), Some(hash)) = (bytes, keys[i], hashes[i])
+                for (&i, fetched) in missed.iter().zip(tier.get_many(&asked)) {
+                    let bytes = match fetched {
+                        Fetched::Record(bytes) => bytes,
+                        Fetched::Rejected(why) => {
+                            found[i] = Lookup::Miss(Miss::Unsigned, Some(why.to_string()));
+                            continue;
+                        }
+                        Fetched::Absent => continue,
+                    };
+                    if let (Some(key), Some(hash)) = (keys[i], hashes[i])
                         && let Some(value) = self.judge_remote(key, &bytes)
                     {
                         found[i] = Lookup::Hit(value);

@@ -265,5 +265,6 @@ fn remote(s: &Settings) -> RemoteSettings {
         },
         timeout: millis(s.remote_timeout_ms),
         lock: millis(s.remote_lock_ms),
+        ca: s.remote_ca.map(std::path::PathBuf::from),
     }
 }

@@ -35,10 +35,13 @@ pub enum Miss {
     Unreadable,
     /// The mode did not read the store (`off`, `refresh`).
     Mode,
+    /// A record from the shared tier that this machine may not serve: not
+    /// signed with its `PERMACACHE_REMOTE_SECRET`, or changed in Redis.
+    Unsigned,
 }
 
 impl Miss {
-    const ALL: [Miss; 12] = [
+    const ALL: [Miss; 13] = [
         Miss::Absent,
         Miss::OtherVersion,
         Miss::OtherBody,
@@ -51,6 +54,7 @@ impl Miss {
         Miss::Damaged,
         Miss::Unreadable,
         Miss::Mode,
+        Miss::Unsigned,
     ];
 
     /// The reason in a few words, as logged.
@@ -68,6 +72,7 @@ impl Miss {
             Miss::Damaged => "damaged",
             Miss::Unreadable => "unreadable as the value type",
             Miss::Mode => "not read in this mode",
+            Miss::Unsigned => "a remote record without this machine's signature",
         }
     }
 

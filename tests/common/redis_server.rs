@@ -15,7 +15,7 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
@@ -90,7 +90,10 @@ impl RedisServer {
             });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while ask(self.port, "PING").is_none_or(|r| !r.starts_with("+PONG")) {
+        // A server with a password answers NOAUTH: up all the same.
+        while ask(self.port, "PING")
+            .is_none_or(|r| !(r.starts_with("+PONG") || r.starts_with("-NOAUTH")))
+        {
             assert!(
                 Instant::now() < deadline,
                 "redis-server on port {} did not answer",
