@@ -17,7 +17,14 @@ use common::redis_server::RedisServer;
 use common::{ROLE, lines_with, run};
 use permacache::remote::key_prefix;
 use permacache::remote::seal::{Secret, seal};
-use permacache::{Cache, Miss};
+use permacache::{Cache, Miss, permacached};
+
+permacached! {
+    "tests/remote/async" =>
+    async fn later(x: u64) -> u64 {
+        x + 1
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Log capture.
@@ -163,8 +170,105 @@ fn child() {
                 println!("warning: {line}");
             }
         }
+        "trickle" => {
+            let cache: Cache<Vec<u8>> = Cache::builder("trust/remote/trickle")
+                .root(&root)
+                .remote(&url)
+                .remote_timeout(Duration::from_millis(100))
+                .open()
+                .unwrap();
+            for x in 0..3u64 {
+                let got = cache.get_or_compute(&x, || {
+                    println!("computed {x}");
+                    vec![x as u8; 10_000]
+                });
+                assert_eq!(got, vec![x as u8; 10_000]);
+            }
+        }
+        "async" => {
+            // One thread runs the cached call and a counter side by side:
+            // while the call waits on the frozen remote, the counter runs.
+            permacache::set_store_dir(&root).unwrap();
+            let spins = std::cell::Cell::new(0u64);
+            let done = std::cell::Cell::new(false);
+            let call = async {
+                let v = later(1).await;
+                done.set(true);
+                v
+            };
+            let spinner = std::future::poll_fn(|cx| {
+                if done.get() {
+                    return std::task::Poll::Ready(());
+                }
+                spins.set(spins.get() + 1);
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            });
+            let (v, ()) = common::block_on(join(call, spinner));
+            assert_eq!(v, 2);
+            println!("spins: {}", spins.get());
+        }
         other => panic!("unknown role {other:?}"),
     }
+}
+
+/// Polls two futures on one thread until both are done.
+async fn join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(move |cx| {
+        if ra.is_none()
+            && let std::task::Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            ra = Some(v);
+        }
+        if rb.is_none()
+            && let std::task::Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            rb = Some(v);
+        }
+        if ra.is_some() && rb.is_some() {
+            std::task::Poll::Ready((ra.take().unwrap(), rb.take().unwrap()))
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+/// A loopback relay to `port` that passes requests at once and replies one
+/// byte every 30 ms: a link that is alive and never quite silent.
+fn trickling_relay(port: u16) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
+                continue;
+            };
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c_in, &mut s_out);
+            });
+            let (mut s_in, mut c_out) = (server, client);
+            std::thread::spawn(move || {
+                let mut byte = [0u8; 1];
+                while s_in.read_exact(&mut byte).is_ok() {
+                    std::thread::sleep(Duration::from_millis(30));
+                    if c_out.write_all(&byte).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    relay
 }
 
 // ---------------------------------------------------------------------------
@@ -322,6 +426,73 @@ fn a_value_over_the_servers_limit_says_so_and_releases_its_lock() {
         xxhash_rust::xxh3::xxh3_128(b"2")
     );
     assert!(get(&url, &small).is_some());
+}
+
+#[test]
+fn a_trickling_link_costs_a_call_one_timeout_not_minutes() {
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
+    // The values are in Redis; the reader reaches it through the relay,
+    // where one 10 kB reply would take five minutes.
+    let writer: Cache<Vec<u8>> = Cache::builder("trust/remote/trickle")
+        .root(tempfile::tempdir().unwrap().path())
+        .remote(redis.url())
+        .open()
+        .unwrap();
+    for x in 0..3u64 {
+        writer.get_or_compute(&x, || vec![x as u8; 10_000]);
+    }
+    let port: u16 = redis.url().rsplit(':').next().unwrap().parse().unwrap();
+    let relay = format!("redis://127.0.0.1:{}", trickling_relay(port));
+    let reader = tempfile::tempdir().unwrap();
+    let mut child = common::spawn(&mut role("trickle", reader.path(), &relay, None));
+    // Not a speed measurement: a bound on a hang. Without a deadline for
+    // the whole operation, the child would still be reading after minutes.
+    let mut waited = 0;
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            waited < 600,
+            "the call is still waiting on the trickling link after a minute"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        waited += 1;
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Values computed locally (the remote gave up), and right.
+    assert!(!lines_with(&out, "computed ").is_empty());
+}
+
+#[test]
+fn an_async_function_never_blocks_its_executor_on_a_frozen_remote() {
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
+    redis.signal("-STOP");
+    let root = tempfile::tempdir().unwrap();
+    let out = run(role("async", root.path(), &redis.url(), None)
+        .env("PERMACACHE_REMOTE", redis.url())
+        .env("PERMACACHE_REMOTE_TIMEOUT", "1s"));
+    redis.signal("-CONT");
+    // A second's wait on the remote: the counter beside the call ran
+    // through it (a blocked thread would leave it near zero).
+    let spins: u64 = lines_with(&out, "spins: ")[0].trim().parse().unwrap();
+    assert!(
+        spins > 1_000,
+        "the executor's thread was blocked: {spins} polls of its neighbour"
+    );
+}
+
+/// A cached async function's future can move between threads.
+#[allow(dead_code)]
+fn async_calls_are_send() {
+    fn send<T: Send>(_: T) {}
+    send(later(1));
 }
 
 #[test]

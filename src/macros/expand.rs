@@ -385,23 +385,23 @@ macro_rules! __permacache_call_body {
         $name::__SLOT.run_result($key, move || $compute)
     };
     (plain [async] $name:ident, $key:expr, $compute:expr) => {
-        match $name::__SLOT.begin($key) {
+        match $name::__SLOT.begin($key).await {
             $crate::__private::Step::Hit(value) => value,
             $crate::__private::Step::Compute(key, lock) => {
                 let value = $compute.await;
-                $name::__SLOT.finish(key, &value);
+                $name::__SLOT.finish(key, &value).await;
                 $crate::__private::core::mem::drop(lock);
                 value
             }
         }
     };
     (result [async] $name:ident, $key:expr, $compute:expr) => {
-        match $name::__SLOT.begin($key) {
+        match $name::__SLOT.begin($key).await {
             $crate::__private::Step::Hit(value) => $crate::__private::Ok(value),
             $crate::__private::Step::Compute(key, lock) => {
                 let out = $compute.await;
                 if let $crate::__private::Ok(value) = &out {
-                    $name::__SLOT.finish(key, value);
+                    $name::__SLOT.finish(key, value).await;
                 }
                 $crate::__private::core::mem::drop(lock);
                 out

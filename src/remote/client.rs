@@ -8,7 +8,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use super::wait::{self, Reply};
 use std::time::{Duration, Instant};
 
 use once_cell::sync::Lazy;
@@ -17,8 +20,15 @@ use redis::{Cmd, ConnectionLike, RedisError, RedisResult, Value};
 
 use super::{RemoteError, check_address, redacted};
 
-/// Idle connections kept per remote.
+/// Idle connection threads kept per remote.
 const IDLE_MAX: usize = 16;
+/// Connection threads per remote at most, idle or waiting on the remote.
+const THREADS_MAX: usize = 64;
+
+/// Work for a connection's thread, given its connection (`None` until one is
+/// made) and a call that offers the thread for the next job: made before the
+/// answer is sent, so that a caller's next operation finds it idle.
+type Job = Box<dyn FnOnce(&mut Option<Conn>, &dyn Fn()) + Send>;
 /// The first rest after a fault; it doubles up to [`REST_MAX_MS`].
 const REST_MIN_MS: u64 = 1_000;
 const REST_MAX_MS: u64 = 30_000;
@@ -95,7 +105,10 @@ pub struct Remote {
     nodes: Vec<String>,
     timeout: Duration,
     client: Client,
-    idle: Mutex<Vec<Conn>>,
+    /// Connection threads waiting for a job.
+    idle: Mutex<Vec<mpsc::Sender<Job>>>,
+    /// Connection threads alive.
+    threads: AtomicUsize,
     /// Until when (ms since [`EPOCH`]) the remote rests after a fault.
     resting_until: AtomicU64,
     /// The length of the last rest, `0` when healthy.
@@ -124,6 +137,14 @@ fn describe(e: &RedisError, timeout: Duration) -> String {
     } else {
         e.to_string()
     }
+}
+
+/// The error of an operation its caller stopped waiting for.
+fn timed_out() -> RedisError {
+    RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "timed out",
+    ))
 }
 
 fn is_network(e: &RedisError) -> bool {
@@ -199,6 +220,7 @@ impl Remote {
             timeout,
             client,
             idle: Mutex::new(Vec::new()),
+            threads: AtomicUsize::new(0),
             resting_until: AtomicU64::new(0),
             rest_ms: AtomicU64::new(0),
             warned: AtomicBool::new(false),
@@ -230,14 +252,55 @@ impl Remote {
         }
     }
 
-    /// Runs `op` on a pooled connection, returning the error as it is. A
-    /// pooled connection the server has closed meanwhile (a restart, an idle
-    /// timeout) is replaced by a new one once; a timeout is not retried.
-    fn run_strict<T>(&self, mut op: impl FnMut(&mut Conn) -> RedisResult<T>) -> RedisResult<T> {
-        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let (mut conn, was_pooled) = match pooled {
-            Some(conn) => (conn, true),
-            None => (self.connect()?, false),
+    /// Runs `op` on a connection's thread and waits for it at most the
+    /// timeout, whatever the link does: connecting, the handshake, the
+    /// request and the whole reply are inside the one deadline. A thread
+    /// still stuck on a slow link when the caller gives up finishes (or
+    /// fails) on its own and is then reused. A pooled connection the server
+    /// has closed meanwhile (a restart, an idle timeout) is replaced by a new
+    /// one once; a timeout is not retried.
+    fn run_strict<T: Send + 'static>(
+        &'static self,
+        op: impl FnMut(&mut Conn) -> RedisResult<T> + Send + 'static,
+    ) -> RedisResult<T> {
+        self.submit(op)?.wait().unwrap_or_else(|| Err(timed_out()))
+    }
+
+    /// [`Remote::run_strict`] for `async` callers: the executor's thread
+    /// is free while the connection thread works.
+    async fn run_strict_async<T: Send + 'static>(
+        &'static self,
+        op: impl FnMut(&mut Conn) -> RedisResult<T> + Send + 'static,
+    ) -> RedisResult<T> {
+        self.submit(op)?.await.unwrap_or_else(|| Err(timed_out()))
+    }
+
+    /// Hands `op` to a connection thread; its reply is due within the
+    /// timeout.
+    fn submit<T: Send + 'static>(
+        &'static self,
+        mut op: impl FnMut(&mut Conn) -> RedisResult<T> + Send + 'static,
+    ) -> RedisResult<Reply<RedisResult<T>>> {
+        let (reply, answer) = wait::reply(self.timeout);
+        let job: Job = Box::new(move |slot: &mut Option<Conn>, ready: &dyn Fn()| {
+            let out = self.on_connection(slot, &mut op);
+            ready();
+            answer.send(out);
+        });
+        self.dispatch(job)?;
+        Ok(reply)
+    }
+
+    /// Runs `op` on the thread's connection (made when there is none).
+    fn on_connection<T>(
+        &self,
+        slot: &mut Option<Conn>,
+        op: &mut impl FnMut(&mut Conn) -> RedisResult<T>,
+    ) -> RedisResult<T> {
+        let was_pooled = slot.is_some();
+        let mut conn = match slot.take() {
+            Some(conn) => conn,
+            None => self.connect()?,
         };
         let mut out = op(&mut conn);
         if was_pooled && matches!(&out, Err(e) if is_network(e) && !e.is_timeout()) {
@@ -246,21 +309,94 @@ impl Remote {
         }
         // A connection that failed on the network may hold half an answer.
         if !matches!(&out, Err(e) if is_network(e)) {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < IDLE_MAX {
-                idle.push(conn);
-            }
+            *slot = Some(conn);
         }
         out
     }
 
+    /// Hands a job to an idle connection thread, or to a new one.
+    fn dispatch(&'static self, job: Job) -> RedisResult<()> {
+        let mut job = job;
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            match idle {
+                Some(thread) => match thread.send(job) {
+                    Ok(()) => return Ok(()),
+                    Err(mpsc::SendError(back)) => job = back,
+                },
+                None => break,
+            }
+        }
+        if self.threads.fetch_add(1, Ordering::Relaxed) >= THREADS_MAX {
+            self.threads.fetch_sub(1, Ordering::Relaxed);
+            return Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "timed out: every connection is waiting on the remote",
+            )));
+        }
+        let (to_thread, jobs) = mpsc::channel::<Job>();
+        let me = to_thread.clone();
+        let spawned = std::thread::Builder::new()
+            .name("permacache-remote".into())
+            .spawn(move || {
+                let mut conn = None;
+                let offered = std::cell::Cell::new(false);
+                let ready = || {
+                    let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+                    if idle.len() < IDLE_MAX {
+                        idle.push(me.clone());
+                        offered.set(true);
+                    }
+                };
+                while let Ok(job) = jobs.recv() {
+                    offered.set(false);
+                    job(&mut conn, &ready);
+                    if !offered.get() {
+                        break;
+                    }
+                }
+                self.threads.fetch_sub(1, Ordering::Relaxed);
+            });
+        if let Err(e) = spawned {
+            self.threads.fetch_sub(1, Ordering::Relaxed);
+            return Err(RedisError::from(e));
+        }
+        to_thread
+            .send(job)
+            .map_err(|_| RedisError::from((redis::ErrorKind::Io, "a connection thread ended")))
+    }
+
     /// Runs `op` unless the remote is resting; a failure is logged (once)
     /// and gives `None`.
-    fn run<T>(&self, op: impl FnMut(&mut Conn) -> RedisResult<T>) -> Option<T> {
-        if now_ms() < self.resting_until.load(Ordering::Relaxed) {
+    fn run<T: Send + 'static>(
+        &'static self,
+        op: impl FnMut(&mut Conn) -> RedisResult<T> + Send + 'static,
+    ) -> Option<T> {
+        if self.is_resting() {
             return None;
         }
-        match self.run_strict(op) {
+        self.settle(self.run_strict(op))
+    }
+
+    /// [`Remote::run`] for `async` callers.
+    async fn run_async<T: Send + 'static>(
+        &'static self,
+        op: impl FnMut(&mut Conn) -> RedisResult<T> + Send + 'static,
+    ) -> Option<T> {
+        if self.is_resting() {
+            return None;
+        }
+        self.settle(self.run_strict_async(op).await)
+    }
+
+    fn is_resting(&self) -> bool {
+        now_ms() < self.resting_until.load(Ordering::Relaxed)
+    }
+
+    /// What an operation's outcome means for the remote: a network failure
+    /// rests it; any failure is logged (the first as a warning).
+    fn settle<T>(&self, out: RedisResult<T>) -> Option<T> {
+        match out {
             Ok(value) => {
                 if self.rest_ms.swap(0, Ordering::Relaxed) != 0 {
                     log::info!("permacache: remote {} is reachable again", self.label);
@@ -290,127 +426,144 @@ impl Remote {
 
     /// The values of `keys` (`None` for absent ones), or `None` when the
     /// remote cannot answer.
-    pub(crate) fn get_many(&self, keys: &[String]) -> Option<Vec<Option<Vec<u8>>>> {
-        self.run(|c| get_many(c, keys))
+    pub(crate) fn get_many(&'static self, keys: &[String]) -> Option<Vec<Option<Vec<u8>>>> {
+        let keys = keys.to_vec();
+        self.run(move |c| get_many(c, &keys))
+    }
+
+    /// [`Remote::get_many`] for `async` callers.
+    pub(crate) async fn get_many_async(
+        &'static self,
+        keys: &[String],
+    ) -> Option<Vec<Option<Vec<u8>>>> {
+        let keys = keys.to_vec();
+        self.run_async(move |c| get_many(c, &keys)).await
     }
 
     /// Stores values, each expiring after `ttl` when given. A value over
     /// Redis's size limit is not sent (a warning says so), and the others
     /// are.
-    pub(crate) fn set_many(&self, entries: &[(String, &[u8])], ttl: Option<Duration>) {
-        let limit = self.max_value();
-        let (fit, big): (Vec<_>, Vec<_>) = entries
-            .iter()
-            .cloned()
-            .partition(|(_, v)| v.len() as u64 <= limit);
-        for (key, value) in big {
-            log::warn!(
-                "permacache: remote {}: a value of {} bytes is over the server's limit for one value (proto-max-bulk-len, {limit} bytes); {key} is kept in the local store only",
-                self.label,
-                value.len()
-            );
+    pub(crate) fn set_many(&'static self, entries: &[(String, &[u8])], ttl: Option<Duration>) {
+        if self.is_resting() {
+            return;
         }
-        self.run(|c| set_many(c, &fit, ttl));
+        let fit = self.fitting(entries, self.max_value());
+        self.run(move |c| set_many(c, &fit, ttl));
+    }
+
+    /// [`Remote::set_many`] for `async` callers.
+    pub(crate) async fn set_many_async(
+        &'static self,
+        entries: &[(String, &[u8])],
+        ttl: Option<Duration>,
+    ) {
+        if self.is_resting() {
+            return;
+        }
+        let limit = match self.max_value.load(Ordering::Relaxed) {
+            0 => self.learn_max_value(self.run_strict_async(max_value_op()).await),
+            known => known,
+        };
+        let fit = self.fitting(entries, limit);
+        self.run_async(move |c| set_many(c, &fit, ttl)).await;
+    }
+
+    /// The entries under `limit` bytes, owned; a warning for each other.
+    fn fitting(&self, entries: &[(String, &[u8])], limit: u64) -> Vec<(String, Vec<u8>)> {
+        let mut fit = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            if value.len() as u64 <= limit {
+                fit.push((key.clone(), value.to_vec()));
+            } else {
+                log::warn!(
+                    "permacache: remote {}: a value of {} bytes is over the server's limit for one value (proto-max-bulk-len, {limit} bytes); {key} is kept in the local store only",
+                    self.label,
+                    value.len()
+                );
+            }
+        }
+        fit
     }
 
     /// The largest value the server takes: its `proto-max-bulk-len`, asked
     /// once (Redis's default where `CONFIG` is not allowed).
-    fn max_value(&self) -> u64 {
-        let known = self.max_value.load(Ordering::Relaxed);
-        if known > 0 {
-            return known;
+    fn max_value(&'static self) -> u64 {
+        match self.max_value.load(Ordering::Relaxed) {
+            0 => self.learn_max_value(self.run_strict(max_value_op())),
+            known => known,
         }
-        let asked = self
-            .run_strict(|c| {
-                c.query::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("proto-max-bulk-len"))
-            })
+    }
+
+    fn learn_max_value(&self, asked: RedisResult<Vec<String>>) -> u64 {
+        let asked = asked
             .ok()
             .and_then(|pair| pair.get(1).and_then(|v| v.parse::<u64>().ok()))
             .filter(|&n| n > 0);
-        let limit = asked.unwrap_or(MAX_VALUE as u64);
         // A value a little under the limit still carries its key and the
         // command around it.
-        let limit = limit.saturating_sub(1024).max(1);
+        let limit = asked
+            .unwrap_or(MAX_VALUE as u64)
+            .saturating_sub(1024)
+            .max(1);
         self.max_value.store(limit, Ordering::Relaxed);
         limit
     }
 
     /// Deletes a key.
-    pub(crate) fn delete(&self, key: &str) {
-        self.run(|c| c.query::<()>(redis::cmd("DEL").arg(key)));
+    pub(crate) fn delete(&'static self, key: &str) {
+        let key = key.to_string();
+        self.run(move |c| c.query::<()>(redis::cmd("DEL").arg(&key)));
     }
 
-    /// Takes the lock `key` with `token` for `lease`: `Some(true)` when taken,
-    /// `Some(false)` when another holds it, `None` when the remote cannot
-    /// answer.
-    pub(crate) fn try_lock(&self, key: &str, token: &str, lease: Duration) -> Option<bool> {
-        self.run(|c| {
-            let set: Option<String> = c.query(
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg(token)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(lease.as_millis().max(1) as u64),
-            )?;
-            Ok(set.is_some())
-        })
+    /// Takes the lock `key` with `token` for `lease`, for `async` callers
+    /// (plain calls wait on it too): `Some(true)` when taken, `Some(false)`
+    /// when another holds it, `None` when the remote cannot answer.
+    pub(crate) async fn try_lock_async(
+        &'static self,
+        key: &str,
+        token: &str,
+        lease: Duration,
+    ) -> Option<bool> {
+        self.run_async(try_lock_op(key, token, lease)).await
     }
 
-    /// Releases the lock `key` if it still holds `token`: tried even while
-    /// the remote rests (after a failed store, say), so that waiters never
-    /// wait out a lease for a holder that is done.
-    pub(crate) fn unlock(&self, key: &str, token: &str) {
-        let done = self.run_strict(|c| {
-            c.query::<i64>(
-                redis::cmd("EVAL")
-                    .arg(UNLOCK_SCRIPT)
-                    .arg(1)
-                    .arg(key)
-                    .arg(token),
-            )
-        });
-        if let Err(e) = done {
+    /// Releases the lock `key` if it still holds `token`, without waiting:
+    /// sent even while the remote rests (after a failed store, say), so that
+    /// waiters never wait out a lease for a holder that is done. A release
+    /// that fails leaves the lock to expire within [`HOLD`](super::tier::HOLD).
+    pub(crate) fn unlock(&'static self, key: &str, token: &str) {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(UNLOCK_SCRIPT).arg(1).arg(key).arg(token);
+        if let Err(e) = self.submit(move |c| c.query::<i64>(&cmd)) {
             log::debug!(
-                "permacache: remote {}: cannot release {key}: {}; it expires within {} ms",
+                "permacache: remote {}: cannot release {key}: {}",
                 self.label,
                 describe(&e, self.timeout),
-                crate::remote::tier::HOLD.as_millis()
             );
         }
     }
 
     /// Extends the lock `key` by `hold` if it still holds `token`; whether it
     /// does.
-    pub(crate) fn renew(&self, key: &str, token: &str, hold: Duration) -> bool {
-        self.run_strict(|c| {
-            c.query::<i64>(
-                redis::cmd("EVAL")
-                    .arg(RENEW_SCRIPT)
-                    .arg(1)
-                    .arg(key)
-                    .arg(token)
-                    .arg(hold.as_millis().max(1) as u64),
-            )
-        })
-        .is_ok_and(|n| n == 1)
+    pub(crate) fn renew(&'static self, key: &str, token: &str, hold: Duration) -> bool {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(RENEW_SCRIPT)
+            .arg(1)
+            .arg(key)
+            .arg(token)
+            .arg(hold.as_millis().max(1) as u64);
+        self.run_strict(move |c| c.query::<i64>(&cmd))
+            .is_ok_and(|n| n == 1)
     }
 
     /// The value of `key` and whether the lock `lock` is held, in one round
     /// trip.
-    pub(crate) fn poll(&self, key: &str, lock: &str) -> Option<(Option<Vec<u8>>, bool)> {
-        self.run(|c| {
-            let mut get = redis::cmd("GET");
-            get.arg(key);
-            let mut exists = redis::cmd("EXISTS");
-            exists.arg(lock);
-            let values = c.pipeline(vec![get, exists])?;
-            let mut values = values.into_iter();
-            let value: Option<Vec<u8>> =
-                redis::from_redis_value(values.next().unwrap_or(Value::Nil))?;
-            let held: i64 = redis::from_redis_value(values.next().unwrap_or(Value::Int(0)))?;
-            Ok((value, held > 0))
-        })
+    pub(crate) async fn poll_async(
+        &'static self,
+        key: &str,
+        lock: &str,
+    ) -> Option<(Option<Vec<u8>>, bool)> {
+        self.run_async(poll_op(key, lock)).await
     }
 
     /// A client failure of this remote, as the layer's error.
@@ -426,13 +579,10 @@ impl Remote {
     /// # Errors
     ///
     /// The first failure.
-    pub fn push(&self, entries: &[(String, Vec<u8>)]) -> Result<(), RemoteError> {
+    pub fn push(&'static self, entries: &[(String, Vec<u8>)]) -> Result<(), RemoteError> {
         for chunk in entries.chunks(BULK) {
-            let refs: Vec<(String, &[u8])> = chunk
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_slice()))
-                .collect();
-            self.run_strict(|c| set_many(c, &refs, None))
+            let chunk = chunk.to_vec();
+            self.run_strict(move |c| set_many(c, &chunk, None))
                 .map_err(|e| self.failed(e))?;
         }
         Ok(())
@@ -497,12 +647,15 @@ impl Remote {
     /// # Errors
     ///
     /// The first failure.
-    pub fn fetch(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, RemoteError> {
+    pub fn fetch(&'static self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, RemoteError> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BULK) {
             out.extend(
-                self.run_strict(|c| get_many(c, chunk))
-                    .map_err(|e| self.failed(e))?,
+                self.run_strict({
+                    let chunk = chunk.to_vec();
+                    move |c| get_many(c, &chunk)
+                })
+                .map_err(|e| self.failed(e))?,
             );
         }
         Ok(out)
@@ -572,6 +725,43 @@ impl Remote {
     }
 }
 
+/// Asks the server's limit for one value.
+fn max_value_op() -> impl FnMut(&mut Conn) -> RedisResult<Vec<String>> + Send + 'static {
+    |c| c.query::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("proto-max-bulk-len"))
+}
+
+/// Takes a lock if free: whether it was.
+fn try_lock_op(
+    key: &str,
+    token: &str,
+    lease: Duration,
+) -> impl FnMut(&mut Conn) -> RedisResult<bool> + Send + 'static {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(key)
+        .arg(token)
+        .arg("NX")
+        .arg("PX")
+        .arg(lease.as_millis().max(1) as u64);
+    move |c| Ok(c.query::<Option<String>>(&cmd)?.is_some())
+}
+
+/// A value and whether a lock is held, in one round trip.
+type Polled = (Option<Vec<u8>>, bool);
+
+fn poll_op(key: &str, lock: &str) -> impl FnMut(&mut Conn) -> RedisResult<Polled> + Send + 'static {
+    let mut get = redis::cmd("GET");
+    get.arg(key);
+    let mut exists = redis::cmd("EXISTS");
+    exists.arg(lock);
+    move |c| {
+        let values = c.pipeline(vec![get.clone(), exists.clone()])?;
+        let mut values = values.into_iter();
+        let value: Option<Vec<u8>> = redis::from_redis_value(values.next().unwrap_or(Value::Nil))?;
+        let held: i64 = redis::from_redis_value(values.next().unwrap_or(Value::Int(0)))?;
+        Ok((value, held > 0))
+    }
+}
+
 fn get_many(c: &mut Conn, keys: &[String]) -> RedisResult<Vec<Option<Vec<u8>>>> {
     if keys.is_empty() {
         return Ok(Vec::new());
@@ -616,7 +806,7 @@ fn get_many(c: &mut Conn, keys: &[String]) -> RedisResult<Vec<Option<Vec<u8>>>> 
         .collect())
 }
 
-fn set_many(c: &mut Conn, entries: &[(String, &[u8])], ttl: Option<Duration>) -> RedisResult<()> {
+fn set_many(c: &mut Conn, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> RedisResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -624,7 +814,7 @@ fn set_many(c: &mut Conn, entries: &[(String, &[u8])], ttl: Option<Duration>) ->
         .iter()
         .map(|(k, v)| {
             let mut cmd = redis::cmd("SET");
-            cmd.arg(k).arg(*v);
+            cmd.arg(k).arg(v.as_slice());
             if let Some(ttl) = ttl {
                 cmd.arg("PX").arg(ttl.as_millis().max(1) as u64);
             }

@@ -28,12 +28,14 @@ mod client;
 mod error;
 pub mod seal;
 mod tier;
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+mod wait;
 
 pub use error::RemoteError;
 
 #[cfg(feature = "redis")]
 pub use client::{MAX_VALUE, Remote};
-pub(crate) use tier::{Claim, Fetched, Tier};
+pub(crate) use tier::{Claim, Fetched, LockGuard, Tier};
 
 use std::time::Duration;
 
@@ -232,16 +234,35 @@ impl Remote {
     pub(crate) fn delete(&self, _key: &str) {
         match *self {}
     }
-    pub(crate) fn try_lock(&self, _key: &str, _token: &str, _lease: Duration) -> Option<bool> {
-        match *self {}
-    }
     pub(crate) fn unlock(&self, _key: &str, _token: &str) {
         match *self {}
     }
     pub(crate) fn renew(&self, _key: &str, _token: &str, _hold: Duration) -> bool {
         match *self {}
     }
-    pub(crate) fn poll(&self, _key: &str, _lock: &str) -> Option<(Option<Vec<u8>>, bool)> {
+    pub(crate) async fn get_many_async(&self, _keys: &[String]) -> Option<Vec<Option<Vec<u8>>>> {
+        match *self {}
+    }
+    pub(crate) async fn set_many_async(
+        &self,
+        _entries: &[(String, &[u8])],
+        _ttl: Option<Duration>,
+    ) {
+        match *self {}
+    }
+    pub(crate) async fn try_lock_async(
+        &self,
+        _key: &str,
+        _token: &str,
+        _lease: Duration,
+    ) -> Option<bool> {
+        match *self {}
+    }
+    pub(crate) async fn poll_async(
+        &self,
+        _key: &str,
+        _lock: &str,
+    ) -> Option<(Option<Vec<u8>>, bool)> {
         match *self {}
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use once_cell::sync::Lazy;
 
 use super::seal::{Rejected, Secret, env_secret, seal, unseal};
+use super::wait::{block_on, sleep};
 use super::{Remote, RemoteSettings, key_prefix, lock_key, push_hex};
 
 /// How long a waiter sleeps between looks at a locked key, at first and at
@@ -114,6 +115,14 @@ impl Drop for LockGuard {
     }
 }
 
+/// Sealed values as the client takes them.
+fn entries(sealed: &[(String, Vec<u8>)]) -> Vec<(String, &[u8])> {
+    sealed
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_slice()))
+        .collect()
+}
+
 /// Addresses already warned about as unusable.
 static BAD_ADDRESSES: Lazy<Mutex<HashSet<String>>> = Lazy::new(Default::default);
 
@@ -185,6 +194,18 @@ impl Tier {
             .unwrap_or(Fetched::Absent)
     }
 
+    /// [`Tier::get`] for `async` callers.
+    pub(crate) async fn get_async(&self, hash: &[u8; 16]) -> Fetched {
+        let key = self.key(hash);
+        match self.remote.get_many_async(std::slice::from_ref(&key)).await {
+            Some(mut values) => match values.pop().flatten() {
+                Some(value) => self.open_value(&key, &value),
+                None => Fetched::Absent,
+            },
+            None => Fetched::Absent,
+        }
+    }
+
     /// The records of many key hashes, in one round trip.
     pub(crate) fn get_many(&self, hashes: &[[u8; 16]]) -> Vec<Fetched> {
         let keys: Vec<String> = hashes.iter().map(|h| self.key(h)).collect();
@@ -221,19 +242,28 @@ impl Tier {
     /// Stores records, sealed (signed with the team secret when there is
     /// one), expiring with the namespace's ttl.
     pub(crate) fn put_many(&self, records: &[(&[u8; 16], &[u8])]) {
-        let sealed: Vec<(String, Vec<u8>)> = records
+        let sealed = self.sealed(records);
+        self.remote.set_many(&entries(&sealed), self.ttl);
+    }
+
+    /// [`Tier::put_many`] for `async` callers.
+    pub(crate) async fn put_many_async(&self, records: &[(&[u8; 16], &[u8])]) {
+        let sealed = self.sealed(records);
+        self.remote
+            .set_many_async(&entries(&sealed), self.ttl)
+            .await;
+    }
+
+    /// Records under their Redis keys, sealed.
+    fn sealed(&self, records: &[(&[u8; 16], &[u8])]) -> Vec<(String, Vec<u8>)> {
+        records
             .iter()
             .map(|(h, r)| {
                 let key = self.key(h);
                 let value = seal(&key, r, self.secret);
                 (key, value)
             })
-            .collect();
-        let entries: Vec<(String, &[u8])> = sealed
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_slice()))
-            .collect();
-        self.remote.set_many(&entries, self.ttl);
+            .collect()
     }
 
     /// Removes the record of a key hash.
@@ -245,6 +275,17 @@ impl Tier {
     /// takes the lock, or waits (at most the lock's lease) for the worker
     /// holding it and returns what it stored, when `accept` takes it.
     pub(crate) fn claim<T>(
+        &self,
+        hash: &[u8; 16],
+        accept: impl FnMut(&[u8]) -> Option<T>,
+    ) -> Claim<T> {
+        // One claim for both kinds of call: a plain one waits for it here.
+        block_on(self.claim_async(hash, accept))
+    }
+
+    /// [`Tier::claim`] for `async` callers: waiting for the lock's holder
+    /// leaves the executor's thread free.
+    pub(crate) async fn claim_async<T>(
         &self,
         hash: &[u8; 16],
         mut accept: impl FnMut(&[u8]) -> Option<T>,
@@ -259,7 +300,7 @@ impl Tier {
         // The lock lives HOLD in Redis, renewed while its holder lives;
         // `lease` bounds how long the others wait for it.
         let hold = lease.min(HOLD);
-        match self.remote.try_lock(&lock, &token, hold) {
+        match self.remote.try_lock_async(&lock, &token, hold).await {
             Some(true) => return Claim::Compute(Some(guard())),
             Some(false) => {}
             None => return Claim::Compute(None),
@@ -267,9 +308,9 @@ impl Tier {
         let deadline = Instant::now() + lease;
         let mut pause = POLL_FIRST;
         while Instant::now() < deadline {
-            std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+            sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
             pause = (pause * 2).min(POLL_MAX);
-            let Some((value, held)) = self.remote.poll(&key, &lock) else {
+            let Some((value, held)) = self.remote.poll_async(&key, &lock).await else {
                 return Claim::Compute(None);
             };
             if let Some(value) = value.and_then(|bytes| match self.open_value(&key, &bytes) {
@@ -281,7 +322,7 @@ impl Tier {
             if !held {
                 // The holder stopped without storing a usable value (an
                 // error, a panic, a lost lease): take over.
-                match self.remote.try_lock(&lock, &token, hold) {
+                match self.remote.try_lock_async(&lock, &token, hold).await {
                     Some(true) => return Claim::Compute(Some(guard())),
                     // Another waiter took over: keep waiting for its value.
                     Some(false) => {}

@@ -23,6 +23,9 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A record and its LMDB key, ready to store.
+type Encoded = ([u8; 16], Vec<u8>);
+
 /// What a lookup found for one key.
 pub(crate) enum Lookup<R> {
     Hit(R),
@@ -96,23 +99,54 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
     /// outcome.
     pub(crate) fn lookup(&self, key: &str) -> Result<Lookup<R>, StoreError> {
         let hash = self.hash(key);
-        let local = self.ns.with_record(&hash, |bytes| match bytes {
+        let local = self.lookup_local(key, &hash);
+        let fetched = match (&local, &self.tier) {
+            (Ok(Lookup::Hit(_)), _) | (_, None) => None,
+            (_, Some(tier)) => Some(tier.get(&hash)),
+        };
+        self.conclude(key, &hash, local, fetched)
+    }
+
+    /// [`Cache::lookup`] for `async` callers: the remote is awaited, never
+    /// waited for on the executor's thread.
+    pub(crate) async fn lookup_async(&self, key: &str) -> Result<Lookup<R>, StoreError> {
+        let hash = self.hash(key);
+        let local = self.lookup_local(key, &hash);
+        let fetched = match (&local, &self.tier) {
+            (Ok(Lookup::Hit(_)), _) | (_, None) => None,
+            (_, Some(tier)) => Some(tier.get_async(&hash).await),
+        };
+        self.conclude(key, &hash, local, fetched)
+    }
+
+    /// The local store's answer for `key`.
+    fn lookup_local(&self, key: &str, hash: &[u8; 16]) -> Result<Lookup<R>, StoreError> {
+        let local = self.ns.with_record(hash, |bytes| match bytes {
             None => Lookup::Miss(Miss::Absent, None),
             Some(bytes) => self.judge(key, bytes),
         });
         if let Ok(Lookup::Hit(_)) = &local {
-            self.ns.touch(&hash);
+            self.ns.touch(hash);
         }
-        let found = match (&local, &self.tier) {
-            (Ok(Lookup::Hit(_)), _) | (_, None) => local,
-            (_, Some(tier)) => match tier.get(&hash) {
-                Fetched::Record(b) => match self.adopt(key, &hash, &b) {
-                    Some(value) => Ok(Lookup::Hit(value)),
-                    None => local,
-                },
-                Fetched::Rejected(why) => Ok(Lookup::Miss(Miss::Unsigned, Some(why.to_string()))),
-                Fetched::Absent => local,
+        local
+    }
+
+    /// The lookup's outcome from the local answer and what the remote had
+    /// (when it was asked), counted.
+    fn conclude(
+        &self,
+        key: &str,
+        hash: &[u8; 16],
+        local: Result<Lookup<R>, StoreError>,
+        fetched: Option<Fetched>,
+    ) -> Result<Lookup<R>, StoreError> {
+        let found = match fetched {
+            Some(Fetched::Record(b)) => match self.adopt(key, hash, &b) {
+                Some(value) => Ok(Lookup::Hit(value)),
+                None => local,
             },
+            Some(Fetched::Rejected(why)) => Ok(Lookup::Miss(Miss::Unsigned, Some(why.to_string()))),
+            Some(Fetched::Absent) | None => local,
         };
         if let Ok(found) = &found {
             self.counters.count(self.ns.name(), found.outcome());
@@ -123,7 +157,16 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
     /// Looks `key` up, logging (once) why a store failure or a damaged or
     /// unreadable record made it a miss.
     pub(crate) fn lookup_or_warn(&self, key: &str) -> Option<R> {
-        match self.lookup(key) {
+        self.found_or_warn(self.lookup(key))
+    }
+
+    /// [`Cache::lookup_or_warn`] for `async` callers.
+    pub(crate) async fn lookup_or_warn_async(&self, key: &str) -> Option<R> {
+        self.found_or_warn(self.lookup_async(key).await)
+    }
+
+    fn found_or_warn(&self, found: Result<Lookup<R>, StoreError>) -> Option<R> {
+        match found {
             Ok(found) => self.hit_or_warn(found),
             Err(e) => {
                 self.warn(&e);
@@ -279,18 +322,39 @@ impl<R: Serialize + DeserializeOwned> Cache<R> {
 
     /// Stores many values in one durable write transaction.
     pub(crate) fn store_many(&self, entries: &[(&str, &R)]) -> Result<(), StoreError> {
-        let records = entries
-            .iter()
-            .map(|(key, value)| Ok((self.hash(key), self.encode_record(key, value)?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let records = self.encode_all(entries)?;
         let refs: Vec<(&[u8; 16], &[u8])> =
             records.iter().map(|(h, r)| (h, r.as_slice())).collect();
-        let local = self.ns.put_many_raw(refs.iter().copied());
+        let local = self.store_locally(&refs);
         if let Some(tier) = &self.tier {
             tier.put_many(&refs);
         }
+        local
+    }
+
+    /// [`Cache::store`] for `async` callers: the remote is awaited.
+    pub(crate) async fn store_async(&self, key: &str, value: &R) -> Result<(), StoreError> {
+        let records = self.encode_all(&[(key, value)])?;
+        let refs: Vec<(&[u8; 16], &[u8])> =
+            records.iter().map(|(h, r)| (h, r.as_slice())).collect();
+        let local = self.store_locally(&refs);
+        if let Some(tier) = &self.tier {
+            tier.put_many_async(&refs).await;
+        }
+        local
+    }
+
+    fn encode_all(&self, entries: &[(&str, &R)]) -> Result<Vec<Encoded>, StoreError> {
+        entries
+            .iter()
+            .map(|(key, value)| Ok((self.hash(key), self.encode_record(key, value)?)))
+            .collect()
+    }
+
+    fn store_locally(&self, refs: &[(&[u8; 16], &[u8])]) -> Result<(), StoreError> {
+        let local = self.ns.put_many_raw(refs.iter().copied());
         if local.is_ok() {
-            self.counters.count_stored(records.len() as u64);
+            self.counters.count_stored(refs.len() as u64);
         }
         local
     }

@@ -10,11 +10,11 @@ use once_cell::sync::OnceCell;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::mode::CacheMiss;
+use super::mode::{CacheMiss, Mode, mode};
 use super::pipeline::{rules, stored_all, stored_ok};
 use super::stats::{Miss, Outcome, Stats};
 use crate::config::{CodecName, SyncName};
-use crate::remote::{RemoteChoice, RemoteSettings};
+use crate::remote::{Claim, LockGuard, RemoteChoice, RemoteSettings};
 use crate::settings::Settings;
 use crate::store::Budget;
 use crate::store::{Chain, Durability, KeyLock};
@@ -37,8 +37,17 @@ pub struct Slot<R> {
 pub enum Step<R> {
     Hit(R),
     /// Compute; store the result under the key when there is one, holding
-    /// the key's cross-process lock (when there is one) until then.
-    Compute(Option<String>, Option<KeyLock<'static>>),
+    /// the key's locks until then.
+    Compute(Option<String>, Held),
+}
+
+/// The locks a computing async call holds until its value is stored: the
+/// key's across the processes of this machine, and across machines.
+#[doc(hidden)]
+#[derive(Default)]
+pub struct Held {
+    _key: Option<KeyLock<'static>>,
+    _remote: Option<LockGuard>,
 }
 
 impl<R: Serialize + DeserializeOwned> Slot<R> {
@@ -114,22 +123,24 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
     }
 
     /// Looks the key up as the mode table says (the first half of a call
-    /// that cannot hand its computation to the pipeline: an async one).
+    /// that cannot hand its computation to the pipeline: an async one). The
+    /// remote is awaited, never waited for on the executor's thread; the
+    /// cross-machine lock is taken as for plain calls.
     ///
     /// # Panics
     ///
     /// With a [`CacheMiss`] payload on a miss in `error-on-miss` mode.
-    pub fn begin(&self, key: Result<String, KeyError>) -> Step<R> {
+    pub async fn begin(&self, key: Result<String, KeyError>) -> Step<R> {
         let rules = rules();
         if !rules.read && !rules.store {
-            return Step::Compute(None, None);
+            return Step::Compute(None, Held::default());
         }
         let (Some(key), Some(cache)) = (self.key_or_warn(key), self.cache()) else {
-            return Step::Compute(None, None);
+            return Step::Compute(None, Held::default());
         };
         if !rules.read {
             cache.counters.count(self.path, Outcome::Miss(Miss::Mode));
-        } else if let Some(value) = cache.lookup_or_warn(&key) {
+        } else if let Some(value) = cache.lookup_or_warn_async(&key).await {
             return Step::Hit(value);
         }
         if !rules.compute_on_miss {
@@ -139,29 +150,51 @@ impl<R: Serialize + DeserializeOwned> Slot<R> {
             });
         }
         if !rules.store {
-            return Step::Compute(None, None);
+            return Step::Compute(None, Held::default());
         }
-        // Another process may be computing it: wait (this blocks the
-        // executor's thread, as LMDB reads do), then look again.
-        let lock = match cache.namespace().lock_key(&cache.hash(&key)) {
+        // Another process of this machine may be computing it: wait (a local
+        // file lock: this blocks the executor's thread, as LMDB reads do),
+        // then look again.
+        let hash = cache.hash(&key);
+        let key_lock = match cache.namespace().lock_key(&hash) {
             Some((lock, waited)) => {
-                if waited
-                    && rules.read
-                    && let Some(value) = cache.lookup_or_warn(&key)
-                {
+                if waited && let Some(value) = cache.lookup_or_warn_async(&key).await {
                     return Step::Hit(value);
                 }
                 Some(lock)
             }
             None => None,
         };
-        Step::Compute(Some(key), lock)
+        // Another machine may be computing it: with a remote lock, wait for
+        // it without holding the executor's thread.
+        let remote_lock = match (&cache.tier, mode()) {
+            (Some(tier), Mode::Normal) => {
+                match tier
+                    .claim_async(&hash, |bytes| cache.adopt(&key, &hash, bytes))
+                    .await
+                {
+                    Claim::Found(value) => return Step::Hit(value),
+                    Claim::Compute(lock) => lock,
+                }
+            }
+            _ => None,
+        };
+        Step::Compute(
+            Some(key),
+            Held {
+                _key: key_lock,
+                _remote: remote_lock,
+            },
+        )
     }
 
-    /// Stores a computed value when the step asked for it.
-    pub fn finish(&self, key: Option<String>, value: &R) {
-        if let (Some(key), Some(cache)) = (key, self.cache()) {
-            cache.store_or_warn(&key, value);
+    /// Stores a computed value when the step asked for it (the remote
+    /// awaited).
+    pub async fn finish(&self, key: Option<String>, value: &R) {
+        if let (Some(key), Some(cache)) = (key, self.cache())
+            && let Err(e) = cache.store_async(&key, value).await
+        {
+            cache.warn(&e);
         }
     }
 
