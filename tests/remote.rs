@@ -589,7 +589,7 @@ fn push_and_pull_copy_a_namespace_through_redis() {
 
 #[test]
 fn pull_reads_every_node_of_a_cluster() {
-    let Some(nodes) = try_cluster(3) else {
+    let Some(mut nodes) = try_cluster(3) else {
         return;
     };
     let spec = cluster_address(&nodes);
@@ -612,6 +612,48 @@ fn pull_reads_every_node_of_a_cluster() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("pulled 200 entries"));
+
+    // One master down, the others serving their keys (partial coverage
+    // allowed): pull takes what it can, names the master it skipped, and
+    // exits 1.
+    for node in &nodes {
+        node.ask("CONFIG SET cluster-require-full-coverage no");
+    }
+    nodes[2].kill();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !nodes[0].ask("CLUSTER INFO").contains("cluster_state:ok")
+        || !String::from_utf8_lossy(
+            &Command::new("redis-cli")
+                .args(["-u", &nodes[0].url(), "CLUSTER", "NODES"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .contains("fail")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cluster did not mark the node failed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let c = tempfile::tempdir().unwrap();
+    let out = cli(c.path(), &["pull", ns, "--remote", &spec]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("skipped cluster master"), "{text}");
+    let pulled: usize = text
+        .split("pulled ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(pulled > 0 && pulled < 200, "{text}");
 }
 
 // ---------------------------------------------------------------------------

@@ -538,3 +538,50 @@ fn a_forged_record_nested_a_hundred_thousand_deep_is_a_miss_not_a_crash() {
         assert_eq!(cache.get_or_compute(&1, || small.clone()), small);
     }
 }
+
+#[test]
+fn a_forged_record_claiming_a_huge_length_is_a_miss_without_a_huge_allocation() {
+    // Lengths of 2^60 elements or bytes, in a record a few bytes long: a
+    // decoder that trusted them would abort this process on allocation.
+    let huge_postcard = [
+        0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10, 1, 2, 3,
+    ];
+    let huge_cbor_array = [0x9b, 0x10, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3];
+    let huge_cbor_bytes = [0x5b, 0x10, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3];
+    let huge_cbor_text = [0x7b, 0x10, 0, 0, 0, 0, 0, 0, 0, b'a', b'b'];
+    let cases: [(&str, Codec, &[u8]); 5] = [
+        ("trust/huge/postcard", Codec::Postcard, &huge_postcard),
+        ("trust/huge/cbor-array", Codec::Cbor, &huge_cbor_array),
+        ("trust/huge/cbor-bytes", Codec::Cbor, &huge_cbor_bytes),
+        ("trust/huge/cbor-text", Codec::Cbor, &huge_cbor_text),
+        ("trust/huge/json", Codec::Json, b"[1,2,3,"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (ns, codec, value) in cases {
+        let bytes_cache = Cache::<Vec<u8>>::builder(ns)
+            .root(dir.path())
+            .codec(codec)
+            .open()
+            .unwrap();
+        let strings = Cache::<Vec<String>>::builder(&format!("{ns}-s"))
+            .root(dir.path())
+            .codec(codec)
+            .open()
+            .unwrap();
+        bytes_cache.insert(&1, &vec![9u8; 3]).unwrap();
+        strings.insert(&1, &vec!["x".to_string()]).unwrap();
+        for n in [bytes_cache.namespace(), strings.namespace()] {
+            let hash = permacache::store::key_hash(0, b"1");
+            let genuine = n.get_raw(&hash).unwrap().unwrap();
+            let value_at = permacache::store::HEADER_LEN + 1;
+            let mut forged = genuine[..value_at].to_vec();
+            forged.extend_from_slice(value);
+            let sum = xxhash_rust::xxh3::xxh3_64(&forged);
+            forged.extend_from_slice(&sum.to_le_bytes());
+            n.put_raw(&hash, &forged).unwrap();
+        }
+        assert_eq!(bytes_cache.get(&1).unwrap(), None, "{ns}: a miss");
+        assert_eq!(strings.get(&1).unwrap(), None, "{ns}: a miss");
+        assert_eq!(bytes_cache.get_or_compute(&1, || vec![1]), vec![1]);
+    }
+}
