@@ -174,7 +174,7 @@ fn threaded_misses(c: &mut Criterion) {
             .unwrap(),
     );
     let next = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
-    let mut g = c.benchmark_group("misses_64_distinct_keys");
+    let mut g = c.benchmark_group("misses_256_distinct_keys");
     g.sample_size(10);
     for threads in [1usize, 8] {
         g.bench_function(format!("{threads}_threads"), |b| {
@@ -185,7 +185,7 @@ fn threaded_misses(c: &mut Criterion) {
                         .map(|_| {
                             let (cache, next) = (cache.clone(), next.clone());
                             std::thread::spawn(move || {
-                                for _ in 0..64 / threads {
+                                for _ in 0..256 / threads {
                                     let x = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                     cache.get_or_compute(&(x, -1), || small(x, -1));
                                 }
@@ -197,6 +197,26 @@ fn threaded_misses(c: &mut Criterion) {
                     }
                 }
                 started.elapsed()
+            })
+        });
+    }
+    // The floor: one durable commit of 1 record and of 8 records at random
+    // keys of the same namespace (8 records dirty about 8 leaf pages: the
+    // bytes each commit writes and syncs grow with them).
+    let ns = cache.namespace();
+    let record = vec![0u8; 64];
+    let mut n = 0u64;
+    for per_commit in [1usize, 8] {
+        g.bench_function(format!("floor_commit_of_{per_commit}_records"), |b| {
+            b.iter(|| {
+                let hashes: Vec<[u8; 16]> = (0..per_commit)
+                    .map(|_| {
+                        n += 1;
+                        xxhash_rust::xxh3::xxh3_128(&n.to_le_bytes()).to_le_bytes()
+                    })
+                    .collect();
+                ns.put_many_raw(hashes.iter().map(|h| (h, record.as_slice())))
+                    .unwrap();
             })
         });
     }

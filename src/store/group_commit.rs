@@ -30,8 +30,9 @@ struct State {
     queued: Vec<Queued>,
     /// Verdicts not yet taken: (id, whether its records were committed).
     done: Vec<(u64, bool)>,
-    /// How many others the last commit carried.
-    last_followers: usize,
+    /// How many threads' records the last commit carried, the leader's
+    /// included.
+    last_batch: usize,
 }
 
 /// What a thread storing records does.
@@ -86,15 +87,18 @@ pub(crate) struct Lead<'a> {
 }
 
 impl Lead<'_> {
-    /// The records queued so far, for the next commit. On the `first`
-    /// commit of a lead, when the last commit carried others, it waits a
-    /// little for as many to queue (threads missing together miss again
-    /// together): then one commit carries them all.
-    pub(crate) fn take(&self, first: bool) -> Vec<Queued> {
+    /// The records queued so far, for the next commit (`own`: whether the
+    /// leader's records go too). When the last commit carried several
+    /// threads, it waits a little for as many to queue (threads missing
+    /// together miss again together, and the ones the last commit released
+    /// come back): then one commit carries them all, instead of batches
+    /// that split in halves.
+    pub(crate) fn take(&self, own: bool) -> Vec<Queued> {
         let mut state = self.group.state.lock().unwrap_or_else(|p| p.into_inner());
-        if first && state.last_followers > 0 {
+        let mine = usize::from(own);
+        if state.last_batch > 1 {
             let until = std::time::Instant::now() + GATHER;
-            while state.queued.len() < state.last_followers {
+            while state.queued.len() + mine < state.last_batch {
                 let now = std::time::Instant::now();
                 if now >= until {
                     break;
@@ -108,7 +112,7 @@ impl Lead<'_> {
             }
         }
         let queued = std::mem::take(&mut state.queued);
-        state.last_followers = queued.len();
+        state.last_batch = queued.len() + mine;
         queued
     }
 
