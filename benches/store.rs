@@ -92,6 +92,19 @@ fn hits(c: &mut Criterion) {
         })
         .collect();
 
+    // The same entries in a namespace with a size budget (far from full):
+    // its hits also note their use for eviction order.
+    let budgeted: Cache<Vec<i32>> = Cache::builder("bench/small-budget")
+        .root(dir.path())
+        .max_size(1 << 40)
+        .open()
+        .unwrap();
+    for chunk in entries.chunks(10_000) {
+        budgeted
+            .insert_many(chunk.iter().map(|(k, v)| (k, v)))
+            .unwrap();
+    }
+
     let mut g = c.benchmark_group("hit_small_100k");
     let mut i = 0;
     g.bench_function("permacache_get_or_compute", |b| {
@@ -99,6 +112,13 @@ fn hits(c: &mut Criterion) {
             i = (i + 1) & (keys.len() - 1);
             let (x, y) = keys[i];
             black_box(cache.get_or_compute(&Args { x, y }, || small(x, y)))
+        })
+    });
+    g.bench_function("permacache_with_max_size", |b| {
+        b.iter(|| {
+            i = (i + 1) & (keys.len() - 1);
+            let (x, y) = keys[i];
+            black_box(budgeted.get_or_compute(&Args { x, y }, || small(x, y)))
         })
     });
     // The floor as the issue defines it: key encoding, one read
