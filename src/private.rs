@@ -5,7 +5,12 @@ pub use std::option::Option::{self, None, Some};
 pub use std::result::Result::{self, Ok};
 pub use std::string::{String, ToString};
 
+pub use std::marker::PhantomData;
 pub use std::vec::Vec;
+
+/// What stands for an `Option<&T>` parameter in the parameters' fingerprint
+/// (named, as `T` may be unsized).
+pub struct OptionOf<T: ?Sized>(PhantomData<fn() -> *const T>);
 
 pub use crate::key::args_key;
 pub use crate::runtime::batch::{Batch, BatchSlots, batch_len};

@@ -171,8 +171,8 @@ macro_rules! __permacache_params {
         [#[parallel] $(#[$($rule:tt)*])* $p:ident : $ty:ty $(, $($rest:tt)*)?]) => {
         $crate::__permacache_params! {
             @parse $fnctx
-            [$($all)* { $p ($ty) [$([$($rule)*])*] req par }]
-            [$($req)* { $p ($ty) }]
+            [$($all)* { $p ($ty) [own] [$([$($rule)*])*] req par }]
+            [$($req)* { $p ($ty) [own] }]
             $opt
             [$($par)* $p]
             $out
@@ -184,11 +184,47 @@ macro_rules! __permacache_params {
         [#[out_file] $p:ident : $ty:ty $(, $($rest:tt)*)?]) => {
         $crate::__permacache_params! {
             @parse $fnctx
-            [$($all)* { $p ($ty) [[ignore]] req out }]
-            [$($req)* { $p ($ty) }]
+            [$($all)* { $p ($ty) [own] [[ignore]] req out }]
+            [$($req)* { $p ($ty) [own] }]
             $opt
             $par
             [$($out)* $p]
+            [$($($rest)*)?]
+        }
+    };
+    // error: a `&mut` parameter
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : & mut $($rest:tt)*]) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: parameter `", ::core::stringify!($p), "` is a `&mut` borrow; a cached call ",
+            "may not run its body, so it cannot promise to change the argument: take `&T` (or `T`) and ",
+            "return what changes"
+        ));
+        $crate::__permacache_culprit!($p);
+    };
+    // a borrowed parameter with a default: `x: &T = ...`
+    (@parse $fnctx:tt [$($all:tt)*] $req:tt [$($opt:tt)*] $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : & $inner:ty = $d:expr $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @parse $fnctx
+            [$($all)* { $p (&$inner) [ref $inner] [$([$($rule)*])*] opt one }]
+            $req
+            [$($opt)* { $p (&$inner) [ref $inner] ($d) }]
+            $par
+            $out
+            [$($($rest)*)?]
+        }
+    };
+    // an optional borrow with a default: `x: Option<&T> = ...`
+    (@parse $fnctx:tt [$($all:tt)*] $req:tt [$($opt:tt)*] $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : Option < & $inner:ty > = $d:expr $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @parse $fnctx
+            [$($all)* { $p (Option<&$inner>) [optref $inner] [$([$($rule)*])*] opt one }]
+            $req
+            [$($opt)* { $p (Option<&$inner>) [optref $inner] ($d) }]
+            $par
+            $out
             [$($($rest)*)?]
         }
     };
@@ -197,9 +233,35 @@ macro_rules! __permacache_params {
         [$(#[$($rule:tt)*])* $p:ident : $ty:ty = $d:expr $(, $($rest:tt)*)?]) => {
         $crate::__permacache_params! {
             @parse $fnctx
-            [$($all)* { $p ($ty) [$([$($rule)*])*] opt one }]
+            [$($all)* { $p ($ty) [own] [$([$($rule)*])*] opt one }]
             $req
-            [$($opt)* { $p ($ty) ($d) }]
+            [$($opt)* { $p ($ty) [own] ($d) }]
+            $par
+            $out
+            [$($($rest)*)?]
+        }
+    };
+    // a borrowed parameter: `x: &T`
+    (@parse $fnctx:tt [$($all:tt)*] [$($req:tt)*] $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : & $inner:ty $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @parse $fnctx
+            [$($all)* { $p (&$inner) [ref $inner] [$([$($rule)*])*] req one }]
+            [$($req)* { $p (&$inner) [ref $inner] }]
+            $opt
+            $par
+            $out
+            [$($($rest)*)?]
+        }
+    };
+    // an optional borrow: `x: Option<&T>`
+    (@parse $fnctx:tt [$($all:tt)*] [$($req:tt)*] $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : Option < & $inner:ty > $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @parse $fnctx
+            [$($all)* { $p (Option<&$inner>) [optref $inner] [$([$($rule)*])*] req one }]
+            [$($req)* { $p (Option<&$inner>) [optref $inner] }]
+            $opt
             $par
             $out
             [$($($rest)*)?]
@@ -210,8 +272,8 @@ macro_rules! __permacache_params {
         [$(#[$($rule:tt)*])* $p:ident : $ty:ty $(, $($rest:tt)*)?]) => {
         $crate::__permacache_params! {
             @parse $fnctx
-            [$($all)* { $p ($ty) [$([$($rule)*])*] req one }]
-            [$($req)* { $p ($ty) }]
+            [$($all)* { $p ($ty) [own] [$([$($rule)*])*] req one }]
+            [$($req)* { $p ($ty) [own] }]
             $opt
             $par
             $out
@@ -221,14 +283,14 @@ macro_rules! __permacache_params {
     // error: a method (`&self`, `&mut self`)
     (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt [& $s:tt $($rest:tt)*]) => {
         ::core::compile_error!(
-            "permacached!: methods (`&self`) cannot be cached yet; define the cached function outside the `impl` block, at module level, and pass it what it needs from `self` as parameters (`fn predict(weights: Vec<f64>, x: i32)`)"
+            "permacached!: a cached function cannot be a method (`&self`): `permacached!` defines a module and a macro beside the function, which an `impl` block cannot hold; define it at module level taking the receiver by reference (`fn predict(model: &Model, x: i32)`, in the key through `Serialize`, or `#[ignore] model: &Model`) and call it from the method (`fn predict(&self, x: i32) -> f64 { predict(self, x) }`)"
         );
         $crate::__permacache_culprit!($s);
     };
     // error: a method taking `self`
     (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt [$(mut)? self $($rest:tt)*]) => {
         ::core::compile_error!(
-            "permacached!: methods (`self`) cannot be cached yet; define the cached function at module level and pass it what it needs as parameters"
+            "permacached!: a cached function cannot be a method (`self`): define it at module level taking the receiver by reference (`fn predict(model: &Model, x: i32)`) and call it from the method"
         );
     };
     // error: a `mut` parameter

@@ -21,7 +21,7 @@ macro_rules! __permacache_expand {
             stored: [$stored:ty]
             body: [$($body:tt)*]
         }
-        all: [$({ $p:ident ($ty:ty) $rules:tt $pk:ident $role:ident })*]
+        all: [$({ $p:ident ($ty:ty) $b:tt $rules:tt $pk:ident $role:ident })*]
         req: $req:tt
         opt: $opt:tt
         par: []
@@ -40,7 +40,7 @@ macro_rules! __permacache_expand {
         $crate::__permacache_module! {
             ($d) path: $path, vis: [$vis], asyncness: [$($async)?], name: $name,
             ret: [$ret], slot: [$stored], get: $kind,
-            all: [$({ $p ($ty) $rules $pk $role })*] req: $req opt: $opt
+            all: [$({ $p ($ty) $b $rules $pk $role })*] req: $req opt: $opt
         }
     };
     // a batch function: #[parallel] parameters, a Vec of results
@@ -59,7 +59,7 @@ macro_rules! __permacache_expand {
             stored: [$stored:ty]
             body: [$($body:tt)*]
         }
-        all: [$({ $p:ident ($ty:ty) $rules:tt $pk:ident $role:ident })*]
+        all: [$({ $p:ident ($ty:ty) $b:tt $rules:tt $pk:ident $role:ident })*]
         req: $req:tt
         opt: $opt:tt
         par: [$($pp:ident)+]
@@ -88,7 +88,7 @@ macro_rules! __permacache_expand {
         $crate::__permacache_module! {
             ($d) path: $path, vis: [$vis], asyncness: [], name: $name,
             ret: [$ret], slot: [<$ret as $crate::__private::Batch>::Elem], get: plain,
-            all: [$({ $p ($ty) $rules $pk $role })*] req: $req opt: $opt
+            all: [$({ $p ($ty) $b $rules $pk $role })*] req: $req opt: $opt
         }
     };
     // an out-file function
@@ -107,7 +107,7 @@ macro_rules! __permacache_expand {
             stored: [$stored:ty]
             body: [$($body:tt)*]
         }
-        all: [$({ $p:ident ($ty:ty) $rules:tt $pk:ident $role:ident })*]
+        all: [$({ $p:ident ($ty:ty) $b:tt $rules:tt $pk:ident $role:ident })*]
         req: $req:tt
         opt: $opt:tt
         par: []
@@ -128,7 +128,7 @@ macro_rules! __permacache_expand {
         $crate::__permacache_module! {
             ($d) path: $path, vis: [$vis], asyncness: [], name: $name,
             ret: [$ret], slot: [$crate::__private::OutFiles<$stored>], get: out,
-            all: [$({ $p ($ty) $rules $pk $role })*] req: $req opt: $opt
+            all: [$({ $p ($ty) $b $rules $pk $role })*] req: $req opt: $opt
         }
     };
     // errors: combinations not supported
@@ -152,9 +152,9 @@ macro_rules! __permacache_module {
     (
         ($d:tt) path: $path:literal, vis: [$vis:vis], asyncness: [$($async:tt)?], name: $name:ident,
         ret: [$ret:ty], slot: [$slot:ty], get: $get:ident,
-        all: [$({ $p:ident ($ty:ty) [$($rules:tt)*] $pk:ident $role:ident })*]
-        req: [$({ $rp:ident ($rty:ty) })*]
-        opt: [$({ $op:ident ($oty:ty) ($od:expr) })*]
+        all: [$({ $p:ident ($ty:ty) $b:tt [$($rules:tt)*] $pk:ident $role:ident })*]
+        req: [$({ $rp:ident ($rty:ty) $rb:tt })*]
+        opt: [$({ $op:ident ($oty:ty) $ob:tt ($od:expr) })*]
     ) => {
         #[doc = ::core::concat!(
             "The cache of [`", ::core::stringify!($name), "()`]: namespace path, key, entries and builder."
@@ -191,7 +191,7 @@ macro_rules! __permacache_module {
                 $crate::__private::params_fingerprint(&[
                     $((
                         ::core::stringify!($p),
-                        (&$crate::__private::ParamShape::<$crate::__permacache_key_ty!($role, $ty)>::new())
+                        (&$crate::__private::ParamShape::<$crate::__permacache_shape_ty!($role, $b, $ty)>::new())
                             .fingerprint(),
                     ),)*
                 ])
@@ -252,30 +252,33 @@ macro_rules! __permacache_module {
                 use super::super::*;
                 $(
                     #[doc = ::core::concat!("The default of `", ::core::stringify!($op), "`.")]
-                    pub fn $op() -> $oty { $od }
+                    pub fn $op() -> $crate::__permacache_field_ty!($ob, $oty, 'static) { $od }
                 )*
             }
 
             /// A call being built: required arguments first, then a setter
             /// per defaulted parameter, then `run`.
             #[must_use = "a call does nothing until `run`"]
-            pub struct Call {
-                $(#[doc(hidden)] pub $p: $ty,)*
+            pub struct Call<'__p> {
+                $(#[doc(hidden)] pub $p: $crate::__permacache_field_ty!($b, $ty, '__p),)*
+                #[doc(hidden)]
+                pub __borrows: $crate::__private::PhantomData<&'__p ()>,
             }
 
             /// Starts a call with the required arguments; the others take
             /// their defaults.
-            pub fn call($($rp: $rty),*) -> Call {
+            pub fn call<'__p>($($rp: $crate::__permacache_field_ty!($rb, $rty, '__p)),*) -> Call<'__p> {
                 Call {
                     $($rp,)*
                     $($op: defaults::$op(),)*
+                    __borrows: $crate::__private::PhantomData,
                 }
             }
 
-            impl Call {
+            impl<'__p> Call<'__p> {
                 $(
                     #[doc = ::core::concat!("Sets `", ::core::stringify!($op), "`.")]
-                    pub fn $op(mut self, $op: $oty) -> Self {
+                    pub fn $op(mut self, $op: $crate::__permacache_field_ty!($ob, $oty, '__p)) -> Self {
                         self.$op = $op;
                         self
                     }
@@ -283,19 +286,24 @@ macro_rules! __permacache_module {
             }
 
             #[doc(hidden)]
-            pub struct Parameters {
-                $(pub $p: $crate::__private::Option<$ty>,)*
+            pub struct Parameters<'__p> {
+                $(pub $p: $crate::__private::Option<$crate::__permacache_field_ty!($b, $ty, '__p)>,)*
+                pub __borrows: $crate::__private::PhantomData<&'__p ()>,
             }
 
-            impl Parameters {
+            impl Parameters<'_> {
                 #[doc(hidden)]
-                pub const NONE: Self = Parameters { $($p: $crate::__private::None,)* };
+                pub const NONE: Self = Parameters {
+                    $($p: $crate::__private::None,)*
+                    __borrows: $crate::__private::PhantomData,
+                };
             }
 
             #[doc(hidden)]
-            pub fn __call(args: Parameters) -> Call {
+            pub fn __call(args: Parameters<'_>) -> Call<'_> {
                 Call {
                     $($p: $crate::__permacache_arg_or_default!($pk, args.$p, defaults::$p),)*
+                    __borrows: $crate::__private::PhantomData,
                 }
             }
 
@@ -311,7 +319,7 @@ macro_rules! __permacache_module {
 
         // Beside the function, not in its module: in a function body the
         // module cannot name the function (`super` skips the block).
-        impl $name::Call {
+        impl $name::Call<'_> {
             /// Runs the cached function.
             pub $($async)? fn run(self) -> $ret {
                 $crate::__permacache_await!([$($async)?] $name($(self.$p),*))
@@ -320,6 +328,41 @@ macro_rules! __permacache_module {
 
         #[allow(unused_imports)]
         pub(crate) use $name::__call_macro as $name;
+    };
+}
+
+/// The type a parameter is kept as in `Call` and `Parameters`: a borrow gets
+/// the struct's lifetime (`'static` for a default).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __permacache_field_ty {
+    ([own], $ty:ty, $lt:lifetime) => {
+        $ty
+    };
+    ([ref $inner:ty], $ty:ty, $lt:lifetime) => {
+        &$lt $inner
+    };
+    ([optref $inner:ty], $ty:ty, $lt:lifetime) => {
+        $crate::__private::Option<&$lt $inner>
+    };
+}
+
+/// The type whose shape stands for a parameter in the parameters'
+/// fingerprint: a batch parameter's element, a borrow's referent.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __permacache_shape_ty {
+    (par, $b:tt, $ty:ty) => {
+        <$ty as $crate::__private::Batch>::Elem
+    };
+    ($role:ident, [own], $ty:ty) => {
+        $ty
+    };
+    ($role:ident, [ref $inner:ty], $ty:ty) => {
+        $inner
+    };
+    ($role:ident, [optref $inner:ty], $ty:ty) => {
+        $crate::__private::OptionOf<$inner>
     };
 }
 
@@ -445,6 +488,8 @@ macro_rules! __permacache_arg_or_default {
         $arg.expect("the call macro checks required arguments at compile time")
     };
     (opt, $arg:expr, $default:path) => {
-        $arg.unwrap_or_else($default)
+        // A closure: a borrowed default (`&'static`) then shortens to the
+        // call's lifetime.
+        $arg.unwrap_or_else(|| $default())
     };
 }
