@@ -278,6 +278,20 @@ fn big_hit(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // The floors: one copy of 8 MB, and one xxh3 pass over it.
+    let source: Vec<f64> = cache.get(&"big").unwrap().unwrap();
+    g.bench_function("floor_one_copy", |b| {
+        b.iter(|| black_box(source.clone()).len())
+    });
+    g.bench_function("floor_xxh3", |b| {
+        b.iter(|| {
+            // SAFETY: plain numbers, viewed as their bytes.
+            let bytes = unsafe {
+                std::slice::from_raw_parts(source.as_ptr().cast::<u8>(), source.len() * 8)
+            };
+            black_box(xxhash_rust::xxh3::xxh3_64(bytes))
+        })
+    });
     g.finish();
 }
 

@@ -82,7 +82,7 @@ permacached! {
     }
 }
 
-fn cache_at<R: serde::Serialize + serde::de::DeserializeOwned>(
+fn cache_at<R: serde::Serialize + serde::de::DeserializeOwned + 'static>(
     root: &Path,
     ns: &str,
     remote: &str,

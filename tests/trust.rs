@@ -29,7 +29,7 @@ fn setup() -> PathBuf {
 /// store: it must come back equal (as `same` judges) and be a hit.
 fn round_trip<T>(ns: &str, codec: Codec, value: T, same: impl Fn(&T, &T) -> bool)
 where
-    T: Serialize + DeserializeOwned + Clone + std::fmt::Debug,
+    T: Serialize + DeserializeOwned + Clone + std::fmt::Debug + 'static,
 {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::<T>::builder(ns)
@@ -233,7 +233,7 @@ fn the_json_codec_keeps_map_order_and_refuses_what_json_cannot_hold() {
 }
 
 /// Flips one bit inside the value of the only record of `cache`.
-fn flip_a_value_bit<T: Serialize + DeserializeOwned>(cache: &Cache<T>, key: &str) {
+fn flip_a_value_bit<T: Serialize + DeserializeOwned + 'static>(cache: &Cache<T>, key: &str) {
     let ns = cache.namespace();
     let mut hash = None;
     ns.for_each_raw(|h, _| {
@@ -584,4 +584,90 @@ fn a_forged_record_claiming_a_huge_length_is_a_miss_without_a_huge_allocation() 
         assert_eq!(strings.get(&1).unwrap(), None, "{ns}: a miss");
         assert_eq!(bytes_cache.get_or_compute(&1, || vec![1]), vec![1]);
     }
+}
+
+#[test]
+fn bulk_arrays_are_stored_as_raw_little_endian_bytes_and_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    fn check<R>(dir: &Path, ns: &str, value: R, code: u8, same: impl Fn(&R, &R) -> bool)
+    where
+        R: Serialize + DeserializeOwned + Clone + std::fmt::Debug + 'static,
+    {
+        let cache = Cache::<R>::builder(ns).root(dir).open().unwrap();
+        cache.insert(&1, &value).unwrap();
+        let hash = permacache::store::key_hash(0, b"1");
+        let raw = cache.namespace().get_raw(&hash).unwrap().unwrap();
+        let record = permacache::store::Record::parse(&raw).unwrap();
+        assert_eq!(record.header.codec, permacache::store::BULK_TAG, "{ns}");
+        assert_eq!(record.value[0], code, "{ns}: the element type's code");
+        let back = cache.get(&1).unwrap().unwrap();
+        assert!(same(&back, &value), "{ns}: {back:?} != {value:?}");
+    }
+    let floats = vec![
+        1.5,
+        -0.0,
+        f64::NAN,
+        f64::from_bits(0x7ff8_dead_beef_0001),
+        f64::MIN_POSITIVE / 8.0,
+        f64::NEG_INFINITY,
+    ];
+    let bits = |v: &Vec<f64>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    check(dir.path(), "bulk/f64", floats.clone(), 10, |a, b| {
+        bits(a) == bits(b)
+    });
+    // Golden: the value is the element code, then the elements' LE bytes.
+    let golden = Cache::<Vec<f64>>::builder("bulk/golden")
+        .root(dir.path())
+        .open()
+        .unwrap();
+    golden.insert(&1, &vec![1.5, -0.0]).unwrap();
+    let raw = golden
+        .namespace()
+        .get_raw(&permacache::store::key_hash(0, b"1"))
+        .unwrap()
+        .unwrap();
+    let record = permacache::store::Record::parse(&raw).unwrap();
+    let mut want = vec![10u8];
+    want.extend_from_slice(&1.5f64.to_le_bytes());
+    want.extend_from_slice(&(-0.0f64).to_le_bytes());
+    assert_eq!(record.value, &want[..]);
+
+    let f32s: Box<[f32]> = vec![f32::from_bits(0x7fc0_1234), -0.0, 1e-45].into();
+    check(dir.path(), "bulk/f32", f32s, 9, |a, b| {
+        a.iter()
+            .map(|f| f.to_bits())
+            .eq(b.iter().map(|f| f.to_bits()))
+    });
+    check(dir.path(), "bulk/u8", vec![0u8, 7, 255], 1, |a, b| a == b);
+    check(
+        dir.path(),
+        "bulk/i8",
+        vec![i8::MIN, 0, i8::MAX],
+        2,
+        |a, b| a == b,
+    );
+    check(dir.path(), "bulk/u16", vec![u16::MAX, 1], 3, |a, b| a == b);
+    check(dir.path(), "bulk/i16", vec![i16::MIN, -1], 4, |a, b| a == b);
+    check(dir.path(), "bulk/u32", vec![u32::MAX], 5, |a, b| a == b);
+    check(dir.path(), "bulk/i32", vec![i32::MIN, 5], 6, |a, b| a == b);
+    check(dir.path(), "bulk/u64", vec![u64::MAX], 7, |a, b| a == b);
+    check(dir.path(), "bulk/i64", vec![i64::MIN, -7], 8, |a, b| a == b);
+    let boxed: Box<[i64]> = vec![1, 2, 3].into();
+    check(dir.path(), "bulk/box", boxed, 8, |a, b| a == b);
+    check(dir.path(), "bulk/empty", Vec::<f64>::new(), 10, |a, b| {
+        a == b
+    });
+
+    // A bulk record of another element type (the namespace's type changed
+    // from Vec<f32> to Vec<f64> without a version bump) is a miss.
+    let as_f32 = Cache::<Vec<f32>>::builder("bulk/changed")
+        .root(dir.path())
+        .open()
+        .unwrap();
+    as_f32.insert(&1, &vec![1.0, 2.0]).unwrap();
+    let as_f64 = Cache::<Vec<f64>>::builder("bulk/changed")
+        .root(dir.path())
+        .open()
+        .unwrap();
+    assert_eq!(as_f64.get(&1).unwrap(), None);
 }

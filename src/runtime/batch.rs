@@ -67,7 +67,7 @@ impl<T> BatchSlots<T> {
     }
 }
 
-impl<R: Serialize + DeserializeOwned + Clone> Slot<R> {
+impl<R: Serialize + DeserializeOwned + Clone + 'static> Slot<R> {
     /// A batch call: `keys[i]` is the key of element `i`; `compute` gets the
     /// indices of the elements to compute (one per distinct missing key) and
     /// returns their results in that order.

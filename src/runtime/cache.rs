@@ -16,7 +16,8 @@ use crate::key;
 use crate::remote::{RemoteSettings, Tier};
 use crate::shape::value_shape;
 use crate::store::{
-    self, Budget, Codec, Durability, Namespace, Plan, Record, StoreError, name_fingerprint,
+    self, Budget, Codec, Durability, Namespace, Plan, Record, StoreError, bulk_elem_of,
+    name_fingerprint,
 };
 
 /// A persistent cache of `R` values in one namespace.
@@ -225,10 +226,14 @@ impl<R> CacheBuilder<R> {
     /// type.
     pub fn open(self) -> Result<Cache<R>, StoreError>
     where
-        R: DeserializeOwned,
+        R: DeserializeOwned + 'static,
     {
         let shape = value_shape::<R>();
-        let plan = self.codec.plan(&shape)?;
+        let plan = match self.codec.plan(&shape)? {
+            // A contiguous array of plain numbers: raw bytes, one copy.
+            Plan::Postcard { .. } if bulk_elem_of::<R>().is_some() => Plan::Bulk,
+            plan => plan,
+        };
         let root = match self.root {
             Some(root) => root,
             None => store::resolve_root(self.config_root).to_path_buf(),
@@ -273,7 +278,7 @@ impl<R> CacheBuilder<R> {
     }
 }
 
-impl<R: Serialize + DeserializeOwned> Cache<R> {
+impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     /// Opens the namespace `path` under the process's store root with default
     /// settings.
     ///

@@ -49,7 +49,7 @@ impl<R> Lookup<R> {
     }
 }
 
-impl<R: Serialize + DeserializeOwned> Cache<R> {
+impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     /// The LMDB key of `key`'s entry.
     pub(crate) fn hash(&self, key: &str) -> [u8; 16] {
         key_hash(self.owner, key.as_bytes())

@@ -125,7 +125,7 @@ impl Stamp {
     }
 }
 
-impl<R: Serialize + DeserializeOwned> Slot<OutFiles<R>> {
+impl<R: Serialize + DeserializeOwned + 'static> Slot<OutFiles<R>> {
     /// A call of an out-file function; `paths[j]` is the requested path of
     /// out-file parameter `j`.
     ///

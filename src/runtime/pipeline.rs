@@ -58,7 +58,7 @@ pub(crate) fn rules() -> Rules {
 /// The one call pipeline: mode table, lookup, compute-once (threads of this
 /// process, then processes of this machine, then machines with a remote
 /// lock), store.
-impl<R: Serialize + DeserializeOwned> Cache<R> {
+impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     /// A call of key `key`: a hit, or (as the mode says) a computation, done
     /// once for threads of this process and processes of this machine that
     /// miss the key together (and, with a remote lock, across machines),

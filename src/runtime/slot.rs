@@ -50,7 +50,7 @@ pub struct Held {
     _remote: Option<LockGuard>,
 }
 
-impl<R: Serialize + DeserializeOwned> Slot<R> {
+impl<R: Serialize + DeserializeOwned + 'static> Slot<R> {
     pub const fn new(path: &'static str, settings: Settings, params_shape: fn() -> u64) -> Self {
         Slot {
             path,

@@ -11,7 +11,11 @@ use super::StoreError;
 use crate::key::{self, Flavor};
 use crate::shape::ValueShape;
 
+mod bulk;
 mod probe;
+
+pub(crate) use bulk::elem_of as bulk_elem_of;
+pub use bulk::{BULK_TAG, is_well_formed as bulk_is_well_formed, to_json as bulk_to_json};
 
 /// How a namespace encodes its values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,6 +106,9 @@ pub(crate) enum Plan {
     },
     Json,
     Cbor,
+    /// Raw little-endian numbers, for a value type that is a bulk array
+    /// (the default codec picks it).
+    Bulk,
 }
 
 impl Plan {
@@ -113,16 +120,20 @@ impl Plan {
             Plan::Postcard { .. } => tag == Codec::Postcard.tag() || tag == Codec::Cbor.tag(),
             Plan::Json => tag == Codec::Json.tag(),
             Plan::Cbor => tag == Codec::Cbor.tag(),
+            // Records written as postcard before (a plain array is plain).
+            Plan::Bulk => tag == BULK_TAG || tag == Codec::Postcard.tag(),
         }
     }
 
     /// Appends the encoding of `value` to `out`; returns the codec tag used.
-    pub(crate) fn encode<R: Serialize + ?Sized>(
+    pub(crate) fn encode<R: Serialize + 'static>(
         self,
         value: &R,
         out: &mut Vec<u8>,
     ) -> Result<u8, StoreError> {
         match self {
+            Plan::Bulk if bulk::encode(value, out) => Ok(BULK_TAG),
+            Plan::Bulk => Plan::Postcard { probe_skips: false }.encode(value, out),
             Plan::Postcard { probe_skips } => {
                 if !(probe_skips && probe::skips_fields(value)) {
                     let start = out.len();
@@ -150,7 +161,10 @@ impl Plan {
 
 /// Decodes a value stored under codec `tag`; the error says why the bytes are
 /// not an `R`.
-pub(crate) fn decode<R: DeserializeOwned>(tag: u8, bytes: &[u8]) -> Result<R, String> {
+pub(crate) fn decode<R: DeserializeOwned + 'static>(tag: u8, bytes: &[u8]) -> Result<R, String> {
+    if tag == BULK_TAG {
+        return bulk::decode(bytes);
+    }
     match Codec::from_tag(tag) {
         Some(Codec::Postcard) => match postcard::take_from_bytes(bytes) {
             Ok((value, [])) => Ok(value),

@@ -122,7 +122,9 @@ pub fn read_export(bytes: &[u8]) -> Result<Export, StoreError> {
         let record = take(len)?.to_vec();
         let parsed = Record::parse(&record)
             .map_err(|e| StoreError::BadExport(format!("record {i}: {e}")))?;
-        let problem = if Codec::from_tag(parsed.header.codec).is_none() {
+        let problem = if Codec::from_tag(parsed.header.codec).is_none()
+            && parsed.header.codec != super::BULK_TAG
+        {
             Some(format!("an unknown codec {}", parsed.header.codec))
         } else if std::str::from_utf8(parsed.key).is_err() {
             Some("a key that is not UTF-8".to_string())

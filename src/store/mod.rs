@@ -19,8 +19,8 @@ mod record;
 mod root;
 
 pub use budget::Budget;
-pub use codec::Codec;
-pub(crate) use codec::{Plan, decode};
+pub use codec::{BULK_TAG, Codec, bulk_is_well_formed, bulk_to_json};
+pub(crate) use codec::{Plan, bulk_elem_of, decode};
 pub use compact::{Compacted, bytes_on_disk, compact, drop_namespace};
 pub(crate) use error::Chain;
 pub use error::StoreError;

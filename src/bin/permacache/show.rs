@@ -30,6 +30,11 @@ pub fn render_value(ns: &Namespace, record: &Record<'_>) -> (Option<serde_json::
             Some(description) => permacache::shape::postcard_to_json(&description, record.value),
             None => Err(format!("shape {:016x} not kept", record.header.value_shape)),
         },
+        None if record.header.codec == permacache::store::BULK_TAG => {
+            permacache::store::bulk_to_json(record.value)
+                .ok_or_else(|| "a damaged bulk array".to_string())
+                .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+        }
         _ => Err("unknown codec".into()),
     };
     match decoded {
@@ -41,7 +46,14 @@ pub fn render_value(ns: &Namespace, record: &Record<'_>) -> (Option<serde_json::
             None,
             format!(
                 "<{}, {} bytes, unreadable: {why}>",
-                codec.map_or("unknown codec", Codec::name),
+                codec.map_or(
+                    if record.header.codec == permacache::store::BULK_TAG {
+                        "bulk"
+                    } else {
+                        "unknown codec"
+                    },
+                    Codec::name
+                ),
                 record.value.len(),
             ),
         ),
