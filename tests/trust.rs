@@ -589,6 +589,10 @@ fn a_forged_record_claiming_a_huge_length_is_a_miss_without_a_huge_allocation() 
 #[test]
 fn bulk_arrays_are_stored_as_raw_little_endian_bytes_and_read_back_exactly() {
     let dir = tempfile::tempdir().unwrap();
+    // 64 elements or more are bulk; fewer stay postcard.
+    fn long<T: Clone>(v: Vec<T>) -> Vec<T> {
+        v.iter().cycle().take(64.max(v.len())).cloned().collect()
+    }
     fn check<R>(dir: &Path, ns: &str, value: R, code: u8, same: impl Fn(&R, &R) -> bool)
     where
         R: Serialize + DeserializeOwned + Clone + std::fmt::Debug + 'static,
@@ -603,14 +607,14 @@ fn bulk_arrays_are_stored_as_raw_little_endian_bytes_and_read_back_exactly() {
         let back = cache.get(&1).unwrap().unwrap();
         assert!(same(&back, &value), "{ns}: {back:?} != {value:?}");
     }
-    let floats = vec![
+    let floats = long(vec![
         1.5,
         -0.0,
         f64::NAN,
         f64::from_bits(0x7ff8_dead_beef_0001),
         f64::MIN_POSITIVE / 8.0,
         f64::NEG_INFINITY,
-    ];
+    ]);
     let bits = |v: &Vec<f64>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     check(dir.path(), "bulk/f64", floats.clone(), 10, |a, b| {
         bits(a) == bits(b)
@@ -620,7 +624,7 @@ fn bulk_arrays_are_stored_as_raw_little_endian_bytes_and_read_back_exactly() {
         .root(dir.path())
         .open()
         .unwrap();
-    golden.insert(&1, &vec![1.5, -0.0]).unwrap();
+    golden.insert(&1, &long(vec![1.5, -0.0])).unwrap();
     let raw = golden
         .namespace()
         .get_raw(&permacache::store::key_hash(0, b"1"))
@@ -628,35 +632,79 @@ fn bulk_arrays_are_stored_as_raw_little_endian_bytes_and_read_back_exactly() {
         .unwrap();
     let record = permacache::store::Record::parse(&raw).unwrap();
     let mut want = vec![10u8];
-    want.extend_from_slice(&1.5f64.to_le_bytes());
-    want.extend_from_slice(&(-0.0f64).to_le_bytes());
+    for _ in 0..32 {
+        want.extend_from_slice(&1.5f64.to_le_bytes());
+        want.extend_from_slice(&(-0.0f64).to_le_bytes());
+    }
     assert_eq!(record.value, &want[..]);
+    // Short arrays stay postcard (variable-length integers are smaller).
+    let short = Cache::<Vec<u32>>::builder("bulk/short")
+        .root(dir.path())
+        .open()
+        .unwrap();
+    short.insert(&1, &vec![1, 2, 3]).unwrap();
+    let raw = short
+        .namespace()
+        .get_raw(&permacache::store::key_hash(0, b"1"))
+        .unwrap()
+        .unwrap();
+    let record = permacache::store::Record::parse(&raw).unwrap();
+    assert_eq!(record.header.codec, 0);
+    assert_eq!(record.value, [3, 1, 2, 3]);
+    assert_eq!(short.get(&1).unwrap(), Some(vec![1, 2, 3]));
 
-    let f32s: Box<[f32]> = vec![f32::from_bits(0x7fc0_1234), -0.0, 1e-45].into();
+    let f32s: Box<[f32]> = long(vec![f32::from_bits(0x7fc0_1234), -0.0, 1e-45]).into();
     check(dir.path(), "bulk/f32", f32s, 9, |a, b| {
         a.iter()
             .map(|f| f.to_bits())
             .eq(b.iter().map(|f| f.to_bits()))
     });
-    check(dir.path(), "bulk/u8", vec![0u8, 7, 255], 1, |a, b| a == b);
+    check(dir.path(), "bulk/u8", long(vec![0u8, 7, 255]), 1, |a, b| {
+        a == b
+    });
     check(
         dir.path(),
         "bulk/i8",
-        vec![i8::MIN, 0, i8::MAX],
+        long(vec![i8::MIN, 0, i8::MAX]),
         2,
         |a, b| a == b,
     );
-    check(dir.path(), "bulk/u16", vec![u16::MAX, 1], 3, |a, b| a == b);
-    check(dir.path(), "bulk/i16", vec![i16::MIN, -1], 4, |a, b| a == b);
-    check(dir.path(), "bulk/u32", vec![u32::MAX], 5, |a, b| a == b);
-    check(dir.path(), "bulk/i32", vec![i32::MIN, 5], 6, |a, b| a == b);
-    check(dir.path(), "bulk/u64", vec![u64::MAX], 7, |a, b| a == b);
-    check(dir.path(), "bulk/i64", vec![i64::MIN, -7], 8, |a, b| a == b);
-    let boxed: Box<[i64]> = vec![1, 2, 3].into();
-    check(dir.path(), "bulk/box", boxed, 8, |a, b| a == b);
-    check(dir.path(), "bulk/empty", Vec::<f64>::new(), 10, |a, b| {
+    check(
+        dir.path(),
+        "bulk/u16",
+        long(vec![u16::MAX, 1]),
+        3,
+        |a, b| a == b,
+    );
+    check(
+        dir.path(),
+        "bulk/i16",
+        long(vec![i16::MIN, -1]),
+        4,
+        |a, b| a == b,
+    );
+    check(dir.path(), "bulk/u32", long(vec![u32::MAX]), 5, |a, b| {
         a == b
     });
+    check(
+        dir.path(),
+        "bulk/i32",
+        long(vec![i32::MIN, 5]),
+        6,
+        |a, b| a == b,
+    );
+    check(dir.path(), "bulk/u64", long(vec![u64::MAX]), 7, |a, b| {
+        a == b
+    });
+    check(
+        dir.path(),
+        "bulk/i64",
+        long(vec![i64::MIN, -7]),
+        8,
+        |a, b| a == b,
+    );
+    let boxed: Box<[i64]> = long(vec![1, 2, 3]).into();
+    check(dir.path(), "bulk/box", boxed, 8, |a, b| a == b);
 
     // A bulk record of another element type (the namespace's type changed
     // from Vec<f32> to Vec<f64> without a version bump) is a miss.
@@ -664,7 +712,7 @@ fn bulk_arrays_are_stored_as_raw_little_endian_bytes_and_read_back_exactly() {
         .root(dir.path())
         .open()
         .unwrap();
-    as_f32.insert(&1, &vec![1.0, 2.0]).unwrap();
+    as_f32.insert(&1, &long(vec![1.0, 2.0])).unwrap();
     let as_f64 = Cache::<Vec<f64>>::builder("bulk/changed")
         .root(dir.path())
         .open()

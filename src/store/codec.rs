@@ -107,7 +107,8 @@ pub(crate) enum Plan {
     Json,
     Cbor,
     /// Raw little-endian numbers, for a value type that is a bulk array
-    /// (the default codec picks it).
+    /// (the default codec picks it); arrays shorter than
+    /// [`bulk::MIN_ELEMENTS`] stay postcard.
     Bulk,
 }
 
@@ -132,7 +133,7 @@ impl Plan {
         out: &mut Vec<u8>,
     ) -> Result<u8, StoreError> {
         match self {
-            Plan::Bulk if bulk::encode(value, out) => Ok(BULK_TAG),
+            Plan::Bulk if bulk::encode(value, bulk::MIN_ELEMENTS, out) => Ok(BULK_TAG),
             Plan::Bulk => Plan::Postcard { probe_skips: false }.encode(value, out),
             Plan::Postcard { probe_skips } => {
                 if !(probe_skips && probe::skips_fields(value)) {

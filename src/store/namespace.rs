@@ -925,19 +925,8 @@ impl Namespace {
     /// [`StoreError::Lmdb`] when the store cannot be read.
     #[doc(hidden)]
     pub fn last_uses(&'static self) -> Result<(Vec<(u64, u64)>, u64), StoreError> {
-        self.flush_recency();
-        let page_size = self
-            .env
-            .stat()
-            .map_err(lmdb_err("stat", &self.dir))?
-            .page_size() as usize;
-        let last = budget::read_log(&self.dir);
-        self.read(|txn, db| {
-            let all = budget::candidates(txn, db, &last, page_size)
-                .map_err(lmdb_err("read", &self.dir))?;
-            let uses = all.iter().map(|c| (c.last_use, c.bytes)).collect();
-            Ok((uses, budget::live_bytes(txn, db)))
-        })
+        let (all, live, _) = self.candidates()?;
+        Ok((all.iter().map(|c| (c.last_use, c.bytes)).collect(), live))
     }
 
     /// Evicts the entries last used at or before `ms` (since the epoch);
@@ -953,6 +942,14 @@ impl Namespace {
         ms: u64,
         dry_run: bool,
     ) -> Result<(usize, u64), StoreError> {
+        let (all, _, page_size) = self.candidates()?;
+        let victims = all.into_iter().filter(|c| c.last_use <= ms).collect();
+        self.remove_victims(victims, u64::MAX, page_size, dry_run)
+    }
+
+    /// Every entry as eviction sees it, the bytes of the namespace's pages,
+    /// and the page size (the uses noted in memory written first).
+    fn candidates(&'static self) -> Result<(Vec<budget::Candidate>, u64, usize), StoreError> {
         self.flush_recency();
         let page_size = self
             .env
@@ -960,12 +957,11 @@ impl Namespace {
             .map_err(lmdb_err("stat", &self.dir))?
             .page_size() as usize;
         let last = budget::read_log(&self.dir);
-        let victims: Vec<budget::Candidate> = self.read(|txn, db| {
+        self.read(|txn, db| {
             let all = budget::candidates(txn, db, &last, page_size)
                 .map_err(lmdb_err("read", &self.dir))?;
-            Ok(all.into_iter().filter(|c| c.last_use <= ms).collect())
-        })?;
-        self.remove_victims(victims, u64::MAX, page_size, dry_run)
+            Ok((all, budget::live_bytes(txn, db), page_size))
+        })
     }
 
     /// Removes planned victims in commits sized for `room`.

@@ -12,6 +12,10 @@ use std::any::{Any, TypeId};
 /// The codec tag of bulk values.
 pub const BULK_TAG: u8 = 3;
 
+/// Arrays shorter than this stay postcard: its variable-length integers
+/// are smaller for a few small numbers, and a short copy saves nothing.
+pub(crate) const MIN_ELEMENTS: usize = 64;
+
 /// An element type, by the code stored in the value's first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Elem {
@@ -43,16 +47,18 @@ macro_rules! elems {
         }
 
         /// Appends `value`'s elements as little-endian bytes; false when it
-        /// is not a bulk array.
-        pub(crate) fn encode<R: 'static>(value: &R, out: &mut Vec<u8>) -> bool {
+        /// is not a bulk array of at least `min` elements.
+        pub(crate) fn encode<R: 'static>(value: &R, min: usize, out: &mut Vec<u8>) -> bool {
             let any = value as &dyn Any;
             $(
-                if let Some(v) = any.downcast_ref::<Vec<$t>>() {
-                    out.push($code);
-                    put::<$t>(v, out);
-                    return true;
-                }
-                if let Some(v) = any.downcast_ref::<Box<[$t]>>() {
+                let elements: Option<&[$t]> = any
+                    .downcast_ref::<Vec<$t>>()
+                    .map(Vec::as_slice)
+                    .or_else(|| any.downcast_ref::<Box<[$t]>>().map(|b| &b[..]));
+                if let Some(v) = elements {
+                    if v.len() < min {
+                        return false;
+                    }
                     out.push($code);
                     put::<$t>(v, out);
                     return true;
@@ -104,7 +110,9 @@ elems! {
 /// Whether stored bytes are a well-formed bulk value.
 pub fn is_well_formed(bytes: &[u8]) -> bool {
     match bytes.split_first() {
-        Some((&code, body)) => elem_of_code(code).is_some_and(|e| body.len().is_multiple_of(e.size)),
+        Some((&code, body)) => {
+            elem_of_code(code).is_some_and(|e| body.len().is_multiple_of(e.size))
+        }
         None => false,
     }
 }
@@ -184,7 +192,7 @@ mod tests {
 
     fn round_trip<R: 'static + PartialEq + std::fmt::Debug>(value: R) -> R {
         let mut out = Vec::new();
-        assert!(encode(&value, &mut out));
+        assert!(encode(&value, 0, &mut out));
         assert!(is_well_formed(&out));
         decode::<R>(&out).unwrap()
     }
@@ -225,11 +233,15 @@ mod tests {
     #[test]
     fn the_layout_is_little_endian_after_a_type_code() {
         let mut out = Vec::new();
-        assert!(encode(&vec![1u32, 0x0102_0304], &mut out));
+        assert!(
+            !encode(&vec![1u32, 0x0102_0304], 3, &mut out),
+            "short: postcard"
+        );
+        assert!(encode(&vec![1u32, 0x0102_0304], 2, &mut out));
         assert_eq!(out, [5, 1, 0, 0, 0, 4, 3, 2, 1]);
         assert_eq!(to_json(&out).unwrap(), "[1,16909060]");
         let mut out = Vec::new();
-        assert!(!encode(&vec![String::new()], &mut out));
+        assert!(!encode(&vec![String::new()], 0, &mut out));
         assert!(out.is_empty());
     }
 
