@@ -252,18 +252,19 @@ pub(crate) fn entry_bytes(record_len: usize, page_size: usize) -> u64 {
     }
 }
 
-/// Bytes of the pages the namespace's entries live in, in `txn`.
-pub(crate) fn live_bytes(txn: &impl Transaction, db: Database) -> u64 {
+/// Bytes of the pages the namespace's entries live in, in `txn` (lmdb-rkv
+/// has no per-transaction stat, so the FFI call is made here).
+pub(crate) fn live_bytes(txn: &impl Transaction, db: Database) -> Result<u64, lmdb::Error> {
     let mut stat = std::mem::MaybeUninit::<lmdb_sys::MDB_stat>::zeroed();
     // SAFETY: a valid transaction and database, and a stat to fill.
     let rc = unsafe { lmdb_sys::mdb_stat(txn.txn(), db.dbi(), stat.as_mut_ptr()) };
     if rc != 0 {
-        return 0;
+        return Err(lmdb::Error::from_err_code(rc));
     }
-    // SAFETY: filled by mdb_stat.
+    // SAFETY: filled by mdb_stat, which returned success.
     let s = unsafe { stat.assume_init() };
     let pages = s.ms_branch_pages + s.ms_leaf_pages + s.ms_overflow_pages;
-    pages as u64 * u64::from(s.ms_psize)
+    Ok(pages as u64 * u64::from(s.ms_psize))
 }
 
 /// An entry as eviction sees it.
@@ -314,7 +315,7 @@ pub(crate) fn plan(
     target: u64,
     page_size: usize,
 ) -> Result<Vec<Candidate>, lmdb::Error> {
-    let live = live_bytes(txn, db);
+    let live = live_bytes(txn, db)?;
     if live <= target {
         return Ok(Vec::new());
     }

@@ -960,7 +960,8 @@ impl Namespace {
         self.read(|txn, db| {
             let all = budget::candidates(txn, db, &last, page_size)
                 .map_err(lmdb_err("read", &self.dir))?;
-            Ok((all, budget::live_bytes(txn, db), page_size))
+            let live = budget::live_bytes(txn, db).map_err(lmdb_err("stat", &self.dir))?;
+            Ok((all, live, page_size))
         })
     }
 
