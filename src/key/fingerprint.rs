@@ -58,6 +58,20 @@ pub fn fingerprint<T: Serialize + ?Sized>(value: &T) -> Result<String, KeyError>
     Ok(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&out)))
 }
 
+/// Appends 9 bytes with a fixed-size copy (a numeric element's tag and
+/// bits): `extend_from_slice` calls `memcpy` for each, which big arrays feel.
+#[inline]
+fn put9(out: &mut Vec<u8>, bytes: [u8; 9]) {
+    out.reserve(9);
+    let len = out.len();
+    // SAFETY: `reserve` made room for 9 more bytes past `len`, written here
+    // before the length covers them.
+    unsafe {
+        std::ptr::write_unaligned(out.as_mut_ptr().add(len).cast::<[u8; 9]>(), bytes);
+        out.set_len(len + 9);
+    }
+}
+
 struct Binary<'o> {
     out: &'o mut Vec<u8>,
     /// Set just before serializing an unordered set (see the JSON serializer).
@@ -72,6 +86,7 @@ impl<'o> Binary<'o> {
         }
     }
 
+    #[inline]
     fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
         self.next_seq_is_set = super::ser::is_unordered_set::<T>();
         let result = value.serialize(&mut *self);
@@ -151,11 +166,12 @@ impl<'s, 'o> ser::Serializer for &'s mut Binary<'o> {
         Ok(())
     }
 
+    #[inline]
     fn serialize_f64(self, v: f64) -> Result<(), KeyError> {
         let v = if v.is_nan() { f64::NAN } else { v };
         let [a, b, c, d, e, f, g, h] = v.to_bits().to_le_bytes();
         // One write of tag and bits: big float arrays are this loop.
-        self.out.extend_from_slice(&[b'f', a, b, c, d, e, f, g, h]);
+        put9(self.out, [b'f', a, b, c, d, e, f, g, h]);
         Ok(())
     }
 
@@ -291,6 +307,7 @@ pub(crate) struct Seq<'s, 'o> {
 }
 
 impl Seq<'_, '_> {
+    #[inline]
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
         match &mut self.sorted {
             Some(items) => items.push(Binary::encode(value)?),

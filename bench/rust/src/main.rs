@@ -28,7 +28,7 @@ permacached! {
     fn small(x: i64, y: i64 = 2) -> Vec<i64> { vec![x, y] }
 
     "compare/array" =>
-    fn array(#[fingerprint] a: Vec<f64>) -> Vec<f64> { a.iter().map(|v| v * 2.0).collect() }
+    fn array(#[fingerprint] a: &[f64]) -> Vec<f64> { a.iter().map(|v| v * 2.0).collect() }
 
     "compare/array_plain" =>
     fn array_plain(a: Vec<f64>) -> Vec<f64> { a.iter().map(|v| v * 2.0).collect() }
@@ -110,13 +110,12 @@ fn permacache_peer(dir: &Path) -> Map<String, Value> {
     );
     let arrays: Vec<Vec<f64>> = (0..50).map(floats).collect();
     for a in &arrays {
-        array(a.clone());
+        array(a);
     }
     out.insert(
         "w3_array_hit_ns".into(),
         json!(median_ns(11, 100, || {
-            let a = arrays[rng.below(50) as usize].clone();
-            black_box(array(a));
+            black_box(array(&arrays[rng.below(50) as usize]));
         })),
     );
     for a in &arrays {
