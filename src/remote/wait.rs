@@ -12,9 +12,6 @@ use std::time::{Duration, Instant};
 
 use once_cell::sync::Lazy;
 
-/// How long a blocking caller spins before it sleeps.
-const SPIN: Duration = Duration::from_micros(50);
-
 /// What a connection thread hands back to its caller.
 struct Slot<T> {
     out: Option<T>,
@@ -63,18 +60,11 @@ impl<T> Answer<T> {
 }
 
 impl<T> Reply<T> {
-    /// Blocks until the answer, or `None` at the deadline. Spins a few
-    /// microseconds first: a loopback answer often comes sooner than a
-    /// sleeping thread would wake.
+    /// Blocks until the answer, or `None` at the deadline. (No spinning:
+    /// on two cores a spinning caller takes the core the connection thread
+    /// or the server needs.)
     pub(crate) fn wait(self) -> Option<T> {
         let (slot, ready) = &*self.shared;
-        let spin_until = Instant::now() + SPIN;
-        while Instant::now() < spin_until {
-            if let Some(out) = slot.lock().unwrap_or_else(|p| p.into_inner()).out.take() {
-                return Some(out);
-            }
-            std::hint::spin_loop();
-        }
         let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(out) = slot.out.take() {
