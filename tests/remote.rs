@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex, Once};
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::child as child_cmd;
@@ -16,42 +16,6 @@ use common::redis_server::{RedisServer, cluster_address, try_cluster};
 use common::{ROLE, lines_with, run};
 use permacache::remote::key_prefix;
 use permacache::{Cache, permacached};
-
-// ---------------------------------------------------------------------------
-// Log capture: warnings are part of the contract ("a warning once").
-
-struct Capture;
-static LOGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-impl log::Log for Capture {
-    fn enabled(&self, m: &log::Metadata) -> bool {
-        m.level() <= log::Level::Warn
-    }
-    fn log(&self, r: &log::Record) {
-        if self.enabled(r.metadata()) {
-            LOGS.lock().unwrap().push(r.args().to_string());
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn capture_logs() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        log::set_logger(&Capture).unwrap();
-        log::set_max_level(log::LevelFilter::Warn);
-    });
-}
-
-/// Captured warnings that mention `text`.
-fn warnings_about(text: &str) -> Vec<String> {
-    LOGS.lock()
-        .unwrap()
-        .iter()
-        .filter(|m| m.contains(text))
-        .cloned()
-        .collect()
-}
 
 // ---------------------------------------------------------------------------
 // Functions the child processes call, shared through PERMACACHE_REMOTE.
@@ -122,7 +86,7 @@ fn child() {
             }
         }
         "blob" => {
-            capture_logs();
+            common::logs::capture();
             if std::env::var("FILE_SIZE_LIMIT").is_ok() {
                 common::limit_file_size(256 << 10);
             }
@@ -131,7 +95,7 @@ fn child() {
             }
             println!(
                 "store warnings: {}",
-                warnings_about("tests/remote/blob").len()
+                common::logs::about("tests/remote/blob").len()
             );
         }
         "cubes" => {
@@ -297,7 +261,7 @@ fn a_remote_record_is_served_only_for_its_own_full_key() {
 
 #[test]
 fn calls_stay_right_when_redis_is_killed_mid_run_and_use_it_again_when_it_is_back() {
-    capture_logs();
+    common::logs::capture();
     let Some(mut redis) = RedisServer::try_start() else {
         return;
     };
@@ -320,10 +284,10 @@ fn calls_stay_right_when_redis_is_killed_mid_run_and_use_it_again_when_it_is_bac
     assert_eq!(runs.load(Ordering::SeqCst), 150);
     let port = format!("127.0.0.1:{}", redis.port);
     assert_eq!(
-        warnings_about(&port).len(),
+        common::logs::about(&port).len(),
         1,
         "one warning: {:?}",
-        warnings_about(&port)
+        common::logs::about(&port)
     );
 
     // Back, empty: after its rest the remote takes writes again.
@@ -335,12 +299,12 @@ fn calls_stay_right_when_redis_is_killed_mid_run_and_use_it_again_when_it_is_bac
         assert!(x < 1_000_000, "the remote was never used again");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(warnings_about(&port).len(), 1);
+    assert_eq!(common::logs::about(&port).len(), 1);
 }
 
 #[test]
 fn a_redis_restarted_between_calls_is_used_at_once_without_a_warning() {
-    capture_logs();
+    common::logs::capture();
     let Some(mut redis) = RedisServer::try_start() else {
         return;
     };
@@ -351,12 +315,12 @@ fn a_redis_restarted_between_calls_is_used_at_once_without_a_warning() {
     redis.restart();
     assert_eq!(cache.get_or_compute(&2u64, || 2), 2);
     assert_eq!(redis.ask("DBSIZE").trim(), ":1");
-    assert!(warnings_about(&format!("127.0.0.1:{}", redis.port)).is_empty());
+    assert!(common::logs::about(&format!("127.0.0.1:{}", redis.port)).is_empty());
 }
 
 #[test]
 fn a_frozen_redis_times_out_and_calls_go_on() {
-    capture_logs();
+    common::logs::capture();
     let Some(redis) = RedisServer::try_start() else {
         return;
     };
@@ -382,17 +346,17 @@ fn a_frozen_redis_times_out_and_calls_go_on() {
     }
     redis.signal("-CONT");
     let about = format!("127.0.0.1:{}", redis.port);
-    assert_eq!(warnings_about(&about).len(), 1);
+    assert_eq!(common::logs::about(&about).len(), 1);
     assert!(
-        warnings_about(&about)[0].contains("local store alone"),
+        common::logs::about(&about)[0].contains("local store alone"),
         "{:?}",
-        warnings_about(&about)
+        common::logs::about(&about)
     );
 }
 
 #[test]
 fn an_unreachable_or_bad_remote_never_fails_a_call() {
-    capture_logs();
+    common::logs::capture();
     // Nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -406,13 +370,13 @@ fn an_unreachable_or_bad_remote_never_fails_a_call() {
         assert_eq!(cache.get_or_compute(&x, || x * 2), x * 2);
     }
     assert_eq!(cache.get_or_compute(&3u64, || unreachable!()), 6);
-    assert_eq!(warnings_about(&format!("127.0.0.1:{port}")).len(), 1);
+    assert_eq!(common::logs::about(&format!("127.0.0.1:{port}")).len(), 1);
 
     // An address that is not one: warned at open, the cache is local.
     let bad: Cache<u64> = cache_at(root.path(), "tests/remote/bad", "http://example");
     assert_eq!(bad.get_or_compute(&1u64, || 5), 5);
     assert_eq!(bad.get_or_compute(&1u64, || unreachable!()), 5);
-    let warned = warnings_about("http://example");
+    let warned = common::logs::about("http://example");
     assert_eq!(warned.len(), 1);
     assert!(warned[0].contains("expected \"redis://"), "{warned:?}");
 }
@@ -479,7 +443,7 @@ fn a_lock_holder_that_fails_hands_the_key_to_a_waiter() {
 
 #[test]
 fn a_cluster_shares_entries_and_survives_a_node_killed() {
-    capture_logs();
+    common::logs::capture();
     let Some(mut nodes) = try_cluster(3) else {
         return;
     };
@@ -511,7 +475,7 @@ fn a_cluster_shares_entries_and_survives_a_node_killed() {
     for x in 0..200u64 {
         assert_eq!(third.get_or_compute(&x, || x + 1), x + 1);
     }
-    assert!(!warnings_about(&format!("{}", nodes[0].port)).is_empty());
+    assert!(!common::logs::about(&format!("{}", nodes[0].port)).is_empty());
 }
 
 // ---------------------------------------------------------------------------

@@ -10,7 +10,6 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use common::redis_server::RedisServer;
@@ -24,36 +23,6 @@ permacached! {
     async fn later(x: u64) -> u64 {
         x + 1
     }
-}
-
-// ---------------------------------------------------------------------------
-// Log capture.
-
-struct Capture;
-static LOGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-impl log::Log for Capture {
-    fn enabled(&self, m: &log::Metadata) -> bool {
-        m.level() <= log::Level::Warn
-    }
-    fn log(&self, r: &log::Record) {
-        if self.enabled(r.metadata()) {
-            LOGS.lock().unwrap().push(r.args().to_string());
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn capture_logs() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        log::set_logger(&Capture).unwrap();
-        log::set_max_level(log::LevelFilter::Warn);
-    });
-}
-
-fn logs() -> Vec<String> {
-    LOGS.lock().unwrap().clone()
 }
 
 // ---------------------------------------------------------------------------
@@ -151,7 +120,7 @@ fn child() {
             assert_eq!(got, 4242);
         }
         "big" => {
-            capture_logs();
+            common::logs::capture();
             let cache: Cache<Vec<u8>> = Cache::builder("trust/remote/big")
                 .root(&root)
                 .remote(&url)
@@ -166,7 +135,7 @@ fn child() {
             assert_eq!(big.len(), 2 << 20);
             // The remote did not rest: a small value after it is shared.
             cache.get_or_compute(&2u64, || vec![1, 2, 3]);
-            for line in logs() {
+            for line in common::logs::all() {
                 println!("warning: {line}");
             }
         }
@@ -497,7 +466,7 @@ fn async_calls_are_send() {
 
 #[test]
 fn passwords_never_show() {
-    capture_logs();
+    common::logs::capture();
     let secret_spec = "redis://:s3cr,et@127.0.0.1:1";
     let builder = Cache::<u64>::builder("trust/remote/pw").remote(secret_spec);
     let debug = format!("{builder:?}");
@@ -517,7 +486,7 @@ fn passwords_never_show() {
         assert_eq!(cache.get_or_compute(&1u64, || 5), 5);
         assert!(!format!("{cache:?}").contains("s3cr"));
     }
-    let all = logs();
+    let all = common::logs::all();
     assert!(!all.is_empty());
     for line in &all {
         assert!(!line.contains("s3cr") && !line.contains("et@"), "{line}");
@@ -555,7 +524,7 @@ fn passwords_never_show() {
 
 #[test]
 fn a_frozen_redis_times_out_and_says_so() {
-    capture_logs();
+    common::logs::capture();
     let Some(redis) = RedisServer::try_start() else {
         return;
     };
@@ -570,16 +539,16 @@ fn a_frozen_redis_times_out_and_says_so() {
     assert_eq!(cache.get_or_compute(&1u64, || 5), 5);
     redis.signal("-CONT");
     assert!(
-        logs().iter().any(|l| l.contains("timed out")),
+        common::logs::all().iter().any(|l| l.contains("timed out")),
         "{:?}",
-        logs()
+        common::logs::all()
     );
     assert!(
-        !logs()
+        !common::logs::all()
             .iter()
             .any(|l| l.contains("Resource temporarily unavailable")),
         "{:?}",
-        logs()
+        common::logs::all()
     );
 }
 
@@ -756,7 +725,7 @@ fn make_certs(dir: &Path) -> bool {
 
 #[test]
 fn a_tls_remote_with_a_password_is_shared_and_an_unverified_one_is_a_fault() {
-    capture_logs();
+    common::logs::capture();
     if !common::redis_server::available() {
         return;
     }
@@ -828,7 +797,7 @@ fn a_tls_remote_with_a_password_is_shared_and_an_unverified_one_is_a_fault() {
         11
     );
     assert!(computed);
-    let all = logs();
+    let all = common::logs::all();
     assert!(
         all.iter()
             .any(|l| l.contains("rediss://") && l.to_lowercase().contains("certificate")),

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod logs;
 pub mod redis_server;
 
 use std::process::{Child, Command, Output, Stdio};
