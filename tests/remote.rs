@@ -12,9 +12,8 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::child as child_cmd;
-use common::redis_server::{RedisServer, cluster_address, try_cluster};
+use common::redis_server::{RedisServer, cluster_address, connect, redis_key, try_cluster};
 use common::{ROLE, lines_with, run};
-use permacache::remote::key_prefix;
 use permacache::{Cache, permacached};
 
 // ---------------------------------------------------------------------------
@@ -52,20 +51,6 @@ fn cache_at<R: serde::Serialize + serde::de::DeserializeOwned + 'static>(
     remote: &str,
 ) -> Cache<R> {
     Cache::builder(ns).root(root).remote(remote).open().unwrap()
-}
-
-/// The Redis key of the entry for `key` in namespace `ns` (version 0,
-/// untracked body).
-fn redis_key(ns: &str, key: &str) -> String {
-    format!(
-        "{}{:032x}",
-        key_prefix(ns, 0, 0),
-        xxhash_rust::xxh3::xxh3_128(key.as_bytes())
-    )
-}
-
-fn connect(url: &str) -> redis::Connection {
-    redis::Client::open(url).unwrap().get_connection().unwrap()
 }
 
 /// The roles a child process plays, chosen by `PERMACACHE_TEST_ROLE`; the

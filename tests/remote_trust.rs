@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::redis_server::RedisServer;
+use common::redis_server::{RedisServer, connect, redis_key};
 use common::{ROLE, lines_with, run};
 use permacache::remote::key_prefix;
 use permacache::remote::seal::{Secret, seal};
@@ -27,19 +27,6 @@ permacached! {
 
 // ---------------------------------------------------------------------------
 // Helpers.
-
-/// The Redis key of a typed cache's entry for `key` (no owner, version 0).
-fn redis_key(ns: &str, key: &str) -> String {
-    format!(
-        "{}{:032x}",
-        key_prefix(ns, 0, 0),
-        xxhash_rust::xxh3::xxh3_128(key.as_bytes())
-    )
-}
-
-fn connect(url: &str) -> redis::Connection {
-    redis::Client::open(url).unwrap().get_connection().unwrap()
-}
 
 fn get(url: &str, key: &str) -> Option<Vec<u8>> {
     redis::cmd("GET").arg(key).query(&mut connect(url)).unwrap()

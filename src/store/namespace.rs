@@ -951,11 +951,7 @@ impl Namespace {
     /// and the page size (the uses noted in memory written first).
     fn candidates(&'static self) -> Result<(Vec<budget::Candidate>, u64, usize), StoreError> {
         self.flush_recency();
-        let page_size = self
-            .env
-            .stat()
-            .map_err(lmdb_err("stat", &self.dir))?
-            .page_size() as usize;
+        let page_size = self.page_size()?;
         let last = budget::read_log(&self.dir);
         self.read(|txn, db| {
             let all = budget::candidates(txn, db, &last, page_size)
@@ -963,6 +959,15 @@ impl Namespace {
             let live = budget::live_bytes(txn, db).map_err(lmdb_err("stat", &self.dir))?;
             Ok((all, live, page_size))
         })
+    }
+
+    /// LMDB's page size for this namespace.
+    fn page_size(&self) -> Result<usize, StoreError> {
+        Ok(self
+            .env
+            .stat()
+            .map_err(lmdb_err("stat", &self.dir))?
+            .page_size() as usize)
     }
 
     /// Removes planned victims in commits sized for `room`.
@@ -994,11 +999,7 @@ impl Namespace {
     /// namespace of `room` bytes.
     fn evict(&self, target: u64, room: u64, dry_run: bool) -> Result<(usize, u64), StoreError> {
         self.flush_recency();
-        let page_size = self
-            .env
-            .stat()
-            .map_err(lmdb_err("stat", &self.dir))?
-            .page_size() as usize;
+        let page_size = self.page_size()?;
         let victims = {
             let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
             let txn = self

@@ -207,3 +207,18 @@ pub fn cluster_address(nodes: &[RedisServer]) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+/// The Redis key of a typed cache's entry for `key` in namespace `ns` (no
+/// owner, version 0, untracked body).
+pub fn redis_key(ns: &str, key: &str) -> String {
+    format!(
+        "{}{:032x}",
+        permacache::remote::key_prefix(ns, 0, 0),
+        xxhash_rust::xxh3::xxh3_128(key.as_bytes())
+    )
+}
+
+/// A plain connection to a test server.
+pub fn connect(url: &str) -> redis::Connection {
+    redis::Client::open(url).unwrap().get_connection().unwrap()
+}
