@@ -225,3 +225,25 @@ fn small_entries_keep_the_budget_too() {
         );
     }
 }
+
+#[test]
+fn hits_on_the_same_entries_never_grow_the_recency_log_without_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache: Cache<Vec<u8>> = Cache::builder("budget/log")
+        .root(dir.path())
+        .max_size(8 * MB)
+        .open()
+        .unwrap();
+    for key in 0..10u64 {
+        cache.insert(&key, &value(key, 100)).unwrap();
+    }
+    // 200,000 hits are 4.8 MB of rows (24 bytes each) if never compacted.
+    for i in 0..200_000u64 {
+        let key = i % 10;
+        assert!(cache.get_or_compute(&key, || panic!("a miss")) == value(key, 100));
+    }
+    let log = std::fs::metadata(dir.path().join("budget/log/recency~log"))
+        .unwrap()
+        .len();
+    assert!(log <= 1_200_000, "the recency log holds {log} bytes");
+}

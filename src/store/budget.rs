@@ -34,6 +34,9 @@ pub const HIGH: f64 = 0.85;
 pub const LOW: f64 = 0.65;
 /// Hits kept in memory before they are written to the log.
 const PENDING_MAX: usize = 4096;
+/// The log is rewritten without repeated rows once it passes this (and twice
+/// its length after the last rewrite).
+const LOG_MIN: u64 = 1 << 20;
 /// How long hits wait in memory at most (checked at the next hit).
 const PENDING_AGE: Duration = Duration::from_secs(2);
 
@@ -82,6 +85,8 @@ pub(crate) struct Recency {
     /// When the pending uses were last written, in ms since the process's
     /// first note.
     last_flush: AtomicU64,
+    /// The log's length after its last rewrite.
+    log_floor: AtomicU64,
 }
 
 static EPOCH: once_cell::sync::Lazy<Instant> = once_cell::sync::Lazy::new(Instant::now);
@@ -144,10 +149,28 @@ impl Recency {
             .append(true)
             .create(true)
             .open(dir.join(LOG))
-            .and_then(|mut f| f.write_all(&rows));
-        if let Err(e) = appended {
-            log::debug!("permacache: cannot note uses in {}: {e}", dir.display());
+            .and_then(|mut f| {
+                f.write_all(&rows)?;
+                f.metadata()
+            });
+        match appended {
+            Ok(file) => self.keep_log_small(dir, file.len()),
+            Err(e) => log::debug!("permacache: cannot note uses in {}: {e}", dir.display()),
         }
+    }
+
+    /// Rewrites the log with one row per entry once it has grown to twice
+    /// that (and past [`LOG_MIN`]): hits on the same entries never make it
+    /// grow without end.
+    fn keep_log_small(&self, dir: &Path, len: u64) {
+        let floor = self.log_floor.load(Ordering::Relaxed);
+        if len <= LOG_MIN.max(floor.saturating_mul(2)) {
+            return;
+        }
+        let last = read_log(dir);
+        rewrite_log(dir, &last);
+        self.log_floor
+            .store((last.len() * ROW) as u64, Ordering::Relaxed);
     }
 }
 
