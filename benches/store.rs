@@ -295,5 +295,37 @@ fn big_hit(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, hits, misses, threaded_misses, key_lock, big_hit);
+/// `#[fingerprint]` of a 10,000-float argument: through serde (the
+/// `fingerprint` function), in place (what the DSL does for a slice), and the
+/// floor, one xxh3-128 pass over its 80 KB.
+fn fingerprint_10k_floats(c: &mut Criterion) {
+    use permacache::__private::{FingerprintBulk as _, Fingerprinted};
+    let data: Vec<f64> = (0..10_000).map(|i| f64::from(i) * 0.25).collect();
+    let slice: &[f64] = &data;
+    let mut g = c.benchmark_group("fingerprint_10k_f64");
+    g.bench_function("serde", |b| {
+        b.iter(|| permacache::fingerprint(black_box(slice)).unwrap())
+    });
+    g.bench_function("in_place", |b| {
+        b.iter(|| Fingerprinted(black_box(&slice)).fingerprint().unwrap())
+    });
+    g.bench_function("floor_xxh3_128", |b| {
+        b.iter(|| {
+            // SAFETY: plain numbers, viewed as their bytes.
+            let bytes = unsafe { std::slice::from_raw_parts(slice.as_ptr().cast::<u8>(), 80_000) };
+            black_box(xxhash_rust::xxh3::xxh3_128(bytes))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    hits,
+    misses,
+    threaded_misses,
+    key_lock,
+    big_hit,
+    fingerprint_10k_floats
+);
 criterion_main!(benches);

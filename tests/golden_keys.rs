@@ -246,73 +246,119 @@ fn stable_hash_is_32_lowercase_hex_digits_of_the_key() {
     );
 }
 
-/// Fingerprint format 2, each expected digest computed independently from the
-/// format table (Python: xxhash.xxh3_128_hexdigest over hand-built bytes).
+mod dsl_fingerprint {
+    permacache::permacached! {
+        "tests/golden/fingerprint" =>
+        pub fn of(#[fingerprint] data: &[u8]) -> usize {
+            data.len()
+        }
+    }
+
+    /// The fingerprint in `of`'s key: the DSL's in-place path.
+    pub fn key(data: &[u8]) -> String {
+        let key = of::key(&data).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&key).unwrap();
+        v["data"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Fingerprint format 3, each expected digest computed independently from the
+/// format table (Python: xxhash.xxh3_128_hexdigest over b"\x03" and
+/// hand-built bytes). Runs of plain numbers go both ways: through serde
+/// (`fingerprint`) and in place (`#[fingerprint]` on an array, in the DSL).
 #[test]
 fn every_golden_fingerprint_is_unchanged() {
     use permacache::{FINGERPRINT_FORMAT_VERSION, fingerprint};
-    assert_eq!(FINGERPRINT_FORMAT_VERSION, 2);
+    assert_eq!(FINGERPRINT_FORMAT_VERSION, 3);
     let set: HashSet<u64> = [3, 1, 2].into();
     let table: Vec<(String, &str)> = vec![
         (
             fingerprint(&1u8).unwrap(),
-            "fcae2173da6f665389689cbd5f7a696a",
+            "bb667a9e148f562c3269a0cfbce124eb",
         ),
         (
             fingerprint(&1i64).unwrap(),
-            "fcae2173da6f665389689cbd5f7a696a",
+            "bb667a9e148f562c3269a0cfbce124eb",
         ),
         (
             fingerprint(&vec![0.5f64, -0.0]).unwrap(),
-            "6ded36819c2d362f0316094a6efcd262",
+            "aa459f311a947a4ee1ba7b94d2343ce0",
         ),
         (
             fingerprint("ab").unwrap(),
-            "4f3321f69b8d3f8ff9027739b9c8a546",
+            "0aa2e31d64ca395a9cb37ac64f93467b",
         ),
         (
             fingerprint(&Point { y: 2, x: 1 }).unwrap(),
-            "d476a95e584338e9d22bd3d19794db3e",
+            "d0f34d2cadd3104d23dc1cc5b14b5089",
         ),
         (
             fingerprint(&f64::NAN).unwrap(),
-            "1420def684ff33195e46be79eb2f1aac",
+            "bd8a7da581520a46a9fddec2e29157e7",
         ),
         (
             fingerprint(&-f64::NAN).unwrap(),
-            "1420def684ff33195e46be79eb2f1aac",
+            "1a684bfbd42acc6bbe8ed077ff3f0fcd",
         ),
         (
             fingerprint(&set).unwrap(),
-            "307bc1fc0183c9ca786457cf1ffc88f3",
+            "d76c2b51d952fb03332c2bbbdb75313b",
         ),
         (
             fingerprint(&None::<u8>).unwrap(),
-            "c311d21b3583875acbaa0f6724ae8b0a",
+            "dce6a657a7fbe2b2ae98a3c7bb5e53b6",
         ),
         (
             fingerprint(&Some(0u8)).unwrap(),
-            "0044dce1b98ca298d19b58ecff8bc4e9",
+            "cadcd3ccc3c2715735ee85d2fd8510cd",
         ),
         (
             fingerprint(&Some(None::<u8>)).unwrap(),
-            "3718c582f9fb03b6bfcbf2289f3668e5",
+            "7f9cd16d7ddc64fda342e1a7d9c0acd9",
         ),
         (
             fingerprint(&()).unwrap(),
-            "beae59b601a6a437f7042be43fb80714",
+            "e789df8567e09096d80018424fe42bd5",
         ),
         (
             fingerprint(&Marker).unwrap(),
-            "8b33fbdf2b362416aceee8f5de193e29",
+            "ab002b6bcd8c19ef9f44f3defaecf582",
         ),
         (
             fingerprint(&Some(())).unwrap(),
-            "9ae32a969b55c8f4cca242d8b8b11f5b",
+            "940a3815d526abdc5747ef627a5c4baa",
         ),
         (
             fingerprint(&Shape::Circle(1.0)).unwrap(),
-            "7de71e02f592b828584119a7ac897913",
+            "0bc2964766c00c395cfd9940155f86b1",
+        ),
+        (
+            fingerprint(&vec![1u8, 2, 3]).unwrap(),
+            "51ee54a0b8054ac6f9a5bc766974c0bb",
+        ),
+        (
+            fingerprint(&vec![1i16, -2]).unwrap(),
+            "36150e94b7fefe42cd92f0164d8dcf9a",
+        ),
+        (
+            fingerprint(&Vec::<u32>::new()).unwrap(),
+            "943473edb47ed678dec8525264beab5e",
+        ),
+        (
+            fingerprint(&vec![vec![1.5f32]]).unwrap(),
+            "a6c1a41926cc6555e7b62d6f596bdbbe",
+        ),
+        (
+            fingerprint(&(1u8, 2.0f64)).unwrap(),
+            "b95658c8ee96c2d60d5dbfbc55ce3541",
+        ),
+        (
+            dsl_fingerprint::key(&[1u8, 2, 3]),
+            "51ee54a0b8054ac6f9a5bc766974c0bb",
+        ),
+        (
+            dsl_fingerprint::key(&[]),
+            "943473edb47ed678dec8525264beab5e",
         ),
     ];
     for (got, want) in table {

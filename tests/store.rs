@@ -573,3 +573,48 @@ fn threads_storing_at_once_share_commits_and_lose_no_entry() {
         }
     }
 }
+
+/// A big array is checked while it is copied out (one pass over memory):
+/// damage anywhere in its record, the header, the first or last byte of the
+/// value, is still a miss that recomputes, never a wrong value.
+#[test]
+fn a_damaged_big_array_is_recomputed_wherever_the_damage_is() {
+    use permacache::Miss;
+    let dir = tempfile::tempdir().unwrap();
+    let cache: Cache<Vec<f64>> = Cache::builder("damage/big")
+        .root(dir.path())
+        .open()
+        .unwrap();
+    let value: Vec<f64> = (0..100_000).map(|i| f64::from(i) * 0.5).collect();
+    cache.insert(&7u64, &value).unwrap();
+    let hash = key_hash(0, b"7");
+    let ns = cache.namespace();
+    let good = ns.get_raw(&hash).unwrap().unwrap();
+    assert!(good.len() > 800_000, "a bulk record: {} bytes", good.len());
+    let value_at = good.len() - 8 - 800_000; // the value's element code
+    for (n, at) in [
+        4,
+        value_at,
+        value_at + 1,
+        value_at + 400_000,
+        good.len() - 9,
+        good.len() - 1,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut bad = good.clone();
+        bad[at] ^= 0x10;
+        ns.put_raw(&hash, &bad).unwrap();
+        assert_eq!(cache.get(&7u64).unwrap(), None, "byte {at}");
+        assert_eq!(
+            cache.stats().misses_of(Miss::Damaged),
+            n as u64 + 1,
+            "byte {at} counts as damage"
+        );
+    }
+    ns.put_raw(&hash, &good).unwrap();
+    assert_eq!(cache.get(&7u64).unwrap(), Some(value.clone()));
+    let other = vec![1.0; 100_000];
+    assert_eq!(cache.get_or_compute(&8u64, || other.clone()), other);
+}

@@ -1,12 +1,13 @@
 //! Fingerprints: a fast stand-in key for big arguments (`#[fingerprint]`).
 //! xxh3-128 over a canonical *binary* encoding, so a 10,000-float array costs
-//! microseconds instead of formatting 10,000 floats as text.
+//! microseconds instead of formatting 10,000 floats as text; an array of plain
+//! numbers is hashed as its raw bytes (see [`bulk`]).
 //!
-//! # Fingerprint format, version 2
+//! # Fingerprint format, version 3
 //!
-//! Version 2 tells `None`, `Some(None)`, `()` and unit structs apart.
-//!
-//! Every value starts with a tag byte; numbers are little-endian.
+//! The hash covers the byte `3` (the format version, so no digest of another
+//! version can stand for a different value), then the value's encoding. Every
+//! value starts with a tag byte; numbers are little-endian.
 //!
 //! | value | encoding |
 //! |---|---|
@@ -16,30 +17,46 @@
 //! | bool | `b`, then 0 or 1 |
 //! | any integer up to `i128` | `i`, then the value as an `i128` (16 bytes) |
 //! | `u128` above `i128::MAX` | `u`, then the `u128` (16 bytes) |
-//! | `f64` | `f`, then its bits (8 bytes; every NaN as `f64::NAN`) |
-//! | `f32` | `g`, then its bits (4 bytes; every NaN as `f32::NAN`) |
+//! | `f64` | `f`, then its bits (8 bytes, exactly: NaN payloads and -0.0 kept) |
+//! | `f32` | `g`, then its bits (4 bytes, exactly) |
 //! | string, char | `s`, then the UTF-8 length (u64) and bytes |
 //! | bytes | `y`, then the length (u64) and bytes |
 //! | `Some(x)` | `S`, then `x` |
 //! | newtype struct | `x` itself |
-//! | sequence, tuple | `[`, the elements, `]`; a `HashSet`'s elements sorted by their encoding |
+//! | sequence of plain numbers | `a`, the element code, the count (u64), the elements' bytes |
+//! | other sequence, tuple | `[`, the elements, `]`; a `HashSet`'s elements sorted by their encoding |
 //! | map, struct | `{`, then key and value encodings, sorted by key encoding, `}` (struct field names as strings) |
 //! | enum variant | `e`, the variant name as a string, then its content (`n` for a unit variant) |
 //!
+//! A *sequence of plain numbers* is a non-empty sequence (`Vec`, slice,
+//! `VecDeque`..., not a tuple, array or set) whose elements are all of one of
+//! the types `u8` (code 1), `i8` (2), `u16` (3), `i16` (4), `u32` (5), `i32`
+//! (6), `u64` (7), `i64` (8), `f32` (9), `f64` (10): its elements are stored
+//! at their own width, so `vec![1u8]` and `vec![1u64]` differ while `1u8` and
+//! `1u64` alone do not. The codes are the bulk values' (`store::codec::bulk`).
+//!
 //! As with keys, equal maps and sets fingerprint equally whatever their
 //! iteration order. `tests/golden_keys.rs` pins the format.
+//!
+//! Version 2 (floats' NaNs made one, numbers in sequences one by one) gave
+//! other digits: its entries are misses.
 
 use serde::ser::{self, Serialize};
 
 use super::KeyError;
 
+pub(crate) mod bulk;
+
 /// Version of the fingerprint format above.
-pub const FINGERPRINT_FORMAT_VERSION: u8 = 2;
+pub const FINGERPRINT_FORMAT_VERSION: u8 = 3;
 
 /// 32 lowercase hex digits of the xxh3-128 hash of `value`'s canonical binary
 /// encoding: like [`stable_hash`](crate::stable_hash), a short stand-in for a
 /// big argument, but much faster for numeric arrays (it formats no text). The
 /// two give different digits for the same value.
+///
+/// `#[fingerprint]` in `permacached!` gives the same digits, faster still
+/// for a slice, `Vec` or `Box<[T]>` of plain numbers (hashed in place).
 ///
 /// # Errors
 ///
@@ -54,28 +71,52 @@ pub const FINGERPRINT_FORMAT_VERSION: u8 = 2;
 /// ```
 pub fn fingerprint<T: Serialize + ?Sized>(value: &T) -> Result<String, KeyError> {
     let mut out = Vec::with_capacity(256);
+    out.push(FINGERPRINT_FORMAT_VERSION);
     Binary::new(&mut out).value(value)?;
-    Ok(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&out)))
+    Ok(hex(xxhash_rust::xxh3::xxh3_128(&out)))
 }
 
-/// Appends 9 bytes with a fixed-size copy (a numeric element's tag and
-/// bits): `extend_from_slice` calls `memcpy` for each, which big arrays feel.
+/// A digest as the 32 hex digits keys hold.
+pub(crate) fn hex(digest: u128) -> String {
+    format!("{digest:032x}")
+}
+
+/// Appends `N` bytes with a fixed-size copy: `extend_from_slice` calls
+/// `memcpy` for each, which big arrays feel.
 #[inline]
-fn put9(out: &mut Vec<u8>, bytes: [u8; 9]) {
-    out.reserve(9);
+fn put<const N: usize>(out: &mut Vec<u8>, bytes: [u8; N]) {
+    out.reserve(N);
     let len = out.len();
-    // SAFETY: `reserve` made room for 9 more bytes past `len`, written here
+    // SAFETY: `reserve` made room for N more bytes past `len`, written here
     // before the length covers them.
     unsafe {
-        std::ptr::write_unaligned(out.as_mut_ptr().add(len).cast::<[u8; 9]>(), bytes);
-        out.set_len(len + 9);
+        std::ptr::write_unaligned(out.as_mut_ptr().add(len).cast::<[u8; N]>(), bytes);
+        out.set_len(len + N);
     }
+}
+
+/// The tag of a sequence of plain numbers.
+const RUN: u8 = b'a';
+
+/// A sequence being written whose elements may all be plain numbers of one
+/// type.
+#[derive(Clone, Copy)]
+struct Run {
+    /// Where the sequence's tag is.
+    start: usize,
+    /// The element code, `0` before the first element.
+    code: u8,
+    count: u64,
 }
 
 struct Binary<'o> {
     out: &'o mut Vec<u8>,
     /// Set just before serializing an unordered set (see the JSON serializer).
     next_seq_is_set: bool,
+    /// The innermost open sequence, while it may still be a run.
+    run: Option<Run>,
+    /// Whether the next serializer call is an element of `run`.
+    in_element: bool,
 }
 
 impl<'o> Binary<'o> {
@@ -83,6 +124,8 @@ impl<'o> Binary<'o> {
         Binary {
             out,
             next_seq_is_set: false,
+            run: None,
+            in_element: false,
         }
     }
 
@@ -92,6 +135,58 @@ impl<'o> Binary<'o> {
         let result = value.serialize(&mut *self);
         self.next_seq_is_set = false;
         result
+    }
+
+    /// Writes a plain number: raw into the open run when it is one of the
+    /// run's type, else tagged.
+    #[inline]
+    fn number<const N: usize>(&mut self, code: u8, le: [u8; N], tagged: impl FnOnce(&mut Self)) {
+        if std::mem::take(&mut self.in_element)
+            && let Some(run) = &mut self.run
+        {
+            if run.code == code {
+                run.count += 1;
+                put(self.out, le);
+                return;
+            }
+            if run.code == 0 {
+                run.code = code;
+                run.count = 1;
+                self.out[run.start] = RUN;
+                self.out.push(code);
+                self.out.extend_from_slice(&[0; 8]); // the count, at the end
+                self.out.extend_from_slice(&le);
+                return;
+            }
+            self.in_element = true;
+            self.leave_run();
+        }
+        tagged(self);
+    }
+
+    /// Before anything but a plain number: an element that is not one ends
+    /// the run; its numbers so far are written tagged.
+    #[inline]
+    fn not_a_number(&mut self) {
+        if self.in_element {
+            self.leave_run();
+        }
+    }
+
+    #[cold]
+    fn leave_run(&mut self) {
+        self.in_element = false;
+        let Some(run) = self.run.take() else { return };
+        if run.code == 0 {
+            return; // still `[`, with no elements yet
+        }
+        let raw = self.out.split_off(run.start + 10);
+        self.out.truncate(run.start);
+        self.out.push(b'[');
+        let elem = bulk::code_size(run.code);
+        for bytes in raw.chunks_exact(elem) {
+            tagged_element(self.out, run.code, bytes);
+        }
     }
 
     fn int(&mut self, v: i128) {
@@ -111,12 +206,62 @@ impl<'o> Binary<'o> {
         Binary::new(&mut out).value(value)?;
         Ok(out)
     }
+
+    /// Opens a sequence; `runs` when it may be written as a run.
+    fn open(&mut self, runs: bool) -> Result<Seq<'_, 'o>, KeyError> {
+        self.not_a_number();
+        self.out.push(b'[');
+        let sorted = std::mem::take(&mut self.next_seq_is_set).then(Vec::new);
+        let outer = self.run.take();
+        if runs && sorted.is_none() {
+            self.run = Some(Run {
+                start: self.out.len() - 1,
+                code: 0,
+                count: 0,
+            });
+        }
+        Ok(Seq {
+            b: self,
+            sorted,
+            outer,
+        })
+    }
+}
+
+/// One element of a run written tagged, as it would be outside a run.
+fn tagged_element(out: &mut Vec<u8>, code: u8, le: &[u8]) {
+    macro_rules! int {
+        ($t:ty) => {{
+            out.push(b'i');
+            let v = <$t>::from_le_bytes(le.try_into().expect("one element"));
+            out.extend_from_slice(&i128::from(v).to_le_bytes());
+        }};
+    }
+    match code {
+        1 => int!(u8),
+        2 => int!(i8),
+        3 => int!(u16),
+        4 => int!(i16),
+        5 => int!(u32),
+        6 => int!(i32),
+        7 => int!(u64),
+        8 => int!(i64),
+        9 => {
+            out.push(b'g');
+            out.extend_from_slice(le);
+        }
+        _ => {
+            out.push(b'f');
+            out.extend_from_slice(le);
+        }
+    }
 }
 
 macro_rules! small_ints {
-    ($($method:ident: $ty:ty,)*) => {$(
+    ($($method:ident: $ty:ty = $code:literal,)*) => {$(
+        #[inline]
         fn $method(self, v: $ty) -> Result<(), KeyError> {
-            self.int(i128::from(v));
+            self.number($code, v.to_le_bytes(), |b| b.int(i128::from(v)));
             Ok(())
         }
     )*};
@@ -134,21 +279,25 @@ impl<'s, 'o> ser::Serializer for &'s mut Binary<'o> {
     type SerializeStructVariant = Map<'s, 'o>;
 
     fn serialize_bool(self, v: bool) -> Result<(), KeyError> {
+        self.not_a_number();
         self.out.extend_from_slice(&[b'b', u8::from(v)]);
         Ok(())
     }
 
     small_ints! {
-        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
-        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64,
+        serialize_u8: u8 = 1, serialize_i8: i8 = 2, serialize_u16: u16 = 3,
+        serialize_i16: i16 = 4, serialize_u32: u32 = 5, serialize_i32: i32 = 6,
+        serialize_u64: u64 = 7, serialize_i64: i64 = 8,
     }
 
     fn serialize_i128(self, v: i128) -> Result<(), KeyError> {
+        self.not_a_number();
         self.int(v);
         Ok(())
     }
 
     fn serialize_u128(self, v: u128) -> Result<(), KeyError> {
+        self.not_a_number();
         match i128::try_from(v) {
             Ok(v) => self.int(v),
             Err(_) => {
@@ -159,53 +308,64 @@ impl<'s, 'o> ser::Serializer for &'s mut Binary<'o> {
         Ok(())
     }
 
+    #[inline]
     fn serialize_f32(self, v: f32) -> Result<(), KeyError> {
-        let v = if v.is_nan() { f32::NAN } else { v };
-        let [a, b, c, d] = v.to_bits().to_le_bytes();
-        self.out.extend_from_slice(&[b'g', a, b, c, d]);
+        let le = v.to_bits().to_le_bytes();
+        self.number(9, le, |b| {
+            b.out.push(b'g');
+            b.out.extend_from_slice(&le);
+        });
         Ok(())
     }
 
     #[inline]
     fn serialize_f64(self, v: f64) -> Result<(), KeyError> {
-        let v = if v.is_nan() { f64::NAN } else { v };
-        let [a, b, c, d, e, f, g, h] = v.to_bits().to_le_bytes();
-        // One write of tag and bits: big float arrays are this loop.
-        put9(self.out, [b'f', a, b, c, d, e, f, g, h]);
+        let le = v.to_bits().to_le_bytes();
+        self.number(10, le, |b| {
+            b.out.push(b'f');
+            b.out.extend_from_slice(&le);
+        });
         Ok(())
     }
 
     fn serialize_char(self, v: char) -> Result<(), KeyError> {
+        self.not_a_number();
         self.bytes(b's', v.encode_utf8(&mut [0; 4]).as_bytes());
         Ok(())
     }
 
     fn serialize_str(self, v: &str) -> Result<(), KeyError> {
+        self.not_a_number();
         self.bytes(b's', v.as_bytes());
         Ok(())
     }
 
     fn serialize_bytes(self, v: &[u8]) -> Result<(), KeyError> {
+        self.not_a_number();
         self.bytes(b'y', v);
         Ok(())
     }
 
     fn serialize_none(self) -> Result<(), KeyError> {
+        self.not_a_number();
         self.out.push(b'n');
         Ok(())
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), KeyError> {
+        self.not_a_number();
         self.out.push(b'S');
         self.value(value)
     }
 
     fn serialize_unit(self) -> Result<(), KeyError> {
+        self.not_a_number();
         self.out.push(b'v');
         Ok(())
     }
 
     fn serialize_unit_struct(self, _name: &'static str) -> Result<(), KeyError> {
+        self.not_a_number();
         self.out.push(b'w');
         Ok(())
     }
@@ -216,6 +376,7 @@ impl<'s, 'o> ser::Serializer for &'s mut Binary<'o> {
         _index: u32,
         variant: &'static str,
     ) -> Result<(), KeyError> {
+        self.not_a_number();
         self.out.push(b'e');
         self.bytes(b's', variant.as_bytes());
         self.out.push(b'n');
@@ -227,6 +388,7 @@ impl<'s, 'o> ser::Serializer for &'s mut Binary<'o> {
         _name: &'static str,
         value: &T,
     ) -> Result<(), KeyError> {
+        // Transparent: a newtype of a number is that number, in a run too.
         self.value(value)
     }
 
@@ -237,29 +399,28 @@ impl<'s, 'o> ser::Serializer for &'s mut Binary<'o> {
         variant: &'static str,
         value: &T,
     ) -> Result<(), KeyError> {
+        self.not_a_number();
         self.out.push(b'e');
         self.bytes(b's', variant.as_bytes());
         self.value(value)
     }
 
     fn serialize_seq(self, len: Option<usize>) -> Result<Seq<'s, 'o>, KeyError> {
-        // Room for numeric elements (tag and 8 bytes) without regrowing.
-        self.out.reserve(1 + len.unwrap_or(0).saturating_mul(9));
-        self.out.push(b'[');
-        let sorted = std::mem::take(&mut self.next_seq_is_set).then(Vec::new);
-        Ok(Seq { b: self, sorted })
+        // Room for numeric elements without regrowing.
+        self.out.reserve(10 + len.unwrap_or(0).saturating_mul(8));
+        self.open(true)
     }
 
-    fn serialize_tuple(self, len: usize) -> Result<Seq<'s, 'o>, KeyError> {
-        self.serialize_seq(Some(len))
+    fn serialize_tuple(self, _len: usize) -> Result<Seq<'s, 'o>, KeyError> {
+        self.open(false)
     }
 
     fn serialize_tuple_struct(
         self,
         _name: &'static str,
-        len: usize,
+        _len: usize,
     ) -> Result<Seq<'s, 'o>, KeyError> {
-        self.serialize_seq(Some(len))
+        self.open(false)
     }
 
     fn serialize_tuple_variant(
@@ -267,14 +428,16 @@ impl<'s, 'o> ser::Serializer for &'s mut Binary<'o> {
         _name: &'static str,
         _index: u32,
         variant: &'static str,
-        len: usize,
+        _len: usize,
     ) -> Result<Seq<'s, 'o>, KeyError> {
+        self.not_a_number();
         self.out.push(b'e');
         self.bytes(b's', variant.as_bytes());
-        self.serialize_seq(Some(len))
+        self.open(false)
     }
 
     fn serialize_map(self, _len: Option<usize>) -> Result<Map<'s, 'o>, KeyError> {
+        self.not_a_number();
         self.out.push(b'{');
         Ok(Map {
             b: self,
@@ -294,16 +457,20 @@ impl<'s, 'o> ser::Serializer for &'s mut Binary<'o> {
         variant: &'static str,
         len: usize,
     ) -> Result<Map<'s, 'o>, KeyError> {
+        self.not_a_number();
         self.out.push(b'e');
         self.bytes(b's', variant.as_bytes());
         self.serialize_map(Some(len))
     }
 }
 
-/// A sequence: elements written in order, or (sets) collected and sorted.
+/// A sequence: elements written in order (a run while they are plain numbers
+/// of one type), or (sets) collected and sorted.
 pub(crate) struct Seq<'s, 'o> {
     b: &'s mut Binary<'o>,
     sorted: Option<Vec<Vec<u8>>>,
+    /// The enclosing sequence's run, given back at the end.
+    outer: Option<Run>,
 }
 
 impl Seq<'_, '_> {
@@ -311,7 +478,12 @@ impl Seq<'_, '_> {
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
         match &mut self.sorted {
             Some(items) => items.push(Binary::encode(value)?),
-            None => self.b.value(value)?,
+            None => {
+                self.b.in_element = self.b.run.is_some();
+                let result = self.b.value(value);
+                self.b.in_element = false;
+                result?;
+            }
         }
         Ok(())
     }
@@ -323,7 +495,14 @@ impl Seq<'_, '_> {
                 self.b.out.extend_from_slice(&item);
             }
         }
-        self.b.out.push(b']');
+        match self.b.run.take() {
+            Some(run) if run.code != 0 => {
+                let at = run.start + 2;
+                self.b.out[at..at + 8].copy_from_slice(&run.count.to_le_bytes());
+            }
+            _ => self.b.out.push(b']'),
+        }
+        self.b.run = self.outer;
         Ok(())
     }
 }

@@ -47,7 +47,7 @@
 //! [`KEY_FORMAT_VERSION`] changes whenever it does.
 
 mod error;
-mod fingerprint;
+pub(crate) mod fingerprint;
 mod map_key;
 mod ser;
 

@@ -35,7 +35,13 @@ macro_rules! __permacache_key_arg {
     };
     // #[fingerprint]: the fast binary fingerprint of the value
     (@rules $k:ident, $p:ident, value: [$p2:ident], [[fingerprint] $($rest:tt)*]) => {
-        $crate::__permacache_key_arg!(@rules $k, $p, value: [&$crate::fingerprint($p)?], [$($rest)*])
+        // (a slice, Vec or Box<[T]> of plain numbers is hashed in place: the
+        // autoref picks `FingerprintBulk` when the value is one)
+        $crate::__permacache_key_arg!(@rules $k, $p, value: [&{
+            #[allow(unused_imports)]
+            use $crate::__private::{FingerprintBulk as _, FingerprintSerde as _};
+            (&$crate::__private::Fingerprinted($p)).fingerprint()?
+        }], [$($rest)*])
     };
     // #[display]: the value's `to_string()`
     (@rules $k:ident, $p:ident, value: [$p2:ident], [[display] $($rest:tt)*]) => {

@@ -13,7 +13,8 @@ use super::stats::{Miss, Outcome};
 use crate::key;
 use crate::remote::Fetched;
 use crate::store::{
-    Chain, HEADER_LEN, Header, Malformed, Record, StoreError, begin_record, decode,
+    BULK_TAG, Chain, HEADER_LEN, Header, Malformed, Record, StoreError, VERIFY_WHILE_COPYING,
+    begin_record, checksum_ok, decode, decode_bulk_verified,
 };
 use crate::store::{key_hash, seal_record};
 
@@ -55,15 +56,46 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         key_hash(self.owner, key.as_bytes())
     }
 
-    /// Decides what a stored record means for `key`.
+    /// Decides what a stored record means for `key`. Its checksum is
+    /// verified before anything read from it counts: a damaged record is a
+    /// [`Miss::Damaged`] whatever its fields say.
     pub(crate) fn judge(&self, key: &str, bytes: &[u8]) -> Lookup<R> {
-        let record = match Record::parse(bytes) {
+        let record = match Record::read_unverified(bytes) {
             Ok(record) => record,
             Err(Malformed::UnknownFormat(_)) => return Lookup::Miss(Miss::OtherFormat, None),
             Err(why) => return Lookup::Miss(Miss::Damaged, Some(why.to_string())),
         };
-        let h = &record.header;
-        let why = if record.key != key.as_bytes() {
+        let damaged = || Lookup::Miss(Miss::Damaged, Some(Malformed::Checksum.to_string()));
+        let why = self.mismatch(key, &record.header, record.key);
+        if let Some(why) = why {
+            return if checksum_ok(bytes) {
+                Lookup::Miss(why, None)
+            } else {
+                damaged()
+            };
+        }
+        let codec = record.header.codec;
+        if codec == BULK_TAG && record.value.len() >= VERIFY_WHILE_COPYING {
+            // A big array: checked as it is copied, one pass over memory.
+            return match decode_bulk_verified(bytes, &record) {
+                Ok(value) => Lookup::Hit(value),
+                Err(None) => damaged(),
+                Err(Some(why)) => Lookup::Miss(Miss::Unreadable, Some(why)),
+            };
+        }
+        if !checksum_ok(bytes) {
+            return damaged();
+        }
+        match decode(codec, record.value) {
+            Ok(value) => Lookup::Hit(value),
+            Err(why) => Lookup::Miss(Miss::Unreadable, Some(why)),
+        }
+    }
+
+    /// Why a record with `h` and `stored_key` is not this cache's entry for
+    /// `key`; `None` when it is.
+    fn mismatch(&self, key: &str, h: &Header, stored_key: &[u8]) -> Option<Miss> {
+        Some(if stored_key != key.as_bytes() {
             Miss::Absent // another key under the same hash
         } else if h.key_format != key::KEY_FORMAT_VERSION {
             Miss::OtherFormat
@@ -82,12 +114,8 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         } else if self.is_expired(h) {
             Miss::Expired
         } else {
-            return match decode(h.codec, record.value) {
-                Ok(value) => Lookup::Hit(value),
-                Err(why) => Lookup::Miss(Miss::Unreadable, Some(why)),
-            };
-        };
-        Lookup::Miss(why, None)
+            return None;
+        })
     }
 
     fn is_expired(&self, h: &Header) -> bool {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::StoreError;
+use super::record::{Record, Verifier};
 use crate::key::{self, Flavor};
 use crate::shape::ValueShape;
 
@@ -164,7 +165,7 @@ impl Plan {
 /// not an `R`.
 pub(crate) fn decode<R: DeserializeOwned + 'static>(tag: u8, bytes: &[u8]) -> Result<R, String> {
     if tag == BULK_TAG {
-        return bulk::decode(bytes);
+        return bulk::decode(bytes, None).map_err(|e| e.unwrap_or_default());
     }
     match Codec::from_tag(tag) {
         Some(Codec::Postcard) => match postcard::take_from_bytes(bytes) {
@@ -176,6 +177,20 @@ pub(crate) fn decode<R: DeserializeOwned + 'static>(tag: u8, bytes: &[u8]) -> Re
         Some(Codec::Cbor) => ciborium::from_reader(bytes).map_err(|e| e.to_string()),
         None => Err(format!("unknown codec {tag}")),
     }
+}
+
+/// Values at least this long are checked as they are copied out.
+pub(crate) const VERIFY_WHILE_COPYING: usize = 256 << 10;
+
+/// Decodes a bulk value of `record`, read unverified from `bytes`, checking
+/// the record's checksum as the value is copied: `Err(None)` when the
+/// checksum does not match, `Err(Some(why))` when the value is not an `R`.
+pub(crate) fn decode_bulk_verified<R: 'static>(
+    bytes: &[u8],
+    record: &Record<'_>,
+) -> Result<R, Option<String>> {
+    let mut verifier = Verifier::new(bytes, record);
+    bulk::decode(record.value, Some(&mut verifier))
 }
 
 /// Appends to a buffer the caller keeps, so a failed encoding leaves what

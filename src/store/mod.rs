@@ -20,7 +20,7 @@ mod root;
 
 pub use budget::Budget;
 pub use codec::{BULK_TAG, Codec, bulk_is_well_formed, bulk_to_json};
-pub(crate) use codec::{Plan, bulk_elem_of, decode};
+pub(crate) use codec::{Plan, VERIFY_WHILE_COPYING, bulk_elem_of, decode, decode_bulk_verified};
 pub use compact::{Compacted, bytes_on_disk, compact, drop_namespace};
 pub(crate) use error::Chain;
 pub use error::StoreError;
@@ -30,6 +30,6 @@ pub use record::{
     CHECKSUM_LEN, HEADER_LEN, Header, Malformed, RECORD_FORMAT_VERSION, Record, key_hash,
     name_fingerprint, refile,
 };
-pub(crate) use record::{begin as begin_record, seal as seal_record};
+pub(crate) use record::{begin as begin_record, checksum_ok, seal as seal_record};
 pub(crate) use root::resolve as resolve_root;
 pub use root::{check_namespace, default_dir, set_store_dir, store_dir};

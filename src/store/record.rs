@@ -135,16 +135,24 @@ impl<'a> Record<'a> {
     ///
     /// Why the bytes are not an intact record of this version.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Malformed> {
+        let record = Self::read_unverified(bytes)?;
+        if !checksum_ok(bytes) {
+            return Err(Malformed::Checksum);
+        }
+        Ok(record)
+    }
+
+    /// Reads a record's fields without verifying its checksum: the caller
+    /// verifies it before it trusts anything read, with [`checksum_ok`] or,
+    /// while copying the value out, a [`Verifier`].
+    pub(crate) fn read_unverified(bytes: &'a [u8]) -> Result<Self, Malformed> {
         if bytes.len() < HEADER_LEN + CHECKSUM_LEN {
             return Err(Malformed::Truncated);
         }
         if bytes[0] != RECORD_FORMAT_VERSION {
             return Err(Malformed::UnknownFormat(bytes[0]));
         }
-        let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-        if xxhash_rust::xxh3::xxh3_64(body) != u64_at(sum, 0) {
-            return Err(Malformed::Checksum);
-        }
+        let body = &bytes[..bytes.len() - CHECKSUM_LEN];
         let header = Header {
             format: body[0],
             codec: body[1],
@@ -164,6 +172,44 @@ impl<'a> Record<'a> {
         }
         let (key, value) = rest.split_at(key_len);
         Ok(Record { header, key, value })
+    }
+}
+
+/// Whether a record's checksum matches its bytes (which are at least a
+/// header and checksum long).
+pub(crate) fn checksum_ok(bytes: &[u8]) -> bool {
+    let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+    xxhash_rust::xxh3::xxh3_64(body) == u64_at(sum, 0)
+}
+
+/// The checksum of a record whose value is read in pieces: the pieces are
+/// hashed as they are copied (while they are in the processor's cache), so
+/// a big value is read from memory once instead of twice.
+pub(crate) struct Verifier {
+    hash: xxhash_rust::xxh3::Xxh3,
+    want: u64,
+}
+
+impl Verifier {
+    /// Starts the check of `record`, read from `bytes`: hashes what comes
+    /// before the value.
+    pub(crate) fn new(bytes: &[u8], record: &Record<'_>) -> Self {
+        let mut hash = xxhash_rust::xxh3::Xxh3::new();
+        hash.update(&bytes[..HEADER_LEN + record.key.len()]);
+        Verifier {
+            hash,
+            want: u64_at(bytes, bytes.len() - CHECKSUM_LEN),
+        }
+    }
+
+    /// Hashes the next piece of the value.
+    pub(crate) fn update(&mut self, piece: &[u8]) {
+        self.hash.update(piece);
+    }
+
+    /// Whether the whole value, hashed in order, matches the checksum.
+    pub(crate) fn ok(&self) -> bool {
+        self.hash.digest() == self.want
     }
 }
 
@@ -288,6 +334,23 @@ mod tests {
         let sum = xxhash_rust::xxh3::xxh3_64(&want);
         want.extend_from_slice(&sum.to_le_bytes());
         assert_eq!(out, want);
+    }
+
+    #[test]
+    fn a_value_verified_in_pieces_checks_as_the_whole() {
+        let (_, mut out) = sample();
+        for damage in [None, Some(HEADER_LEN + 7 + 2), Some(3)] {
+            if let Some(at) = damage {
+                out[at] ^= 4;
+            }
+            let r = Record::read_unverified(&out).unwrap();
+            let mut v = Verifier::new(&out, &r);
+            for piece in r.value.chunks(2) {
+                v.update(piece);
+            }
+            assert_eq!(v.ok(), checksum_ok(&out));
+            assert_eq!(v.ok(), damage.is_none());
+        }
     }
 
     #[test]

@@ -9,6 +9,8 @@
 
 use std::any::{Any, TypeId};
 
+use crate::store::record::Verifier;
+
 /// The codec tag of bulk values.
 pub const BULK_TAG: u8 = 3;
 
@@ -67,36 +69,45 @@ macro_rules! elems {
             false
         }
 
-        /// Reads a bulk value of type `R`.
-        pub(crate) fn decode<R: 'static>(bytes: &[u8]) -> Result<R, String> {
+        /// Reads a bulk value of type `R`. With a `verifier`, the record's
+        /// checksum is checked as the value is copied: a mismatch is
+        /// `Err(None)`, another fault `Err(Some(why))`.
+        pub(crate) fn decode<R: 'static>(
+            bytes: &[u8],
+            mut verifier: Option<&mut Verifier>,
+        ) -> Result<R, Option<String>> {
             let Some((&code, body)) = bytes.split_first() else {
-                return Err("an empty bulk value".into());
+                return Err(Some("an empty bulk value".into()));
             };
-            let want = elem_of::<R>().ok_or("the value type is not a bulk array")?;
+            if let Some(v) = verifier.as_deref_mut() {
+                v.update(&bytes[..1]);
+            }
+            let want = elem_of::<R>().ok_or(Some("the value type is not a bulk array".into()))?;
             if code != want.code {
-                return Err(format!(
+                return Err(Some(format!(
                     "a bulk array of {}, not of {}",
                     elem_of_code(code).map_or("an unknown type", |e| e.name),
                     want.name
-                ));
+                )));
             }
             let id = TypeId::of::<R>();
             $(
                 if id == TypeId::of::<Vec<$t>>() {
-                    return cast::<Vec<$t>, R>(take::<$t>(body)?);
+                    return cast::<Vec<$t>, R>(take::<$t>(body, verifier)?).map_err(Some);
                 }
                 if id == TypeId::of::<Box<[$t]>>() {
-                    return cast::<Box<[$t]>, R>(take::<$t>(body)?.into_boxed_slice());
+                    let v = take::<$t>(body, verifier)?.into_boxed_slice();
+                    return cast::<Box<[$t]>, R>(v).map_err(Some);
                 }
             )*
-            Err("the value type is not a bulk array".into())
+            Err(Some("the value type is not a bulk array".into()))
         }
 
         /// A stored bulk value as JSON text (for tools), `None` when damaged.
         pub fn to_json(bytes: &[u8]) -> Option<String> {
             let (&code, body) = bytes.split_first()?;
             match code {
-                $($code => serde_json::to_string(&take::<$t>(body).ok()?).ok(),)*
+                $($code => serde_json::to_string(&take::<$t>(body, None).ok()?).ok(),)*
                 _ => None,
             }
         }
@@ -154,28 +165,56 @@ fn put<T: Plain>(v: &[T], out: &mut Vec<u8>) {
     }
 }
 
-/// The elements of `body`: one copy on a little-endian machine.
-fn take<T: Plain>(body: &[u8]) -> Result<Vec<T>, String> {
+/// How much of a value is copied, then hashed while it is in the cache.
+const PIECE: usize = 64 << 10;
+
+/// The elements of `body`: one copy on a little-endian machine, the
+/// `verifier` fed each piece as it is copied (`Err(None)` on a mismatch).
+fn take<T: Plain>(body: &[u8], verifier: Option<&mut Verifier>) -> Result<Vec<T>, Option<String>> {
     let size = size_of::<T>();
     if !body.len().is_multiple_of(size) {
-        return Err(format!(
+        return Err(Some(format!(
             "a bulk array of {} bytes is not a whole number of {size}-byte elements",
             body.len()
-        ));
+        )));
     }
     let n = body.len() / size;
-    if cfg!(target_endian = "little") {
-        let mut v: Vec<T> = Vec::with_capacity(n);
-        // SAFETY: the buffer holds `n` elements; every bit pattern is a valid
-        // plain number; the source may be unaligned, so bytes are copied.
-        unsafe {
-            std::ptr::copy_nonoverlapping(body.as_ptr(), v.as_mut_ptr().cast::<u8>(), body.len());
-            v.set_len(n);
+    if cfg!(target_endian = "big") {
+        if let Some(v) = verifier {
+            v.update(body);
+            if !v.ok() {
+                return Err(None);
+            }
         }
-        Ok(v)
-    } else {
-        Ok(body.chunks_exact(size).map(T::from_le).collect())
+        return Ok(body.chunks_exact(size).map(T::from_le).collect());
     }
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    let dest = v.as_mut_ptr().cast::<u8>();
+    match verifier {
+        None => {
+            // SAFETY: the buffer holds `n` elements, `body.len()` bytes; the
+            // source may be unaligned, so bytes are copied.
+            unsafe { std::ptr::copy_nonoverlapping(body.as_ptr(), dest, body.len()) };
+        }
+        Some(verifier) => {
+            for (i, piece) in body.chunks(PIECE).enumerate() {
+                // SAFETY: as above, piece by piece; each piece is read back
+                // only once written.
+                unsafe {
+                    let at = dest.add(i * PIECE);
+                    std::ptr::copy_nonoverlapping(piece.as_ptr(), at, piece.len());
+                    verifier.update(std::slice::from_raw_parts(at, piece.len()));
+                }
+            }
+            if !verifier.ok() {
+                return Err(None);
+            }
+        }
+    }
+    // SAFETY: every byte of the `n` elements was written above, and every
+    // bit pattern is a valid plain number.
+    unsafe { v.set_len(n) };
+    Ok(v)
 }
 
 /// `value` as `R`, which the caller checked is its type.
@@ -194,7 +233,7 @@ mod tests {
         let mut out = Vec::new();
         assert!(encode(&value, 0, &mut out));
         assert!(is_well_formed(&out));
-        decode::<R>(&out).unwrap()
+        decode::<R>(&out, None).unwrap()
     }
 
     #[test]
@@ -247,16 +286,16 @@ mod tests {
 
     #[test]
     fn a_damaged_or_foreign_bulk_value_is_an_error() {
-        assert!(decode::<Vec<f64>>(&[]).is_err());
+        assert!(decode::<Vec<f64>>(&[], None).is_err());
         assert!(
-            decode::<Vec<f64>>(&[10, 1, 2, 3]).is_err(),
+            decode::<Vec<f64>>(&[10, 1, 2, 3], None).is_err(),
             "not whole elements"
         );
         assert!(
-            decode::<Vec<f64>>(&[9, 0, 0, 0, 0]).is_err(),
+            decode::<Vec<f64>>(&[9, 0, 0, 0, 0], None).is_err(),
             "f32 elements"
         );
-        assert!(decode::<Vec<String>>(&[10]).is_err());
+        assert!(decode::<Vec<String>>(&[10], None).is_err());
         assert!(!is_well_formed(&[99, 0]));
     }
 }

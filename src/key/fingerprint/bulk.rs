@@ -1,0 +1,240 @@
+//! `#[fingerprint]` on an array of plain numbers: its raw bytes hashed in
+//! place, no serde call per element. The digits are the ones
+//! [`fingerprint`](super::fingerprint) gives for the same value (the run
+//! encoding of the format table); the tests hold the two paths together.
+//!
+//! Generated code picks this path by autoref: [`Fingerprinted`] has the
+//! method of [`FingerprintBulk`] when the value is a [`BulkKey`], and that of
+//! [`FingerprintSerde`] (one reference further) otherwise.
+
+use serde::Serialize;
+use xxhash_rust::xxh3::Xxh3;
+
+use super::{FINGERPRINT_FORMAT_VERSION, RUN, fingerprint, hex};
+use crate::KeyError;
+
+/// A plain number: hashed and stored as its little-endian bytes.
+pub trait PlainNumber: Copy + Serialize + 'static {
+    /// Its element code (the format table's).
+    const CODE: u8;
+    /// Appends its little-endian bytes.
+    fn put_le(self, out: &mut Vec<u8>);
+}
+
+macro_rules! plain_numbers {
+    ($($code:literal $t:ty),*) => {
+        $(impl PlainNumber for $t {
+            const CODE: u8 = $code;
+            fn put_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+        })*
+
+        /// The size of an element of code `code`.
+        pub(crate) fn code_size(code: u8) -> usize {
+            match code {
+                $($code => size_of::<$t>(),)*
+                _ => unreachable!("element code {code}"),
+            }
+        }
+    };
+}
+
+plain_numbers!(1 u8, 2 i8, 3 u16, 4 i16, 5 u32, 6 i32, 7 u64, 8 i64, 9 f32, 10 f64);
+
+/// A value `#[fingerprint]` hashes without serde: its encoding fed to the
+/// hash in large pieces.
+pub trait BulkKey {
+    /// Feeds the value's encoding (format table) to `hash`.
+    fn feed(&self, hash: &mut Xxh3);
+}
+
+/// Feeds a sequence of plain numbers, as the format table encodes it.
+pub fn feed_run<T: PlainNumber>(elements: &[T], hash: &mut Xxh3) {
+    if elements.is_empty() {
+        hash.update(b"[]");
+        return;
+    }
+    let mut head = [0u8; 10];
+    head[0] = RUN;
+    head[1] = T::CODE;
+    head[2..].copy_from_slice(&(elements.len() as u64).to_le_bytes());
+    hash.update(&head);
+    feed_elements(elements, hash);
+}
+
+/// Feeds the elements' little-endian bytes.
+pub fn feed_elements<T: PlainNumber>(elements: &[T], hash: &mut Xxh3) {
+    if cfg!(target_endian = "little") {
+        // SAFETY: plain numbers have no padding and every byte is
+        // initialized; the slice covers exactly the elements.
+        hash.update(unsafe {
+            std::slice::from_raw_parts(elements.as_ptr().cast::<u8>(), size_of_val(elements))
+        });
+    } else {
+        let mut buf = Vec::with_capacity(4096);
+        for chunk in elements.chunks(4096 / size_of::<T>()) {
+            buf.clear();
+            for x in chunk {
+                x.put_le(&mut buf);
+            }
+            hash.update(&buf);
+        }
+    }
+}
+
+impl<T: PlainNumber> BulkKey for [T] {
+    fn feed(&self, hash: &mut Xxh3) {
+        feed_run(self, hash);
+    }
+}
+
+impl<T: PlainNumber> BulkKey for Vec<T> {
+    fn feed(&self, hash: &mut Xxh3) {
+        feed_run(self, hash);
+    }
+}
+
+impl<T: PlainNumber> BulkKey for Box<[T]> {
+    fn feed(&self, hash: &mut Xxh3) {
+        feed_run(self, hash);
+    }
+}
+
+impl<B: BulkKey + ?Sized> BulkKey for &B {
+    fn feed(&self, hash: &mut Xxh3) {
+        (**self).feed(hash);
+    }
+}
+
+/// The fingerprint of a bulk value.
+pub fn bulk_fingerprint<B: BulkKey + ?Sized>(value: &B) -> String {
+    let mut hash = Xxh3::new();
+    hash.update(&[FINGERPRINT_FORMAT_VERSION]);
+    value.feed(&mut hash);
+    hex(hash.digest128())
+}
+
+/// A parameter under `#[fingerprint]`, for generated code.
+pub struct Fingerprinted<'a, T: ?Sized>(pub &'a T);
+
+/// `#[fingerprint]` of a [`BulkKey`]: hashed in place.
+pub trait FingerprintBulk {
+    /// The fingerprint.
+    fn fingerprint(&self) -> Result<String, KeyError>;
+}
+
+impl<T: BulkKey + ?Sized> FingerprintBulk for Fingerprinted<'_, T> {
+    #[inline]
+    fn fingerprint(&self) -> Result<String, KeyError> {
+        Ok(bulk_fingerprint(self.0))
+    }
+}
+
+/// `#[fingerprint]` of any other value: through serde.
+pub trait FingerprintSerde {
+    /// The fingerprint.
+    fn fingerprint(&self) -> Result<String, KeyError>;
+}
+
+impl<T: Serialize + ?Sized> FingerprintSerde for &Fingerprinted<'_, T> {
+    #[inline]
+    fn fingerprint(&self) -> Result<String, KeyError> {
+        fingerprint(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn both<T: PlainNumber>(v: &[T]) -> (String, String) {
+        let vec = v.to_vec();
+        (fingerprint(&vec).unwrap(), bulk_fingerprint(&vec))
+    }
+
+    proptest! {
+        #[test]
+        fn the_bulk_path_gives_the_serde_digits(
+            f64s in prop::collection::vec(any::<u64>().prop_map(f64::from_bits), 0..80),
+            f32s in prop::collection::vec(any::<u32>().prop_map(f32::from_bits), 0..80),
+            u8s in prop::collection::vec(any::<u8>(), 0..80),
+            i16s in prop::collection::vec(any::<i16>(), 0..80),
+            u32s in prop::collection::vec(any::<u32>(), 0..80),
+            i64s in prop::collection::vec(any::<i64>(), 0..80),
+        ) {
+            for (a, b) in [both(&f64s), both(&f32s), both(&u8s), both(&i16s), both(&u32s), both(&i64s)] {
+                prop_assert_eq!(a, b);
+            }
+            let slice: &[f64] = &f64s;
+            prop_assert_eq!(bulk_fingerprint(&slice), fingerprint(slice).unwrap());
+            let boxed: Box<[i64]> = i64s.clone().into();
+            prop_assert_eq!(bulk_fingerprint(&boxed), fingerprint(&boxed).unwrap());
+        }
+
+        /// Every float bit pattern is its own key: NaN payloads and -0.0 too.
+        #[test]
+        fn distinct_floats_give_distinct_digits(a in any::<u64>(), b in any::<u64>()) {
+            prop_assume!(a != b);
+            let (x, y) = (vec![f64::from_bits(a)], vec![f64::from_bits(b)]);
+            prop_assert_ne!(bulk_fingerprint(&x), bulk_fingerprint(&y));
+        }
+    }
+
+    #[test]
+    fn a_sequence_that_stops_being_plain_numbers_is_written_tagged() {
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum Mixed {
+            Int(u8),
+            Wide(u16),
+            Float(f64),
+            Text(&'static str),
+            Nested(Vec<u8>),
+        }
+        use Mixed::*;
+        // Each differs from the plain run of its first element type, and a
+        // run left half way is written as the tagged elements it held.
+        let mixed = [
+            vec![Int(1), Wide(2)],
+            vec![Int(1), Float(2.0)],
+            vec![Float(1.0), Text("x")],
+            vec![Int(1), Nested(vec![2])],
+            vec![Int(1), Int(2), Wide(3)],
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for m in &mixed {
+            assert!(seen.insert(fingerprint(m).unwrap()));
+        }
+        assert!(seen.insert(bulk_fingerprint(&vec![1u8, 2])));
+        assert!(seen.insert(bulk_fingerprint(&vec![1u16, 2])));
+        // Tagged integers are as wide as i128: `[1u8, 2u16]` is `[1u16, 2u8]`.
+        assert_eq!(
+            fingerprint(&[Int(1), Wide(2)][..]).unwrap(),
+            fingerprint(&[Wide(1), Int(2)][..]).unwrap()
+        );
+        // Nested runs: the inner ones stay runs.
+        let nested = vec![vec![1.0f64, 2.0], vec![], vec![3.0]];
+        assert_ne!(
+            fingerprint(&nested).unwrap(),
+            fingerprint(&vec![vec![1.0f64], vec![2.0], vec![3.0]]).unwrap()
+        );
+    }
+
+    #[test]
+    #[allow(clippy::needless_borrow)] // the autoref form generated code uses
+    fn autoref_picks_the_bulk_path_for_arrays_and_serde_for_the_rest() {
+        let v = vec![0.5f64; 100];
+        let slice: &[f64] = &v;
+        assert_eq!(
+            (&Fingerprinted(&slice)).fingerprint().unwrap(),
+            fingerprint(&v).unwrap()
+        );
+        let s = String::from("text");
+        assert_eq!(
+            (&Fingerprinted(&s)).fingerprint().unwrap(),
+            fingerprint(&s).unwrap()
+        );
+    }
+}
