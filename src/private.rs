@@ -6,6 +6,10 @@ pub use std::result::Result::{self, Ok};
 pub use std::string::{String, ToString};
 
 pub use std::marker::PhantomData;
+
+/// ndarray, for the views `permacached!` keeps (the `ndarray` feature).
+#[cfg(feature = "ndarray")]
+pub use ndarray;
 pub use std::vec::Vec;
 
 /// What stands for an `Option<&T>` parameter in the parameters' fingerprint

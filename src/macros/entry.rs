@@ -267,6 +267,84 @@ macro_rules! __permacache_params {
             [$($($rest)*)?]
         }
     };
+    // an ndarray view (the `ndarray` feature): `x: ArrayView2<f64>` or
+    // `x: ArrayView<T, D>`, the type as the caller imported it, kept with the
+    // call's lifetime
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : ArrayView0 < $e:ty > $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @view $fnctx $all $req $opt $par $out
+            [$([$($rule)*])*] $p ArrayView0 [$e] $e, $crate::__private::ndarray::Ix0; [$($($rest)*)?]
+        }
+    };
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : ArrayView1 < $e:ty > $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @view $fnctx $all $req $opt $par $out
+            [$([$($rule)*])*] $p ArrayView1 [$e] $e, $crate::__private::ndarray::Ix1; [$($($rest)*)?]
+        }
+    };
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : ArrayView2 < $e:ty > $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @view $fnctx $all $req $opt $par $out
+            [$([$($rule)*])*] $p ArrayView2 [$e] $e, $crate::__private::ndarray::Ix2; [$($($rest)*)?]
+        }
+    };
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : ArrayView3 < $e:ty > $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @view $fnctx $all $req $opt $par $out
+            [$([$($rule)*])*] $p ArrayView3 [$e] $e, $crate::__private::ndarray::Ix3; [$($($rest)*)?]
+        }
+    };
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : ArrayView4 < $e:ty > $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @view $fnctx $all $req $opt $par $out
+            [$([$($rule)*])*] $p ArrayView4 [$e] $e, $crate::__private::ndarray::Ix4; [$($($rest)*)?]
+        }
+    };
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : ArrayView5 < $e:ty > $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @view $fnctx $all $req $opt $par $out
+            [$([$($rule)*])*] $p ArrayView5 [$e] $e, $crate::__private::ndarray::Ix5; [$($($rest)*)?]
+        }
+    };
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : ArrayView6 < $e:ty > $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @view $fnctx $all $req $opt $par $out
+            [$([$($rule)*])*] $p ArrayView6 [$e] $e, $crate::__private::ndarray::Ix6; [$($($rest)*)?]
+        }
+    };
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : ArrayViewD < $e:ty > $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @view $fnctx $all $req $opt $par $out
+            [$([$($rule)*])*] $p ArrayViewD [$e] $e, $crate::__private::ndarray::IxDyn; [$($($rest)*)?]
+        }
+    };
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : ArrayView < $e:ty, $d:ty > $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @view $fnctx $all $req $opt $par $out
+            [$([$($rule)*])*] $p ArrayView [$e, $d] $e, $d; [$($($rest)*)?]
+        }
+    };
+    (@view $fnctx:tt [$($all:tt)*] [$($req:tt)*] $opt:tt $par:tt $out:tt
+        [$([$($rule:tt)*])*] $p:ident $alias:ident [$($args:tt)*] $e:ty, $d:ty; $rest:tt) => {
+        $crate::__permacache_params! {
+            @parse $fnctx
+            [$($all)* { $p ($alias<'_, $($args)*>) [view $alias [$($args)*] $e, $d] [$([$($rule)*])*] req one }]
+            [$($req)* { $p ($alias<'_, $($args)*>) [view $alias [$($args)*] $e, $d] }]
+            $opt
+            $par
+            $out
+            $rest
+        }
+    };
     // a required parameter
     (@parse $fnctx:tt [$($all:tt)*] [$($req:tt)*] $opt:tt $par:tt $out:tt
         [$(#[$($rule:tt)*])* $p:ident : $ty:ty $(, $($rest:tt)*)?]) => {

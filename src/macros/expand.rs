@@ -345,6 +345,9 @@ macro_rules! __permacache_field_ty {
     ([optref $inner:ty], $ty:ty, $lt:lifetime) => {
         $crate::__private::Option<&$lt $inner>
     };
+    ([view $alias:ident [$($args:tt)*] $e:ty, $d:ty], $ty:ty, $lt:lifetime) => {
+        $alias<$lt, $($args)*>
+    };
 }
 
 /// The type whose shape stands for a parameter in the parameters'
@@ -363,6 +366,9 @@ macro_rules! __permacache_shape_ty {
     };
     ($role:ident, [optref $inner:ty], $ty:ty) => {
         $crate::__private::OptionOf<$inner>
+    };
+    ($role:ident, [view $alias:ident $args:tt $e:ty, $d:ty], $ty:ty) => {
+        $crate::__private::ndarray::Array<$e, $d>
     };
 }
 

@@ -230,8 +230,14 @@ impl<R> CacheBuilder<R> {
     {
         let shape = value_shape::<R>();
         let plan = match self.codec.plan(&shape)? {
-            // A contiguous array of plain numbers: raw bytes, one copy.
-            Plan::Postcard { .. } if bulk_elem_of::<R>().is_some() => Plan::Bulk,
+            // A contiguous array of plain numbers: raw bytes, one copy. (An
+            // ndarray `Array` cannot be traced, which alone would make it
+            // CBOR; it is plain all the same.)
+            Plan::Postcard { .. } | Plan::Cbor
+                if self.codec == Codec::Postcard && bulk_elem_of::<R>().is_some() =>
+            {
+                Plan::Bulk
+            }
             plan => plan,
         };
         let root = match self.root {

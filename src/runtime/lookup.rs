@@ -13,8 +13,8 @@ use super::stats::{Miss, Outcome};
 use crate::key;
 use crate::remote::Fetched;
 use crate::store::{
-    BULK_TAG, Chain, HEADER_LEN, Header, Malformed, Record, StoreError, VERIFY_WHILE_COPYING,
-    begin_record, checksum_ok, decode, decode_bulk_verified,
+    Chain, HEADER_LEN, Header, Malformed, Record, StoreError, VERIFY_WHILE_COPYING, begin_record,
+    checksum_ok, decode, decode_bulk_verified, is_bulk,
 };
 use crate::store::{key_hash, seal_record};
 
@@ -75,7 +75,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             };
         }
         let codec = record.header.codec;
-        if codec == BULK_TAG && record.value.len() >= VERIFY_WHILE_COPYING {
+        if is_bulk(codec) && record.value.len() >= VERIFY_WHILE_COPYING {
             // A big array: checked as it is copied, one pass over memory.
             return match decode_bulk_verified(bytes, &record) {
                 Ok(value) => Lookup::Hit(value),

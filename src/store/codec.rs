@@ -14,9 +14,36 @@ use crate::shape::ValueShape;
 
 mod bulk;
 mod probe;
+mod shaped;
 
+pub use bulk::BULK_TAG;
 pub(crate) use bulk::elem_of as bulk_elem_of;
-pub use bulk::{BULK_TAG, is_well_formed as bulk_is_well_formed, to_json as bulk_to_json};
+pub use shaped::SHAPED_TAG;
+
+/// Whether a codec tag is one of the raw-array codecs (bulk or shaped).
+pub fn is_bulk(tag: u8) -> bool {
+    tag == BULK_TAG || tag == SHAPED_TAG
+}
+
+/// Whether a stored raw array (codec `tag`) is well formed: whole elements,
+/// and for a shaped one as many as its shape says.
+pub fn bulk_is_well_formed(tag: u8, bytes: &[u8]) -> bool {
+    match tag {
+        BULK_TAG => bulk::is_well_formed(bytes),
+        SHAPED_TAG => shaped::is_well_formed(bytes),
+        _ => false,
+    }
+}
+
+/// A stored raw array (codec `tag`) as JSON text (for tools), `None` when
+/// damaged.
+pub fn bulk_to_json(tag: u8, bytes: &[u8]) -> Option<String> {
+    match tag {
+        BULK_TAG => bulk::to_json(bytes),
+        SHAPED_TAG => shaped::to_json(bytes),
+        _ => None,
+    }
+}
 
 /// How a namespace encodes its values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -123,7 +150,7 @@ impl Plan {
             Plan::Json => tag == Codec::Json.tag(),
             Plan::Cbor => tag == Codec::Cbor.tag(),
             // Records written as postcard before (a plain array is plain).
-            Plan::Bulk => tag == BULK_TAG || tag == Codec::Postcard.tag(),
+            Plan::Bulk => is_bulk(tag) || tag == Codec::Postcard.tag(),
         }
     }
 
@@ -135,6 +162,8 @@ impl Plan {
     ) -> Result<u8, StoreError> {
         match self {
             Plan::Bulk if bulk::encode(value, bulk::MIN_ELEMENTS, out) => Ok(BULK_TAG),
+            #[cfg(feature = "ndarray")]
+            Plan::Bulk if shaped::encode(value, bulk::MIN_ELEMENTS, out) => Ok(SHAPED_TAG),
             Plan::Bulk => Plan::Postcard { probe_skips: false }.encode(value, out),
             Plan::Postcard { probe_skips } => {
                 if !(probe_skips && probe::skips_fields(value)) {
@@ -164,8 +193,8 @@ impl Plan {
 /// Decodes a value stored under codec `tag`; the error says why the bytes are
 /// not an `R`.
 pub(crate) fn decode<R: DeserializeOwned + 'static>(tag: u8, bytes: &[u8]) -> Result<R, String> {
-    if tag == BULK_TAG {
-        return bulk::decode(bytes, None).map_err(|e| e.unwrap_or_default());
+    if is_bulk(tag) {
+        return decode_bulk(tag, bytes, None).map_err(Option::unwrap_or_default);
     }
     match Codec::from_tag(tag) {
         Some(Codec::Postcard) => match postcard::take_from_bytes(bytes) {
@@ -189,8 +218,31 @@ pub(crate) fn decode_bulk_verified<R: 'static>(
     bytes: &[u8],
     record: &Record<'_>,
 ) -> Result<R, Option<String>> {
-    let mut verifier = Verifier::new(bytes, record);
-    bulk::decode(record.value, Some(&mut verifier))
+    decode_bulk(
+        record.header.codec,
+        record.value,
+        Some(&Verifier::new(bytes)),
+    )
+}
+
+/// Decodes a raw array of codec `tag` (`Err(None)`: the checksum failed).
+fn decode_bulk<R: 'static>(
+    tag: u8,
+    bytes: &[u8],
+    verifier: Option<&Verifier<'_>>,
+) -> Result<R, Option<String>> {
+    match tag {
+        #[cfg(feature = "ndarray")]
+        SHAPED_TAG => shaped::decode(bytes, verifier),
+        #[cfg(not(feature = "ndarray"))]
+        SHAPED_TAG => {
+            let _ = (bytes, verifier);
+            Err(Some(
+                "an ndarray array, and this build lacks the `ndarray` feature".into(),
+            ))
+        }
+        _ => bulk::decode(bytes, verifier),
+    }
 }
 
 /// Appends to a buffer the caller keeps, so a failed encoding leaves what

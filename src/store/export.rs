@@ -123,7 +123,7 @@ pub fn read_export(bytes: &[u8]) -> Result<Export, StoreError> {
         let parsed = Record::parse(&record)
             .map_err(|e| StoreError::BadExport(format!("record {i}: {e}")))?;
         let problem = if Codec::from_tag(parsed.header.codec).is_none()
-            && parsed.header.codec != super::BULK_TAG
+            && !super::is_bulk(parsed.header.codec)
         {
             Some(format!("an unknown codec {}", parsed.header.codec))
         } else if std::str::from_utf8(parsed.key).is_err() {

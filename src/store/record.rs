@@ -32,6 +32,8 @@
 
 use crate::key::KEY_FORMAT_VERSION;
 
+mod checked_copy;
+
 /// Version of the record layout above.
 pub const RECORD_FORMAT_VERSION: u8 = 2;
 
@@ -182,34 +184,48 @@ pub(crate) fn checksum_ok(bytes: &[u8]) -> bool {
     xxhash_rust::xxh3::xxh3_64(body) == u64_at(sum, 0)
 }
 
-/// The checksum of a record whose value is read in pieces: the pieces are
-/// hashed as they are copied (while they are in the processor's cache), so
-/// a big value is read from memory once instead of twice.
-pub(crate) struct Verifier {
-    hash: xxhash_rust::xxh3::Xxh3,
+/// The checksum of a record whose value is copied out: computed as the
+/// value is copied, so a big value is read from memory once, not twice.
+pub(crate) struct Verifier<'a> {
+    /// The record without its checksum.
+    body: &'a [u8],
     want: u64,
 }
 
-impl Verifier {
-    /// Starts the check of `record`, read from `bytes`: hashes what comes
-    /// before the value.
-    pub(crate) fn new(bytes: &[u8], record: &Record<'_>) -> Self {
-        let mut hash = xxhash_rust::xxh3::Xxh3::new();
-        hash.update(&bytes[..HEADER_LEN + record.key.len()]);
+impl<'a> Verifier<'a> {
+    /// The check of the record `bytes` (at least a header and checksum long).
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
         Verifier {
-            hash,
-            want: u64_at(bytes, bytes.len() - CHECKSUM_LEN),
+            body,
+            want: u64_at(sum, 0),
         }
     }
 
-    /// Hashes the next piece of the value.
-    pub(crate) fn update(&mut self, piece: &[u8]) {
-        self.hash.update(piece);
+    /// Copies `tail`, the end of the record's value, to `dest`, and says
+    /// whether the record's checksum matches.
+    ///
+    /// # Safety
+    ///
+    /// `dest` is valid for `tail.len()` bytes of writes, apart from the
+    /// record.
+    ///
+    /// # Panics
+    ///
+    /// When `tail` does not end the record.
+    pub(crate) unsafe fn copy_checked(&self, tail: &[u8], dest: *mut u8) -> bool {
+        let from = (tail.as_ptr() as usize).wrapping_sub(self.body.as_ptr() as usize);
+        assert!(
+            from.checked_add(tail.len()) == Some(self.body.len()),
+            "the tail of the record"
+        );
+        // SAFETY: the caller vouches for `dest`.
+        unsafe { checked_copy::copy_and_hash(self.body, from, dest) == self.want }
     }
 
-    /// Whether the whole value, hashed in order, matches the checksum.
-    pub(crate) fn ok(&self) -> bool {
-        self.hash.digest() == self.want
+    /// Whether the record's checksum matches (no copy).
+    pub(crate) fn check(&self) -> bool {
+        xxhash_rust::xxh3::xxh3_64(self.body) == self.want
     }
 }
 
@@ -337,19 +353,21 @@ mod tests {
     }
 
     #[test]
-    fn a_value_verified_in_pieces_checks_as_the_whole() {
+    fn a_value_checked_while_copied_checks_as_the_whole() {
         let (_, mut out) = sample();
         for damage in [None, Some(HEADER_LEN + 7 + 2), Some(3)] {
             if let Some(at) = damage {
                 out[at] ^= 4;
             }
             let r = Record::read_unverified(&out).unwrap();
-            let mut v = Verifier::new(&out, &r);
-            for piece in r.value.chunks(2) {
-                v.update(piece);
-            }
-            assert_eq!(v.ok(), checksum_ok(&out));
-            assert_eq!(v.ok(), damage.is_none());
+            let v = Verifier::new(&out);
+            let mut dest = vec![0u8; r.value.len()];
+            // SAFETY: `dest` holds the value.
+            let ok = unsafe { v.copy_checked(r.value, dest.as_mut_ptr()) };
+            assert_eq!(ok, checksum_ok(&out));
+            assert_eq!(ok, damage.is_none());
+            assert_eq!(v.check(), ok);
+            assert_eq!(dest, r.value);
         }
     }
 

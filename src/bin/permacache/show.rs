@@ -30,8 +30,8 @@ pub fn render_value(ns: &Namespace, record: &Record<'_>) -> (Option<serde_json::
             Some(description) => permacache::shape::postcard_to_json(&description, record.value),
             None => Err(format!("shape {:016x} not kept", record.header.value_shape)),
         },
-        None if record.header.codec == permacache::store::BULK_TAG => {
-            permacache::store::bulk_to_json(record.value)
+        None if permacache::store::is_bulk(record.header.codec) => {
+            permacache::store::bulk_to_json(record.header.codec, record.value)
                 .ok_or_else(|| "a damaged bulk array".to_string())
                 .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
         }
@@ -47,7 +47,7 @@ pub fn render_value(ns: &Namespace, record: &Record<'_>) -> (Option<serde_json::
             format!(
                 "<{}, {} bytes, unreadable: {why}>",
                 codec.map_or(
-                    if record.header.codec == permacache::store::BULK_TAG {
+                    if permacache::store::is_bulk(record.header.codec) {
                         "bulk"
                     } else {
                         "unknown codec"

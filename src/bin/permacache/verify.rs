@@ -34,9 +34,11 @@ pub fn problem(hash: &[u8], bytes: &[u8]) -> Option<String> {
         return Some("its key is not UTF-8".into());
     }
     match Codec::from_tag(r.header.codec) {
-        None if r.header.codec == permacache::store::BULK_TAG => {
-            (!permacache::store::bulk_is_well_formed(r.value))
-                .then(|| "its bulk array is not a whole number of elements".into())
+        None if permacache::store::is_bulk(r.header.codec) => {
+            (!permacache::store::bulk_is_well_formed(r.header.codec, r.value)).then(|| {
+                "its raw array is not a whole number of elements, or not as many as its shape says"
+                    .into()
+            })
         }
         None => Some(format!("unknown codec {}", r.header.codec)),
         Some(Codec::Json) if serde_json::from_slice::<serde_json::Value>(r.value).is_err() => {

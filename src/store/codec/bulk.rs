@@ -29,7 +29,8 @@ pub(crate) struct Elem {
 /// The element types and their codes, in one table.
 macro_rules! elems {
     ($($code:literal $t:ty),* $(,)?) => {
-        /// The element type of `R` when `R` is a bulk array.
+        /// The element type of `R` when `R` is a bulk array (or, with the
+        /// `ndarray` feature, a shaped one).
         pub(crate) fn elem_of<R: 'static>() -> Option<Elem> {
             let id = TypeId::of::<R>();
             $(
@@ -37,11 +38,15 @@ macro_rules! elems {
                     return Some(Elem { code: $code, size: size_of::<$t>(), name: stringify!($t) });
                 }
             )*
+            #[cfg(feature = "ndarray")]
+            if let Some(elem) = super::shaped::elem_of::<R>() {
+                return Some(elem);
+            }
             None
         }
 
         /// The element type of a stored code.
-        pub(crate) fn elem_of_code(code: u8) -> Option<Elem> {
+        pub(super) fn elem_of_code(code: u8) -> Option<Elem> {
             match code {
                 $($code => Some(Elem { code: $code, size: size_of::<$t>(), name: stringify!($t) }),)*
                 _ => None,
@@ -74,14 +79,11 @@ macro_rules! elems {
         /// `Err(None)`, another fault `Err(Some(why))`.
         pub(crate) fn decode<R: 'static>(
             bytes: &[u8],
-            mut verifier: Option<&mut Verifier>,
+            verifier: Option<&Verifier<'_>>,
         ) -> Result<R, Option<String>> {
             let Some((&code, body)) = bytes.split_first() else {
                 return Err(Some("an empty bulk value".into()));
             };
-            if let Some(v) = verifier.as_deref_mut() {
-                v.update(&bytes[..1]);
-            }
             let want = elem_of::<R>().ok_or(Some("the value type is not a bulk array".into()))?;
             if code != want.code {
                 return Err(Some(format!(
@@ -129,14 +131,18 @@ pub fn is_well_formed(bytes: &[u8]) -> bool {
 }
 
 /// A plain number: copied as its bytes.
-trait Plain: Copy + 'static {
+pub(super) trait Plain: Copy + 'static {
+    /// Its element code.
+    #[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
+    const CODE: u8;
     fn from_le(bytes: &[u8]) -> Self;
     fn put_le(self, out: &mut Vec<u8>);
 }
 
 macro_rules! plain {
-    ($($t:ty),*) => {$(
+    ($($code:literal $t:ty),*) => {$(
         impl Plain for $t {
+            const CODE: u8 = $code;
             fn from_le(bytes: &[u8]) -> Self {
                 <$t>::from_le_bytes(bytes.try_into().expect("one element's bytes"))
             }
@@ -147,11 +153,11 @@ macro_rules! plain {
     )*};
 }
 
-plain!(u8, i8, u16, i16, u32, i32, u64, i64, f32, f64);
+plain!(1 u8, 2 i8, 3 u16, 4 i16, 5 u32, 6 i32, 7 u64, 8 i64, 9 f32, 10 f64);
 
 /// Appends the elements' little-endian bytes: one copy on a little-endian
 /// machine.
-fn put<T: Plain>(v: &[T], out: &mut Vec<u8>) {
+pub(super) fn put<T: Plain>(v: &[T], out: &mut Vec<u8>) {
     if cfg!(target_endian = "little") {
         // SAFETY: plain numbers have no padding and every byte is
         // initialized; the slice covers exactly the elements.
@@ -165,12 +171,13 @@ fn put<T: Plain>(v: &[T], out: &mut Vec<u8>) {
     }
 }
 
-/// How much of a value is copied, then hashed while it is in the cache.
-const PIECE: usize = 64 << 10;
-
 /// The elements of `body`: one copy on a little-endian machine, the
-/// `verifier` fed each piece as it is copied (`Err(None)` on a mismatch).
-fn take<T: Plain>(body: &[u8], verifier: Option<&mut Verifier>) -> Result<Vec<T>, Option<String>> {
+/// record's checksum checked by `verifier` as they are copied (`Err(None)`
+/// on a mismatch). The elements end the record.
+pub(super) fn take<T: Plain>(
+    body: &[u8],
+    verifier: Option<&Verifier<'_>>,
+) -> Result<Vec<T>, Option<String>> {
     let size = size_of::<T>();
     if !body.len().is_multiple_of(size) {
         return Err(Some(format!(
@@ -180,33 +187,20 @@ fn take<T: Plain>(body: &[u8], verifier: Option<&mut Verifier>) -> Result<Vec<T>
     }
     let n = body.len() / size;
     if cfg!(target_endian = "big") {
-        if let Some(v) = verifier {
-            v.update(body);
-            if !v.ok() {
-                return Err(None);
-            }
+        if verifier.is_some_and(|v| !v.check()) {
+            return Err(None);
         }
         return Ok(body.chunks_exact(size).map(T::from_le).collect());
     }
     let mut v: Vec<T> = Vec::with_capacity(n);
     let dest = v.as_mut_ptr().cast::<u8>();
     match verifier {
-        None => {
-            // SAFETY: the buffer holds `n` elements, `body.len()` bytes; the
-            // source may be unaligned, so bytes are copied.
-            unsafe { std::ptr::copy_nonoverlapping(body.as_ptr(), dest, body.len()) };
-        }
+        // SAFETY: the buffer holds `n` elements, `body.len()` bytes; the
+        // source may be unaligned, so bytes are copied.
+        None => unsafe { std::ptr::copy_nonoverlapping(body.as_ptr(), dest, body.len()) },
+        // SAFETY: as above; the elements end the record.
         Some(verifier) => {
-            for (i, piece) in body.chunks(PIECE).enumerate() {
-                // SAFETY: as above, piece by piece; each piece is read back
-                // only once written.
-                unsafe {
-                    let at = dest.add(i * PIECE);
-                    std::ptr::copy_nonoverlapping(piece.as_ptr(), at, piece.len());
-                    verifier.update(std::slice::from_raw_parts(at, piece.len()));
-                }
-            }
-            if !verifier.ok() {
+            if !unsafe { verifier.copy_checked(body, dest) } {
                 return Err(None);
             }
         }
@@ -218,7 +212,7 @@ fn take<T: Plain>(body: &[u8], verifier: Option<&mut Verifier>) -> Result<Vec<T>
 }
 
 /// `value` as `R`, which the caller checked is its type.
-fn cast<V: 'static, R: 'static>(value: V) -> Result<R, String> {
+pub(super) fn cast<V: 'static, R: 'static>(value: V) -> Result<R, String> {
     (Box::new(value) as Box<dyn Any>)
         .downcast::<R>()
         .map(|boxed| *boxed)
