@@ -283,6 +283,35 @@ fn big_hit(c: &mut Criterion) {
     g.bench_function("floor_one_copy", |b| {
         b.iter(|| black_box(source.clone()).len())
     });
+    // One copy out of an LMDB map, no checksum: the read a hit cannot avoid.
+    let raw_dir = dir.path().join("raw");
+    std::fs::create_dir(&raw_dir).unwrap();
+    let env = raw_env(&raw_dir);
+    let db = env.open_db(None).unwrap();
+    let mut txn = env.begin_rw_txn().unwrap();
+    // SAFETY: plain numbers, viewed as their bytes.
+    let source_bytes =
+        unsafe { std::slice::from_raw_parts(source.as_ptr().cast::<u8>(), source.len() * 8) };
+    txn.put(db, b"big", &source_bytes, WriteFlags::empty())
+        .unwrap();
+    txn.commit().unwrap();
+    g.bench_function("floor_lmdb_get_and_copy", |b| {
+        b.iter(|| {
+            let txn = env.begin_ro_txn().unwrap();
+            let bytes = txn.get(db, b"big").unwrap();
+            let mut v: Vec<f64> = Vec::with_capacity(bytes.len() / 8);
+            // SAFETY: the buffer holds the bytes; every pattern is a float.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    bytes.as_ptr(),
+                    v.as_mut_ptr().cast::<u8>(),
+                    bytes.len(),
+                );
+                v.set_len(bytes.len() / 8);
+            }
+            black_box(v).len()
+        })
+    });
     g.bench_function("floor_xxh3", |b| {
         b.iter(|| {
             // SAFETY: plain numbers, viewed as their bytes.
