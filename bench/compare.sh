@@ -3,8 +3,9 @@
 # run, and prints one table with ratios (permacache-rs = 1).
 #   bash bench/compare.sh            # about 5 minutes on 2 cores
 # Peers, installed here by this script: Python's permacache, joblib.Memory and
-# diskcache (pip, into target/compare/venv) and the Rust `cached` crate's disk
-# store (bench/rust, its own crate). Needs python3 with venv and pip.
+# diskcache (pip, into target/compare/venv, with numpy) and the Rust `cached`
+# crate's disk store (4.x: redb; bench/rust, its own crate), beside the floors
+# each workload is judged against. Needs python3 with venv and pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/compare

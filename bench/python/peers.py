@@ -128,6 +128,10 @@ def run_peer(peer, workdir, million_budget):
     out["w3_array_hit_ns"] = median_ns(11, 100, lambda: array(arrays[rng.below(50)].copy()))
     big(1)
     out["w4_big_hit_ns"] = median_ns(15, 1, lambda: big(1))
+    nds = [np.arange(100_000, dtype=np.float64) * 0.001 + seed for seed in range(20)]
+    for a in nds:
+        array(a)
+    out["w8_ndarray_hit_ns"] = median_ns(11, 20, lambda: array(nds[rng.below(20)].copy()))
     # Bytes per entry: a fresh store holding only the 10,000 small entries.
     sizedir = workdir + "-size"
     s_small, _, _ = make(peer, sizedir)

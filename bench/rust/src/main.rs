@@ -9,14 +9,21 @@
 //! 5. `w5_bytes_per_entry`: bytes on disk per entry after 10,000 small entries
 //! 6. `w6_threads_ns` / `w6_processes_ns`: 2 threads / 2 processes hitting one namespace (wall time per hit)
 //! 7. `w7_hit_1m_ns`: hit latency with 1,000,000 entries
+//! 8. `w8_ndarray_hit_ns`: hit with a 100,000-float ndarray argument and result
+//!    (numpy in the Python peers)
+//!
+//! The floors, in `floor`: an LMDB read and key for workload 1; for 3 and 8,
+//! hashing the argument's bytes (xxh3-128) plus an LMDB read of the result's
+//! bytes plus one copy of them; for 4, one copy of 8 MB.
 
 use std::hint::black_box;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use cached::IOCached;
-use cached::stores::{DiskCache, DiskCacheBuilder};
+use cached::ConcurrentCached;
+use cached::stores::RedbCache;
+use ndarray::{Array1, ArrayView1};
 use permacache::permacached;
 use serde_json::{Map, Value, json};
 
@@ -38,6 +45,16 @@ permacached! {
 
     "compare/million" =>
     fn million(x: i64, y: i64 = 2) -> Vec<i64> { vec![x, y] }
+
+    "compare/ndarray" =>
+    fn nd(#[fingerprint] a: ArrayView1<f64>) -> Array1<f64> { a.mapv(|v| v * 2.0) }
+}
+
+const ND_LEN: usize = 100_000;
+const ND_ARRAYS: i64 = 20;
+
+fn nd_array(seed: i64) -> Array1<f64> {
+    (0..ND_LEN).map(|i| i as f64 * 0.001 + seed as f64).collect()
 }
 
 /// The same pseudo-random sequence in every peer: xorshift64.
@@ -78,6 +95,14 @@ fn du(path: &Path) -> u64 {
         }
     }
     total
+}
+
+fn du_file(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    if path.is_dir() {
+        return du(path);
+    }
+    path.metadata().map_or(0, |m| m.blocks() * 512)
 }
 
 fn floats(seed: u64) -> Vec<f64> {
@@ -133,6 +158,16 @@ fn permacache_peer(dir: &Path) -> Map<String, Value> {
         "w4_big_hit_ns".into(),
         json!(median_ns(15, 1, || {
             black_box(big(1));
+        })),
+    );
+    let nds: Vec<Array1<f64>> = (0..ND_ARRAYS).map(nd_array).collect();
+    for a in &nds {
+        nd(a.view());
+    }
+    out.insert(
+        "w8_ndarray_hit_ns".into(),
+        json!(median_ns(11, 20, || {
+            black_box(nd(nds[rng.below(ND_ARRAYS) as usize].view()));
         })),
     );
     out.insert(
@@ -206,26 +241,64 @@ fn floor_peer(dir: &Path) -> Map<String, Value> {
             black_box(txn.get(db, &h).unwrap().len());
         })),
     );
+    // Workloads 3 and 8: hash the argument, read the result, copy it out.
+    for (metric, len, count) in [("w3_array_hit_ns", 10_000, 50), ("w8_ndarray_hit_ns", ND_LEN, 20)] {
+        let args: Vec<Vec<f64>> = (0..count).map(|s| (0..len).map(|i| i as f64 + s as f64).collect()).collect();
+        let mut txn = env.begin_rw_txn().unwrap();
+        for (i, a) in args.iter().enumerate() {
+            txn.put(db, &(i as u64).to_be_bytes(), &as_bytes(a), lmdb::WriteFlags::empty()).unwrap();
+        }
+        txn.commit().unwrap();
+        out.insert(
+            metric.into(),
+            json!(median_ns(11, 100, || {
+                let i = rng.below(count as i64) as usize;
+                let digest = xxhash_rust::xxh3::xxh3_128(&as_bytes(&args[i]));
+                let txn = env.begin_ro_txn().unwrap();
+                let bytes = txn.get(db, &(i as u64).to_be_bytes()).unwrap();
+                let mut v: Vec<f64> = vec![0.0; bytes.len() / 8];
+                as_bytes_mut(&mut v).copy_from_slice(bytes);
+                black_box((digest, v));
+            })),
+        );
+    }
+    let big: Vec<f64> = (0..1_000_000).map(f64::from).collect();
+    out.insert(
+        "w4_big_hit_ns".into(),
+        json!(median_ns(15, 1, || {
+            black_box(big.clone());
+        })),
+    );
     out
+}
+
+fn as_bytes(v: &[f64]) -> &[u8] {
+    // SAFETY: plain numbers, viewed as their bytes.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), v.len() * 8) }
+}
+
+fn as_bytes_mut(v: &mut [f64]) -> &mut [u8] {
+    // SAFETY: plain numbers, viewed as their bytes; every pattern is a float.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), v.len() * 8) }
 }
 
 fn disk_cache<V: serde::Serialize + serde::de::DeserializeOwned>(
     dir: &Path,
     name: &str,
-    sync: bool,
-) -> DiskCache<String, V> {
-    DiskCacheBuilder::new(name)
-        .set_disk_directory(dir)
-        .set_sync_to_disk_on_cache_change(sync)
+    durable: bool,
+) -> RedbCache<String, V> {
+    RedbCache::builder(name)
+        .disk_dir(dir)
+        .durable(durable)
         .build()
         .unwrap()
 }
 
-/// `cached`'s disk store used as its `#[io_cached]` functions use it: a
-/// string key from the arguments, get, else compute and set.
+/// `cached`'s disk store (4.x: redb) used as its `#[io_cached]` functions use
+/// it: a string key from the arguments, get, else compute and set.
 fn cached_peer(dir: &Path) -> Map<String, Value> {
     let mut out = Map::new();
-    let smalls: DiskCache<String, Vec<i64>> = disk_cache(dir, "small", true);
+    let smalls: RedbCache<String, Vec<i64>> = disk_cache(dir, "small", true);
     let small_cached = |x: i64, y: i64| -> Vec<i64> {
         let key = format!("{x}:{y}");
         if let Some(v) = smalls.cache_get(&key).unwrap() {
@@ -253,7 +326,7 @@ fn cached_peer(dir: &Path) -> Map<String, Value> {
             black_box(small_cached(next, 2));
         })),
     );
-    let arrays_cache: DiskCache<String, Vec<f64>> = disk_cache(dir, "array", true);
+    let arrays_cache: RedbCache<String, Vec<f64>> = disk_cache(dir, "array", true);
     let array_cached = |a: Vec<f64>| -> Vec<f64> {
         let key = format!("{a:?}");
         if let Some(v) = arrays_cache.cache_get(&key).unwrap() {
@@ -273,7 +346,7 @@ fn cached_peer(dir: &Path) -> Map<String, Value> {
             black_box(array_cached(arrays[rng.below(50) as usize].clone()));
         })),
     );
-    let bigs: DiskCache<String, Vec<f64>> = disk_cache(dir, "big", true);
+    let bigs: RedbCache<String, Vec<f64>> = disk_cache(dir, "big", true);
     let big_cached = |k: u32| -> Vec<f64> {
         let key = k.to_string();
         if let Some(v) = bigs.cache_get(&key).unwrap() {
@@ -292,13 +365,30 @@ fn cached_peer(dir: &Path) -> Map<String, Value> {
             black_box(big_cached(1));
         })),
     );
-    smalls.connection().flush().unwrap();
+    let nd_cache: RedbCache<String, Array1<f64>> = disk_cache(dir, "ndarray", true);
+    let nd_cached = |a: ArrayView1<f64>| -> Array1<f64> {
+        let key = format!("{a:?}");
+        if let Some(v) = nd_cache.cache_get(&key).unwrap() {
+            return v;
+        }
+        let v = a.mapv(|v| v * 2.0);
+        nd_cache.cache_set(key, v.clone()).unwrap();
+        v
+    };
+    let nds: Vec<Array1<f64>> = (0..ND_ARRAYS).map(nd_array).collect();
+    for a in &nds {
+        nd_cached(a.view());
+    }
+    out.insert(
+        "w8_ndarray_hit_ns".into(),
+        json!(median_ns(5, 2, || {
+            black_box(nd_cached(nds[rng.below(ND_ARRAYS) as usize].view()));
+        })),
+    );
+    smalls.flush().unwrap();
     out.insert(
         "w5_bytes_per_entry".into(),
-        json!(
-            du(&dir.join("small_v1")).max(du(&dir.join("small"))) as f64
-                / smalls.connection().len() as f64
-        ),
+        json!(du_file(smalls.disk_path()) as f64 / smalls.scan_stats().unwrap().entries as f64),
     );
     out.insert(
         "w6_threads_ns".into(),
@@ -309,13 +399,13 @@ fn cached_peer(dir: &Path) -> Map<String, Value> {
     out.insert("w6_processes_ns".into(), json!(null));
     out.insert(
         "w6_processes_note".into(),
-        json!("sled opens a store in one process only"),
+        json!("redb opens a database file in one process only"),
     );
-    let millions: DiskCache<String, Vec<i64>> = disk_cache(dir, "million", false);
+    let millions: RedbCache<String, Vec<i64>> = disk_cache(dir, "million", false);
     for x in 0..MILLION {
         millions.cache_set(format!("{x}:2"), vec![x, 2]).unwrap();
     }
-    millions.connection().flush().unwrap();
+    millions.flush().unwrap();
     out.insert(
         "w7_hit_1m_ns".into(),
         json!(median_ns(21, 2000, || {
@@ -393,7 +483,7 @@ fn main() {
         Value::Object(floor_peer(&root.join("floor"))),
     );
     all.insert(
-        "cached-rs (sled)".into(),
+        "cached-rs 4 (redb)".into(),
         Value::Object(cached_peer(&root.join("cached"))),
     );
     println!("{}", Value::Object(all));
