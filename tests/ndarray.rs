@@ -11,6 +11,13 @@ use permacache::{Cache, Miss};
 
 static RUNS: AtomicUsize = AtomicUsize::new(0);
 
+/// One store for the process: the DSL's root is set once.
+fn use_one_store() {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    permacache::set_store_dir(dir.path()).unwrap();
+}
+
 fn runs() -> usize {
     RUNS.load(Ordering::SeqCst)
 }
@@ -33,8 +40,7 @@ permacached! {
 
 #[test]
 fn views_are_keyed_by_shape_element_type_and_values() {
-    let dir = tempfile::tempdir().unwrap();
-    permacache::set_store_dir(dir.path()).unwrap();
+    use_one_store();
 
     let a: Array1<f64> = (0..100_000).map(|i| f64::from(i) * 0.5).collect();
     let before = runs();
@@ -136,4 +142,28 @@ fn arrays_are_stored_raw_exactly_and_damage_is_a_miss() {
     let short = Array::from_elem((2, 2), 7u8).into_dyn();
     dynamic.insert(&2u8, &short).unwrap();
     assert_eq!(dynamic.get(&2u8).unwrap(), Some(short));
+}
+
+// The README's example, as written there (its own namespace path).
+mod readme {
+    use ndarray::{Array1, ArrayView1};
+    use permacache::permacached;
+
+    permacached! {
+        "tests/ndarray/smooth" =>
+        pub fn smooth(#[fingerprint] signal: ArrayView1<f64>, width: usize = 5) -> Array1<f64> {
+            signal.windows(width).into_iter().map(|w| w.mean().unwrap()).collect()
+        }
+    }
+}
+
+#[test]
+fn the_readme_example_runs() {
+    use readme::smooth;
+    use_one_store();
+    let signal: Array1<f64> = (0..100).map(f64::from).collect();
+    let smoothed = smooth!(signal.view());
+    assert_eq!(smoothed.len(), 96);
+    assert_eq!(smoothed[0], 2.0);
+    assert_eq!(smooth!(signal.view(), width = 5), smoothed);
 }
