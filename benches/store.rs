@@ -348,8 +348,54 @@ fn fingerprint_10k_floats(c: &mut Criterion) {
     g.finish();
 }
 
+/// A hit returning a struct holding 100,000 floats: through serde element
+/// by element, and under `#[serde(with = "permacache::raw")]`.
+fn nested_array_hit(c: &mut Criterion) {
+    #[derive(Serialize, serde::Deserialize)]
+    struct Plain {
+        name: String,
+        weights: Vec<f64>,
+    }
+    #[derive(Serialize, serde::Deserialize)]
+    struct Raw {
+        name: String,
+        #[serde(with = "permacache::raw")]
+        weights: Vec<f64>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let weights: Vec<f64> = (0..100_000).map(|i| f64::from(i) * 0.5).collect();
+    let plain: Cache<Plain> = Cache::builder("bench/nested_plain")
+        .root(dir.path())
+        .open()
+        .unwrap();
+    let raw: Cache<Raw> = Cache::builder("bench/nested_raw")
+        .root(dir.path())
+        .open()
+        .unwrap();
+    let name = String::from("fit");
+    plain
+        .insert(
+            &1,
+            &Plain {
+                name: name.clone(),
+                weights: weights.clone(),
+            },
+        )
+        .unwrap();
+    raw.insert(&1, &Raw { name, weights }).unwrap();
+    let mut g = c.benchmark_group("hit_struct_with_100k_f64");
+    g.bench_function("serde_elements", |b| {
+        b.iter(|| black_box(plain.get(&1).unwrap().unwrap().weights.len()))
+    });
+    g.bench_function("raw_field", |b| {
+        b.iter(|| black_box(raw.get(&1).unwrap().unwrap().weights.len()))
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    nested_array_hit,
     hits,
     misses,
     threaded_misses,

@@ -41,4 +41,6 @@ pub use runtime::mode::{CacheMiss, Mode, mode, set_mode, with_mode};
 #[cfg(feature = "store")]
 pub use runtime::stats::{Miss, Outcome, Stats, stats};
 #[cfg(feature = "store")]
+pub use store::raw;
+#[cfg(feature = "store")]
 pub use store::{Codec, Durability, StoreError, set_store_dir, store_dir};

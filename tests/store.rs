@@ -618,3 +618,62 @@ fn a_damaged_big_array_is_recomputed_wherever_the_damage_is() {
     let other = vec![1.0; 100_000];
     assert_eq!(cache.get_or_compute(&8u64, || other.clone()), other);
 }
+
+/// Arrays inside a returned struct, under `#[serde(with = "permacache::raw")]`:
+/// raw bytes in the binary codecs, numbers in JSON, every bit back.
+#[test]
+fn raw_array_fields_round_trip_exactly_in_every_codec() {
+    #[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
+    struct Fit {
+        name: String,
+        #[serde(with = "permacache::raw")]
+        weights: Vec<f64>,
+        #[serde(with = "permacache::raw")]
+        counts: Box<[u16]>,
+    }
+    let fit = Fit {
+        name: "fit".into(),
+        weights: (0..10_000)
+            .map(|i| match i {
+                0 => -0.0,
+                1 => f64::from_bits(0x7ff4_0000_0000_0001),
+                _ => f64::from(i) * 0.1,
+            })
+            .collect(),
+        counts: (0..100).collect(),
+    };
+    let bits = |f: &Fit| f.weights.iter().map(|w| w.to_bits()).collect::<Vec<_>>();
+    let dir = tempfile::tempdir().unwrap();
+    for codec in [Codec::Postcard, Codec::Cbor, Codec::Json] {
+        let mut fit = fit.clone();
+        if codec == Codec::Json {
+            fit.weights[1] = 1.0; // JSON holds no NaN (such a value is not stored)
+        }
+        let path = format!("raw/{}", codec.name());
+        let cache: Cache<Fit> = Cache::builder(&path)
+            .root(dir.path())
+            .codec(codec)
+            .open()
+            .unwrap();
+        cache.insert(&1u8, &fit).unwrap();
+        let back = cache
+            .get(&1u8)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{codec:?}: {:?}", cache.stats()));
+        assert_eq!(back.name, "fit");
+        assert_eq!(back.counts, fit.counts);
+        assert_eq!(bits(&back), bits(&fit), "{codec:?}");
+        if codec != Codec::Json {
+            let stored = cache
+                .namespace()
+                .get_raw(&key_hash(0, b"1"))
+                .unwrap()
+                .unwrap();
+            assert!(
+                stored.len() < 80_000 + 200 + 120,
+                "{codec:?}: {} bytes, raw",
+                stored.len()
+            );
+        }
+    }
+}

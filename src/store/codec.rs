@@ -14,6 +14,7 @@ use crate::shape::ValueShape;
 
 mod bulk;
 mod probe;
+pub mod raw;
 mod shaped;
 
 pub use bulk::BULK_TAG;

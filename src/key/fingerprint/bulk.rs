@@ -13,20 +13,31 @@ use xxhash_rust::xxh3::Xxh3;
 use super::{FINGERPRINT_FORMAT_VERSION, RUN, fingerprint, hex};
 use crate::KeyError;
 
-/// A plain number: hashed and stored as its little-endian bytes.
-pub trait PlainNumber: Copy + Serialize + 'static {
+/// A plain number: hashed and stored as its little-endian bytes. Sealed:
+/// its values are viewed as bytes, so only the types listed implement it.
+pub trait PlainNumber: sealed::Sealed + Copy + Serialize + 'static {
     /// Its element code (the format table's).
     const CODE: u8;
     /// Appends its little-endian bytes.
     fn put_le(self, out: &mut Vec<u8>);
+    /// The number its little-endian bytes hold.
+    fn from_le(bytes: &[u8]) -> Self;
+}
+
+mod sealed {
+    pub trait Sealed {}
 }
 
 macro_rules! plain_numbers {
     ($($code:literal $t:ty),*) => {
-        $(impl PlainNumber for $t {
+        $(impl sealed::Sealed for $t {}
+        impl PlainNumber for $t {
             const CODE: u8 = $code;
             fn put_le(self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn from_le(bytes: &[u8]) -> Self {
+                <$t>::from_le_bytes(bytes.try_into().expect("one element's bytes"))
             }
         })*
 

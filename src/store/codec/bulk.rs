@@ -9,6 +9,7 @@
 
 use std::any::{Any, TypeId};
 
+pub(super) use crate::key::fingerprint::bulk::PlainNumber as Plain;
 use crate::store::record::Verifier;
 
 /// The codec tag of bulk values.
@@ -129,31 +130,6 @@ pub fn is_well_formed(bytes: &[u8]) -> bool {
         None => false,
     }
 }
-
-/// A plain number: copied as its bytes.
-pub(super) trait Plain: Copy + 'static {
-    /// Its element code.
-    #[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
-    const CODE: u8;
-    fn from_le(bytes: &[u8]) -> Self;
-    fn put_le(self, out: &mut Vec<u8>);
-}
-
-macro_rules! plain {
-    ($($code:literal $t:ty),*) => {$(
-        impl Plain for $t {
-            const CODE: u8 = $code;
-            fn from_le(bytes: &[u8]) -> Self {
-                <$t>::from_le_bytes(bytes.try_into().expect("one element's bytes"))
-            }
-            fn put_le(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_le_bytes());
-            }
-        }
-    )*};
-}
-
-plain!(1 u8, 2 i8, 3 u16, 4 i16, 5 u32, 6 i32, 7 u64, 8 i64, 9 f32, 10 f64);
 
 /// Appends the elements' little-endian bytes: one copy on a little-endian
 /// machine.
