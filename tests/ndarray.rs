@@ -167,3 +167,38 @@ fn the_readme_example_runs() {
     assert_eq!(smoothed[0], 2.0);
     assert_eq!(smooth!(signal.view(), width = 5), smoothed);
 }
+
+/// The fingerprint of an array: ndarray's serde form (`{"v":1, "dim":[..],
+/// "data":[..]}`) in fingerprint format 3, the elements as one run. Expected
+/// digests computed independently (Python: xxhash.xxh3_128_hexdigest over
+/// b"\x03" and bytes built from the format table).
+#[test]
+fn golden_array_fingerprints_are_unchanged() {
+    let a = Array2::from_shape_vec((2, 2), vec![1.0f64, 2.0, 3.0, 4.0]).unwrap();
+    let empty = Array2::<f32>::zeros((0, 3));
+    for (got, want) in [
+        (norm_key(&a), "697440a02f76150f3e9e2c3a00a2e580"),
+        (
+            permacache::fingerprint(&a).unwrap(),
+            "697440a02f76150f3e9e2c3a00a2e580",
+        ),
+        (
+            permacache::fingerprint(&empty).unwrap(),
+            "b108e91b067541decaeed3a302d27f93",
+        ),
+    ] {
+        assert_eq!(got, want);
+    }
+}
+
+permacached! {
+    "tests/ndarray/golden" =>
+    fn golden(#[fingerprint] m: ArrayView2<f64>) -> usize { m.len() }
+}
+
+/// The fingerprint in `golden`'s key: the DSL's in-place path.
+fn norm_key(a: &Array2<f64>) -> String {
+    let key = golden::key(&a.view()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&key).unwrap();
+    v["m"].as_str().unwrap().to_owned()
+}
