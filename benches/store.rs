@@ -393,8 +393,29 @@ fn nested_array_hit(c: &mut Criterion) {
     g.finish();
 }
 
+/// A hit returning 10,000 floats (80 KB), the result of the peer
+/// comparison's workload 3, beside one copy of it.
+fn hit_80kb(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let cache: Cache<Vec<f64>> = Cache::builder("bench/80kb")
+        .root(dir.path())
+        .open()
+        .unwrap();
+    let value: Vec<f64> = (0..10_000).map(|i| f64::from(i) * 0.5).collect();
+    cache.insert(&1, &value).unwrap();
+    let mut g = c.benchmark_group("hit_80kb_vec_f64");
+    g.bench_function("permacache_get", |b| {
+        b.iter(|| black_box(cache.get(&1).unwrap().unwrap().len()))
+    });
+    g.bench_function("floor_one_copy", |b| {
+        b.iter(|| black_box(value.clone()).len())
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    hit_80kb,
     nested_array_hit,
     hits,
     misses,

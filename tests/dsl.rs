@@ -312,3 +312,27 @@ fn a_cached_function_can_be_defined_inside_a_function_body() {
     assert_eq!(RUNS.load(Ordering::SeqCst), 1, "one entry, served thrice");
     assert_eq!(inner::key(&2, &3).unwrap(), r#"{"x":2,"y":3}"#);
 }
+
+permacached! {
+    "tests/dsl/big_key" =>
+    fn mean_of(data: &[f64]) -> f64 {
+        data.iter().sum::<f64>() / data.len() as f64
+    }
+}
+
+/// A key holding a big argument as JSON works, and says once what would be
+/// faster.
+#[test]
+fn a_big_plain_key_is_served_and_suggests_fingerprint_once() {
+    setup();
+    common::logs::capture();
+    let data: Vec<f64> = (0..10_000).map(|i| f64::from(i) * 0.1).collect();
+    let m = mean_of(&data);
+    assert_eq!(mean_of(&data), m);
+    assert!(mean_of::contains(&&data[..]));
+    let warned = common::logs::about("tests/dsl/big_key");
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("#[fingerprint]"), "{}", warned[0]);
+    assert!(mean_of(&[1.0]) == 1.0);
+    assert_eq!(common::logs::about("tests/dsl/big_key").len(), 1);
+}

@@ -30,7 +30,12 @@ pub struct Slot<R> {
     params_shape: fn() -> u64,
     cache: OnceCell<Option<Cache<R>>>,
     warned: AtomicBool,
+    warned_big_key: AtomicBool,
 }
+
+/// A key longer than this holds an argument that `#[fingerprint]` would
+/// hash much faster: said once per function.
+const BIG_KEY: usize = 64 << 10;
 
 /// What an async call does after looking its key up.
 #[doc(hidden)]
@@ -58,6 +63,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Slot<R> {
             params_shape,
             cache: OnceCell::new(),
             warned: AtomicBool::new(false),
+            warned_big_key: AtomicBool::new(false),
         }
     }
 
@@ -111,6 +117,18 @@ impl<R: Serialize + DeserializeOwned + 'static> Slot<R> {
     }
 
     pub(crate) fn key_or_warn(&self, key: Result<String, KeyError>) -> Option<String> {
+        if let Ok(key) = &key
+            && key.len() > BIG_KEY
+            && !self.warned_big_key.swap(true, Ordering::Relaxed)
+        {
+            log::warn!(
+                "permacache: namespace {}: a key of {} KB, most of it an argument written as \
+                 JSON; mark big arguments #[fingerprint] (an array of numbers is then hashed in \
+                 place as its raw bytes, far faster)",
+                self.path,
+                key.len() >> 10
+            );
+        }
         key.map_err(|e| {
             self.warn_once(|| {
                 format!(
