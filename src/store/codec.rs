@@ -210,7 +210,7 @@ pub(crate) fn decode<R: DeserializeOwned + 'static>(tag: u8, bytes: &[u8]) -> Re
 }
 
 /// Values at least this long are checked as they are copied out.
-pub(crate) const VERIFY_WHILE_COPYING: usize = 256 << 10;
+pub(crate) const VERIFY_WHILE_COPYING: usize = 4 << 10;
 
 /// Decodes a bulk value of `record`, read unverified from `bytes`, checking
 /// the record's checksum as the value is copied: `Err(None)` when the
