@@ -591,9 +591,10 @@ fn a_damaged_big_array_is_recomputed_wherever_the_damage_is() {
     let ns = cache.namespace();
     let good = ns.get_raw(&hash).unwrap().unwrap();
     assert!(good.len() > 800_000, "a bulk record: {} bytes", good.len());
-    let value_at = good.len() - 8 - 800_000; // the value's element code
+    let value_at = good.len() - 8 - 800_000; // the first element
     for (n, at) in [
         4,
+        value_at - 1, // the element code
         value_at,
         value_at + 1,
         value_at + 400_000,

@@ -80,6 +80,9 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             return match decode_bulk_verified(bytes, &record) {
                 Ok(value) => Lookup::Hit(value),
                 Err(None) => damaged(),
+                // Damage in the array's own header (its element code or
+                // shape) stops the decoding before the checksum is done.
+                Err(Some(_)) if !checksum_ok(bytes) => damaged(),
                 Err(Some(why)) => Lookup::Miss(Miss::Unreadable, Some(why)),
             };
         }
