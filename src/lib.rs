@@ -24,6 +24,8 @@ mod runtime;
 pub mod shape;
 #[cfg(feature = "store")]
 pub mod store;
+#[cfg(feature = "store")]
+mod xxh3;
 
 #[cfg(feature = "store")]
 #[doc(hidden)]

@@ -32,8 +32,6 @@
 
 use crate::key::KEY_FORMAT_VERSION;
 
-mod checked_copy;
-
 /// Version of the record layout above.
 pub const RECORD_FORMAT_VERSION: u8 = 2;
 
@@ -220,7 +218,7 @@ impl<'a> Verifier<'a> {
             "the tail of the record"
         );
         // SAFETY: the caller vouches for `dest`.
-        unsafe { checked_copy::copy_and_hash(self.body, from, dest) == self.want }
+        unsafe { crate::xxh3::xxh3_64_copying(self.body, from, dest) == self.want }
     }
 
     /// Whether the record's checksum matches (no copy).
