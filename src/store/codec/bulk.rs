@@ -240,6 +240,24 @@ mod tests {
     }
 
     #[test]
+    fn the_value_codes_are_the_fingerprint_codes() {
+        fn same<T: Plain>() {
+            assert_eq!(elem_of::<Vec<T>>().unwrap().code, T::CODE);
+            assert_eq!(elem_of::<Box<[T]>>().unwrap().size, size_of::<T>());
+        }
+        same::<u8>();
+        same::<i8>();
+        same::<u16>();
+        same::<i16>();
+        same::<u32>();
+        same::<i32>();
+        same::<u64>();
+        same::<i64>();
+        same::<f32>();
+        same::<f64>();
+    }
+
+    #[test]
     fn the_layout_is_little_endian_after_a_type_code() {
         let mut out = Vec::new();
         assert!(
