@@ -740,3 +740,48 @@ fn drop_removes_a_namespace_and_keeps_the_ones_nested_in_it() {
     let out = permacache(dir.path(), &["drop", "cli/drop"]);
     assert_eq!(out.status.code(), Some(1), "already gone");
 }
+
+/// Raw arrays (codec tags 3 and 4) are shown as JSON and verified by the
+/// CLI, whatever features it was built with; a shape that disagrees with
+/// its elements is reported.
+#[test]
+fn show_and_verify_read_raw_and_shaped_arrays() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache: Cache<Vec<f64>> = Cache::builder("cli/raw").root(dir.path()).open().unwrap();
+    let floats: Vec<f64> = (0..100).map(|i| f64::from(i) * 0.5).collect();
+    cache.insert(&1, &floats).unwrap();
+    let shown = json(permacache(dir.path(), &["--json", "show", "cli/raw"]));
+    assert_eq!(shown[0]["value"], serde_json::json!(floats));
+
+    // The same elements as a 2 x 50 ndarray value (codec tag 4).
+    let hash = key_hash(0, b"1");
+    let bytes = cache.namespace().get_raw(&hash).unwrap().unwrap();
+    assert_eq!(bytes[1], permacache::store::BULK_TAG);
+    let value_at = 60 + 1; // header, key `1`
+    let shaped = |rows: u64, cols: u64| {
+        let mut b = bytes[..value_at].to_vec();
+        b[1] = permacache::store::SHAPED_TAG;
+        b.extend_from_slice(&[10, 2]);
+        b.extend_from_slice(&rows.to_le_bytes());
+        b.extend_from_slice(&cols.to_le_bytes());
+        b.extend_from_slice(&bytes[value_at + 1..]); // elements and checksum
+        reseal(&mut b);
+        b
+    };
+    cache.namespace().put_raw(&hash, &shaped(2, 50)).unwrap();
+    let shown = json(permacache(dir.path(), &["--json", "show", "cli/raw"]));
+    assert_eq!(
+        shown[0]["value"],
+        serde_json::json!({"v": 1, "dim": [2, 50], "data": floats})
+    );
+    ok(permacache(dir.path(), &["verify", "cli/raw"]));
+
+    cache.namespace().put_raw(&hash, &shaped(2, 49)).unwrap();
+    let out = permacache(dir.path(), &["verify", "cli/raw"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("not as many as its shape says"),
+        "{}",
+        stdout(&out)
+    );
+}
