@@ -18,6 +18,14 @@ use crate::store::{
 };
 use crate::store::{key_hash, seal_record};
 
+/// Records up to this long are copied into a buffer each thread keeps.
+const PRIVATE_MAX: usize = 64 << 10;
+
+thread_local! {
+    /// The buffer a record is copied into to be judged.
+    static PRIVATE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -60,6 +68,27 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     /// verified before anything read from it counts: a damaged record is a
     /// [`Miss::Damaged`] whatever its fields say.
     pub(crate) fn judge(&self, key: &str, bytes: &[u8]) -> Lookup<R> {
+        let big_array = Record::read_unverified(bytes)
+            .is_ok_and(|r| is_bulk(r.header.codec) && r.value.len() >= VERIFY_WHILE_COPYING);
+        if big_array {
+            return self.judge_in_place(key, bytes);
+        }
+        // Judged on a private copy: whatever happens to the mapped pages
+        // meanwhile, the key compared, the bytes checked and the value
+        // decoded are the same bytes.
+        PRIVATE.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut copy) if bytes.len() <= PRIVATE_MAX => {
+                copy.clear();
+                copy.extend_from_slice(bytes);
+                self.judge_in_place(key, &copy)
+            }
+            // Big, or a lookup made while decoding another: a copy of its own.
+            _ => self.judge_in_place(key, &bytes.to_vec()),
+        })
+    }
+
+    /// [`Cache::judge`] on the bytes where they are.
+    fn judge_in_place(&self, key: &str, bytes: &[u8]) -> Lookup<R> {
         let record = match Record::read_unverified(bytes) {
             Ok(record) => record,
             Err(Malformed::UnknownFormat(_)) => return Lookup::Miss(Miss::OtherFormat, None),
