@@ -82,7 +82,9 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
                 copy.extend_from_slice(bytes);
                 self.judge_in_place(key, &copy)
             }
-            // Big, or a lookup made while decoding another: a copy of its own.
+            // Big, or a lookup made while decoding another: a copy of its own
+            // (the copy is the point).
+            #[allow(clippy::unnecessary_to_owned)]
             _ => self.judge_in_place(key, &bytes.to_vec()),
         })
     }
