@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use super::namespace::{OPEN, create_dir, flock, lmdb_err, open_env};
+use super::namespace::{OPEN, create_dir, lmdb_err, open_env};
+use super::presence::Presence;
 use super::{StoreError, guard};
 use crate::store::check_namespace;
 
@@ -86,39 +87,28 @@ pub fn compact(root: &Path, name: &str) -> Result<Compacted, StoreError> {
     })
 }
 
-/// Takes the namespace in `dir` for this process alone: its advisory lock,
-/// exclusively. Released when the returned file is dropped.
-fn alone(dir: &Path) -> Result<std::fs::File, StoreError> {
-    let in_use = || StoreError::InUse {
-        path: dir.to_path_buf(),
-    };
-    {
-        let open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
-        if open.contains_key(dir) || dir.canonicalize().is_ok_and(|c| open.contains_key(&c)) {
-            return Err(in_use());
-        }
+/// Takes the namespace in `dir` for this process alone: no other process
+/// may have it open, and this one may not open it meanwhile (the registry
+/// stays locked for the whole operation, so no thread opens an environment
+/// while a descriptor of its lock file may still be closed).
+fn alone(dir: &Path) -> Result<Alone, StoreError> {
+    let open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+    if open.contains_key(dir) || dir.canonicalize().is_ok_and(|c| open.contains_key(&c)) {
+        return Err(StoreError::InUse {
+            path: dir.to_path_buf(),
+        });
     }
-    let lock_path = dir.join("lock.mdb");
-    let io = |source| StoreError::Io {
-        path: lock_path.clone(),
-        source,
-    };
-    let lock = match std::fs::File::open(&lock_path) {
-        Ok(lock) => lock,
-        // Never opened by this version: nobody holds its lock either.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::File::create(&lock_path).map_err(io)?
-        }
-        Err(e) => return Err(io(e)),
-    };
-    flock(&lock, libc::LOCK_EX | libc::LOCK_NB).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::WouldBlock {
-            in_use()
-        } else {
-            io(e)
-        }
-    })?;
-    Ok(lock)
+    let presence = Presence::alone(dir)?;
+    Ok(Alone {
+        _presence: presence,
+        _registry: open,
+    })
+}
+
+/// A namespace held alone; the presence lock is let go before the registry.
+struct Alone {
+    _presence: Presence,
+    _registry: std::sync::MutexGuard<'static, std::collections::HashMap<std::path::PathBuf, &'static super::Namespace>>,
 }
 
 /// Removes namespace `name` under `root`: its data, lock and shape files

@@ -75,6 +75,15 @@ pub enum StoreError {
         /// The namespace's directory.
         path: PathBuf,
     },
+    /// The namespace's data file fails its check while other processes
+    /// have the namespace open: it is neither used nor set aside (the last
+    /// process to let go of it, or the next to open it alone, does that).
+    Damaged {
+        /// The data file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The namespace's codec cannot hold every value of the cached type
     /// (JSON and `Option<Option<_>>`, say); says which part.
     UnsupportedValue(String),
@@ -128,6 +137,11 @@ impl fmt::Display for StoreError {
             StoreError::Busy { path } => write!(
                 f,
                 "{} is being compacted by another process; try again when it is done",
+                path.display()
+            ),
+            StoreError::Damaged { path, why } => write!(
+                f,
+                "{} is damaged ({why}) and other processes have it open: not used, and set aside by the next process that opens it alone",
                 path.display()
             ),
             StoreError::UnsupportedValue(what) => write!(

@@ -7,7 +7,6 @@
 //! have, and the namespace starts afresh.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The size LMDB gives `lock.mdb` for [`MAX_READERS`](super::namespace)
@@ -23,38 +22,21 @@ pub(crate) const fn lock_file_len(max_readers: u32) -> u64 {
 /// reader slot.
 const TXNINFO_LEN: u64 = 192;
 
-/// Allocates the blocks of `dir/lock.mdb` (creating it owner-only), so LMDB's
-/// writes through its map never meet a full disk.
+/// Allocates the blocks of a namespace's lock file (held open by its
+/// [`Presence`](super::presence::Presence)), so LMDB's writes through its map
+/// never meet a full disk.
 ///
 /// # Errors
 ///
 /// The OS error when the blocks cannot be allocated (a full disk, a quota).
-/// A lock file this user cannot open for writing is left to LMDB, which then
-/// opens the namespace read-only or fails with its own error.
-pub(crate) fn allocate_lock_file(dir: &Path, max_readers: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join("lock.mdb");
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-    {
-        Ok(file) => file,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
-            ) =>
-        {
-            return Ok(());
-        }
-        Err(e) => return Err(e),
-    };
+/// A lock file open only for reading is left to LMDB, which then opens the
+/// namespace read-only or fails with its own error.
+pub(crate) fn allocate_lock_file(file: &File, max_readers: u32) -> std::io::Result<()> {
     let len = file.metadata()?.len().max(lock_file_len(max_readers));
-    allocate(&file, len)
+    match allocate(file, len) {
+        Err(e) if e.raw_os_error() == Some(libc::EBADF) => Ok(()), // read-only
+        other => other,
+    }
 }
 
 /// Allocates `len` bytes of blocks for `file` (extending it when shorter).
@@ -122,27 +104,35 @@ fn meta(page: &[u8]) -> Option<Meta> {
 /// pages: both readable, the page size sane, and the file at least as long
 /// as the newest meta says its pages reach.
 ///
+/// The meta pages are read before the length: LMDB writes a commit's pages
+/// before the meta page that names them, so a file another process is
+/// growing is never seen shorter than a meta page read first says. Only a
+/// process that holds the namespace alone acts on what this finds.
+///
 /// # Errors
 ///
 /// The [`Damage`] found; an I/O error reading the file is damage too.
 pub(crate) fn check_data_file(dir: &Path) -> Result<(), Damage> {
     let path = dir.join("data.mdb");
-    let mut file = match File::open(&path) {
+    let file = match File::open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         // Unreadable for this user: LMDB will say so.
         Err(_) => return Ok(()),
     };
-    let len = file
-        .metadata()
-        .map_err(|e| Damage(format!("cannot read its length: {e}")))?
-        .len();
-    if len == 0 {
-        return Ok(()); // LMDB writes a new environment into it
-    }
+    let len_now = || {
+        file.metadata()
+            .map(|m| m.len())
+            .map_err(|e| Damage(format!("cannot read its length: {e}")))
+    };
     let mut first = vec![0u8; META_LEN];
-    file.read_exact(&mut first)
-        .map_err(|_| Damage(format!("{len} bytes, shorter than a meta page")))?;
+    let read_first = std::os::unix::fs::FileExt::read_exact_at(&file, &mut first, 0);
+    if read_first.is_err() {
+        return match len_now()? {
+            0 => Ok(()), // LMDB writes a new environment into it
+            len => Err(Damage(format!("{len} bytes, shorter than a meta page"))),
+        };
+    }
     let Some(meta0) = meta(&first) else {
         return Err(Damage(
             "its first meta page is not an LMDB meta page".into(),
@@ -153,8 +143,12 @@ pub(crate) fn check_data_file(dir: &Path) -> Result<(), Damage> {
         return Err(Damage(format!("an impossible page size {page_size}")));
     }
     let mut second = vec![0u8; META_LEN];
-    std::os::unix::fs::FileExt::read_exact_at(&file, &mut second, page_size)
-        .map_err(|_| Damage(format!("{len} bytes, shorter than its two meta pages")))?;
+    if std::os::unix::fs::FileExt::read_exact_at(&file, &mut second, page_size).is_err() {
+        let len = len_now()?;
+        return Err(Damage(format!(
+            "{len} bytes, shorter than its two meta pages"
+        )));
+    }
     let newest = match meta(&second) {
         Some(meta1) if meta1.txnid > meta0.txnid => meta1,
         Some(_) => meta0,
@@ -169,6 +163,7 @@ pub(crate) fn check_data_file(dir: &Path) -> Result<(), Damage> {
         .checked_add(1)
         .and_then(|pages| pages.checked_mul(page_size))
         .ok_or_else(|| Damage("an impossible last page".into()))?;
+    let len = len_now()?;
     if len < needed {
         return Err(Damage(format!(
             "{len} bytes, but its pages reach {needed} bytes (cut short)"

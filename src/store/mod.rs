@@ -15,6 +15,7 @@ mod guard;
 mod key_lock;
 pub use guard::check_files;
 mod namespace;
+mod presence;
 mod record;
 mod root;
 

@@ -14,8 +14,8 @@ use std::cell::RefCell;
 use std::sync::atomic::AtomicUsize;
 
 use lmdb::{
-    Cursor, Database, Environment, EnvironmentFlags, InactiveTransaction, RoTransaction,
-    RwTransaction, Transaction, WriteFlags,
+    Cursor, Database, Environment, EnvironmentFlags, RoTransaction, RwTransaction, Transaction,
+    WriteFlags,
 };
 use once_cell::sync::Lazy;
 
@@ -23,6 +23,7 @@ use super::StoreError;
 use super::budget::{self, Budget, Recency};
 use super::group_commit::{Group, Turn};
 use super::guard;
+use super::presence::{EXCLUSIVE_WAIT, Presence};
 use super::key_lock::{KeyLock, KeyLocks};
 use super::root::check_namespace;
 
@@ -133,9 +134,38 @@ const KEPT_READERS_MAX: usize = 256;
 /// namespace: renewing it keeps the reader slot, so a read skips LMDB's
 /// reader-table lock, which every fresh transaction takes (with `NO_TLS`)
 /// and which threads and processes contend on.
+///
+/// It is reset and renewed through LMDB directly, not lmdb-rkv's
+/// `InactiveTransaction`: that forgets the transaction before renewing it,
+/// so a renew that fails (the map grown by another process) would keep its
+/// reader slot for the rest of the process. Here a failed renew drops the
+/// transaction, and the drop (`mdb_txn_abort`) frees the slot.
 struct KeptReader {
     ns: &'static Namespace,
-    txn: Option<InactiveTransaction<'static>>,
+    /// Reset (between reads): never read through until renewed.
+    txn: Option<RoTransaction<'static>>,
+}
+
+impl KeptReader {
+    /// Resets a finished read transaction for keeping.
+    fn keep(&mut self, txn: RoTransaction<'static>) {
+        // SAFETY: `txn` is a live read transaction of an open environment;
+        // a reset one may be renewed or aborted (its drop), nothing else,
+        // and `txn` is only handed out again by `renew`.
+        unsafe { lmdb_sys::mdb_txn_reset(txn.txn()) };
+        self.txn = Some(txn);
+    }
+
+    /// Renews the kept transaction for a read. On failure the transaction
+    /// is dropped, which aborts it and frees its reader slot.
+    fn renew(&mut self) -> Result<RoTransaction<'static>, lmdb::Error> {
+        let txn = self.txn.take().expect("a kept reader holds a transaction");
+        // SAFETY: `txn` was reset by `keep` and is renewed once here.
+        match unsafe { lmdb_sys::mdb_txn_renew(txn.txn()) } {
+            0 => Ok(txn),
+            rc => Err(lmdb::Error::from_err_code(rc)),
+        }
+    }
 }
 
 impl Drop for KeptReader {
@@ -165,7 +195,7 @@ pub struct Namespace {
     read_only: bool,
     /// The shared advisory lock that keeps `compact` out while this process
     /// has the namespace open (for the rest of its life).
-    _shared: Option<std::fs::File>,
+    _presence: Option<Presence>,
     /// One lock per key across processes (compute-once).
     key_locks: Option<KeyLocks>,
     warned_store: AtomicBool,
@@ -279,6 +309,26 @@ pub(super) fn open_env(dir: &Path) -> Result<(Environment, bool), StoreError> {
     }
 }
 
+/// Opens the main database. Another process may grow the map between the
+/// environment's open and this first transaction: the new size is adopted
+/// and the open tried again.
+fn open_db(env: &Environment, dir: &Path) -> Result<Database, StoreError> {
+    for _ in 0..MAP_RESIZE_RETRIES {
+        match env.open_db(None) {
+            Err(lmdb::Error::MapResized) => env
+                .set_map_size(0)
+                .map_err(lmdb_err("adopt the map size", dir))?,
+            other => return other.map_err(lmdb_err("open", dir)),
+        }
+    }
+    Err(lmdb_err("open", dir)(lmdb::Error::MapResized))
+}
+
+/// How many times in a row an operation adopts a map grown by another
+/// process before it gives up (each adoption takes the latest size, so a
+/// second is already rare).
+const MAP_RESIZE_RETRIES: usize = 64;
+
 /// Whether LMDB refused a data file for its content (not for the OS).
 fn is_damage(e: &StoreError) -> bool {
     matches!(
@@ -294,53 +344,16 @@ fn is_damage(e: &StoreError) -> bool {
     )
 }
 
-/// How long an opener waits for a compaction of the namespace to end.
-const COMPACTION_WAIT: Duration = Duration::from_secs(120);
-
-/// Takes the namespace's advisory lock (`flock` on `lock.mdb`, apart from
-/// LMDB's own `fcntl` locks): shared by every process that has the namespace
-/// open, exclusive for `compact`. `None` when this user cannot open the lock
-/// file at all (a read-only store).
-fn share_lock(dir: &Path) -> Result<Option<std::fs::File>, StoreError> {
-    let Ok(file) = std::fs::File::open(dir.join("lock.mdb")) else {
-        return Ok(None);
-    };
-    let started = std::time::Instant::now();
-    loop {
-        match flock(&file, libc::LOCK_SH | libc::LOCK_NB) {
-            Ok(()) => return Ok(Some(file)),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if started.elapsed() > COMPACTION_WAIT {
-                    return Err(StoreError::Busy {
-                        path: dir.to_path_buf(),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            // A filesystem without flock: nothing to coordinate with.
-            Err(_) => return Ok(Some(file)),
-        }
-    }
-}
-
-pub(super) fn flock(file: &std::fs::File, operation: libc::c_int) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a valid open descriptor.
-    if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// Opens a namespace's environment defensively: a data file whose length
-/// does not back its map, or that LMDB refuses as damaged, is set aside and
-/// the namespace starts afresh; the lock file's blocks are allocated before
-/// LMDB maps it.
+/// Opens a namespace's environment defensively. The lock file's blocks are
+/// allocated before LMDB maps it. A process that holds the namespace alone
+/// checks the data file first, and sets aside one whose length does not back
+/// its map or that LMDB refuses as damaged, starting afresh; a process that
+/// shares it with others acts on nothing: it refuses a file that fails the
+/// check, and otherwise trusts LMDB.
 fn open_guarded(
     name: &str,
     dir: &Path,
-) -> Result<(Environment, bool, Option<std::fs::File>), StoreError> {
+) -> Result<(Environment, bool, Option<Presence>), StoreError> {
     let set_aside = |why: &str| -> Result<(), StoreError> {
         let to = guard::set_aside(dir).map_err(|source| StoreError::Io {
             path: dir.join("data.mdb"),
@@ -352,23 +365,42 @@ fn open_guarded(
         );
         Ok(())
     };
-    guard::allocate_lock_file(dir, MAX_READERS).map_err(|source| StoreError::Io {
-        path: dir.join("lock.mdb"),
-        source,
-    })?;
-    // Held before the data file is looked at: a compaction swaps it.
-    let shared = share_lock(dir)?;
-    if let Err(damage) = guard::check_data_file(dir) {
-        set_aside(&damage.0)?;
-    }
-    let (env, read_only) = match open_env(dir) {
-        Err(e) if is_damage(&e) && dir.join("data.mdb").exists() => {
-            set_aside(&e.to_string())?;
-            open_env(dir)
+    loop {
+        let mut presence = Presence::enter(dir, EXCLUSIVE_WAIT)?;
+        if let Some(presence) = &presence {
+            guard::allocate_lock_file(presence.file(), MAX_READERS).map_err(|source| {
+                StoreError::Io {
+                    path: dir.join("lock.mdb"),
+                    source,
+                }
+            })?;
         }
-        other => other,
-    }?;
-    Ok((env, read_only, shared))
+        let alone = presence.as_ref().is_some_and(Presence::is_alone);
+        if let Err(damage) = guard::check_data_file(dir) {
+            if !alone {
+                return Err(StoreError::Damaged {
+                    path: dir.join("data.mdb"),
+                    why: damage.0,
+                });
+            }
+            set_aside(&damage.0)?;
+        }
+        let (env, read_only) = match open_env(dir) {
+            Err(e) if alone && is_damage(&e) && dir.join("data.mdb").exists() => {
+                set_aside(&e.to_string())?;
+                open_env(dir)
+            }
+            other => other,
+        }?;
+        // From here on others may open it too.
+        if presence.as_mut().is_none_or(Presence::share) {
+            return Ok((env, read_only, presence));
+        }
+        // Another process took it exclusively between the two locks (flock
+        // does not promise the change is atomic): what was opened is not
+        // used, and the opener waits its turn.
+        drop(env);
+    }
 }
 
 impl Namespace {
@@ -399,8 +431,8 @@ impl Namespace {
             open.insert(dir, ns);
             return Ok(ns);
         }
-        let (env, read_only, shared) = open_guarded(name, &canonical)?;
-        let db = env.open_db(None).map_err(lmdb_err("open", &canonical))?;
+        let (env, read_only, presence) = open_guarded(name, &canonical)?;
+        let db = open_db(&env, &canonical)?;
         let ns: &'static Namespace = Box::leak(Box::new(Namespace {
             name: name.to_string(),
             dir: canonical.clone(),
@@ -408,7 +440,7 @@ impl Namespace {
             db,
             gate: RwLock::new(()),
             read_only,
-            _shared: shared,
+            _presence: presence,
             key_locks: if read_only {
                 None
             } else {
@@ -554,10 +586,7 @@ impl Namespace {
         loop {
             let gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
             let (began, kept) = match self.take_kept() {
-                Some(mut kept) => {
-                    let inactive = kept.txn.take().expect("a kept reader holds a transaction");
-                    (inactive.renew(), Some(kept))
-                }
+                Some(mut kept) => (kept.renew(), Some(kept)),
                 None => (self.env.begin_ro_txn(), None),
             };
             match began {
@@ -566,7 +595,8 @@ impl Namespace {
                     self.keep(txn, kept);
                     return out;
                 }
-                // A failed renew has ended its transaction; `kept` drops here.
+                // A failed renew has aborted its transaction (its slot is
+                // free); `kept` drops here.
                 Err(lmdb::Error::MapResized) => {
                     drop(gate);
                     self.adopt_map_size()?;
@@ -608,7 +638,7 @@ impl Namespace {
                 }
             }
         };
-        kept.txn = Some(txn.reset());
+        kept.keep(txn);
         // During thread exit there is nowhere to keep it: it is dropped.
         let _ = KEPT.try_with(|k| k.borrow_mut().push(kept));
     }
@@ -678,6 +708,28 @@ impl Namespace {
         self.env
             .set_map_size(grown)
             .map_err(lmdb_err("grow the map", &self.dir))
+    }
+
+    /// Runs `f` on the environment under the gate (its figures, `stat`,
+    /// `info` and the free list, or a read transaction of its own): a resize
+    /// by another thread remaps the pages they read. A map grown by another
+    /// process is adopted and `f` tried again.
+    fn with_env<T>(
+        &self,
+        what: &'static str,
+        f: impl Fn(&Environment) -> Result<T, lmdb::Error>,
+    ) -> Result<T, StoreError> {
+        for _ in 0..MAP_RESIZE_RETRIES {
+            let gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+            match f(&self.env) {
+                Err(lmdb::Error::MapResized) => {
+                    drop(gate);
+                    self.adopt_map_size()?;
+                }
+                other => return other.map_err(lmdb_err(what, &self.dir)),
+            }
+        }
+        Err(lmdb_err(what, &self.dir)(lmdb::Error::MapResized))
     }
 
     /// Takes on the map size another process grew the file to.
@@ -881,7 +933,7 @@ impl Namespace {
         let Some(room) = self.room() else {
             return Ok(());
         };
-        let stat = self.env.stat().map_err(lmdb_err("stat", &self.dir))?;
+        let stat = self.with_env("stat", Environment::stat)?;
         let page_size = stat.page_size() as usize;
         let incoming = budget::entry_bytes(incoming, page_size);
         if incoming as f64 > room as f64 * budget::LOW {
@@ -963,11 +1015,7 @@ impl Namespace {
 
     /// LMDB's page size for this namespace.
     fn page_size(&self) -> Result<usize, StoreError> {
-        Ok(self
-            .env
-            .stat()
-            .map_err(lmdb_err("stat", &self.dir))?
-            .page_size() as usize)
+        Ok(self.with_env("stat", Environment::stat)?.page_size() as usize)
     }
 
     /// Removes planned victims in commits sized for `room`.
@@ -1000,15 +1048,10 @@ impl Namespace {
     fn evict(&self, target: u64, room: u64, dry_run: bool) -> Result<(usize, u64), StoreError> {
         self.flush_recency();
         let page_size = self.page_size()?;
-        let victims = {
-            let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
-            let txn = self
-                .env
-                .begin_ro_txn()
-                .map_err(lmdb_err("read", &self.dir))?;
+        let victims = self.with_env("read", |env| {
+            let txn = env.begin_ro_txn()?;
             budget::plan(&txn, self.db, &self.dir, target, page_size)
-                .map_err(lmdb_err("read", &self.dir))?
-        };
+        })?;
         self.remove_victims(victims, room, page_size, dry_run)
     }
 
@@ -1060,12 +1103,9 @@ impl Namespace {
     ///
     /// [`StoreError::Lmdb`] when the store cannot be read.
     pub fn stats(&self) -> Result<NamespaceStats, StoreError> {
-        let stat = self.env.stat().map_err(lmdb_err("stat", &self.dir))?;
-        let info = self.env.info().map_err(lmdb_err("info", &self.dir))?;
-        let free_pages = self
-            .env
-            .freelist()
-            .map_err(lmdb_err("freelist", &self.dir))?;
+        let stat = self.with_env("stat", Environment::stat)?;
+        let info = self.with_env("info", Environment::info)?;
+        let free_pages = self.with_env("read the free list", Environment::freelist)?;
         Ok(NamespaceStats {
             entries: stat.entries(),
             page_size: stat.page_size(),
@@ -1091,10 +1131,7 @@ impl Namespace {
     ///
     /// [`StoreError::Lmdb`] when the store cannot be read.
     pub fn len(&self) -> Result<usize, StoreError> {
-        self.env
-            .stat()
-            .map(|s| s.entries())
-            .map_err(lmdb_err("stat", &self.dir))
+        Ok(self.with_env("stat", Environment::stat)?.entries())
     }
 
     /// Whether the namespace holds no record.
