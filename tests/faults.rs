@@ -246,12 +246,23 @@ fn damaged_data_files_never_give_a_wrong_value_nor_crash_the_cli() {
             verify.status,
             String::from_utf8_lossy(&verify.stderr)
         );
-        let list = permacache_cli(dir.path(), &["list"]);
-        assert!(
-            matches!(list.status.code(), Some(0 | 1)),
-            "round {round} ({how}): list ended by {:?}",
-            list.status
-        );
+        let export_to = dir.path().join("export.pc");
+        let export_to = export_to.to_str().unwrap();
+        for args in [
+            &["list"][..],
+            &["show", "faults/damage", "--all"],
+            &["count", "faults/damage"],
+            &["stats"],
+            &["export", "faults/damage", export_to],
+        ] {
+            let out = permacache_cli(dir.path(), args);
+            assert!(
+                matches!(out.status.code(), Some(0 | 1)),
+                "round {round} ({how}): {args:?} ended by {:?}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
 
         // Then a program calling its cached function: never a wrong value
         // (the child asserts each); alive wherever LMDB allows.

@@ -108,7 +108,10 @@ fn alone(dir: &Path) -> Result<Alone, StoreError> {
 /// A namespace held alone; the presence lock is let go before the registry.
 struct Alone {
     _presence: Presence,
-    _registry: std::sync::MutexGuard<'static, std::collections::HashMap<std::path::PathBuf, &'static super::Namespace>>,
+    _registry: std::sync::MutexGuard<
+        'static,
+        std::collections::HashMap<std::path::PathBuf, &'static super::Namespace>,
+    >,
 }
 
 /// Removes namespace `name` under `root`: its data, lock and shape files

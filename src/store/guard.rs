@@ -73,6 +73,10 @@ const MDB_DATA_VERSION: u32 = 1;
 const META_MAGIC: usize = 16;
 const META_VERSION: usize = 20;
 const META_PAGE_SIZE: usize = 16 + 24;
+/// The root pages of the free-page and main databases (`md_root` of each
+/// 48-byte `MDB_db`).
+const META_FREE_ROOT: usize = 16 + 24 + 40;
+const META_MAIN_ROOT: usize = 16 + 72 + 40;
 const META_LAST_PAGE: usize = 16 + 120;
 const META_TXNID: usize = 16 + 128;
 const META_LEN: usize = META_TXNID + 8;
@@ -82,6 +86,7 @@ struct Meta {
     page_size: u64,
     last_page: u64,
     txnid: u64,
+    roots: [u64; 2],
 }
 
 fn meta(page: &[u8]) -> Option<Meta> {
@@ -97,6 +102,7 @@ fn meta(page: &[u8]) -> Option<Meta> {
         page_size: u64::from(u32_at(META_PAGE_SIZE)),
         last_page: u64_at(META_LAST_PAGE),
         txnid: u64_at(META_TXNID),
+        roots: [u64_at(META_FREE_ROOT), u64_at(META_MAIN_ROOT)],
     })
 }
 
@@ -163,6 +169,17 @@ pub(crate) fn check_data_file(dir: &Path) -> Result<(), Damage> {
         .checked_add(1)
         .and_then(|pages| pages.checked_mul(page_size))
         .ok_or_else(|| Damage("an impossible last page".into()))?;
+    // An empty database's root is `P_INVALID` (all ones).
+    if let Some(root) = newest
+        .roots
+        .iter()
+        .find(|&&root| root != u64::MAX && root > newest.last_page)
+    {
+        return Err(Damage(format!(
+            "a root page {root} past its last page {}",
+            newest.last_page
+        )));
+    }
     let len = len_now()?;
     if len < needed {
         return Err(Damage(format!(
@@ -172,6 +189,26 @@ pub(crate) fn check_data_file(dir: &Path) -> Result<(), Damage> {
     Ok(())
 }
 
+/// [`check_data_file`] for a file other processes may be writing: a failure
+/// counts only when it holds on two more looks a millisecond apart, so that
+/// no read torn by a commit under way is taken for damage.
+///
+/// # Errors
+///
+/// The [`Damage`] found on the last look.
+pub(crate) fn check_data_file_settled(dir: &Path) -> Result<(), Damage> {
+    let mut looks = 0;
+    loop {
+        match check_data_file(dir) {
+            Err(_) if looks < 2 => {
+                looks += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Whether namespace `name` under `root` has a data file LMDB can map
 /// safely (see [`check_data_file`]); tools check before they open.
 ///
@@ -179,7 +216,7 @@ pub(crate) fn check_data_file(dir: &Path) -> Result<(), Damage> {
 ///
 /// What is wrong with the data file.
 pub fn check_files(root: &Path, name: &str) -> Result<(), String> {
-    check_data_file(&root.join(name)).map_err(|d| d.0)
+    check_data_file_settled(&root.join(name)).map_err(|d| d.0)
 }
 
 /// Moves a damaged `dir/data.mdb` aside, as `data.mdb~damaged-<seconds>`
@@ -265,6 +302,28 @@ mod tests {
         assert!(check_data_file(&ns_dir).is_err());
         std::fs::write(&data, b"").unwrap();
         assert_eq!(check_data_file(&ns_dir), Ok(()), "empty is a new store");
+    }
+
+    #[test]
+    fn a_root_page_past_the_last_page_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let ns_dir = written_store(dir.path());
+        let data = ns_dir.join("data.mdb");
+        let mut bytes = std::fs::read(&data).unwrap();
+        let page_size = u32::from_ne_bytes(
+            bytes[META_PAGE_SIZE..META_PAGE_SIZE + 4]
+                .try_into()
+                .unwrap(),
+        ) as usize;
+        for meta in [0, page_size] {
+            let at = meta + META_MAIN_ROOT;
+            bytes[at..at + 8].copy_from_slice(&1_000_000u64.to_ne_bytes());
+        }
+        std::fs::write(&data, &bytes).unwrap();
+        let Err(Damage(why)) = check_data_file(&ns_dir) else {
+            panic!("a root page past the end passed");
+        };
+        assert!(why.contains("root page 1000000"), "{why}");
     }
 
     #[test]

@@ -23,8 +23,8 @@ use super::StoreError;
 use super::budget::{self, Budget, Recency};
 use super::group_commit::{Group, Turn};
 use super::guard;
-use super::presence::{EXCLUSIVE_WAIT, Presence};
 use super::key_lock::{KeyLock, KeyLocks};
+use super::presence::{EXCLUSIVE_WAIT, Presence};
 use super::root::check_namespace;
 
 /// Map size of a new environment. The file grows only as data is written;
@@ -376,7 +376,12 @@ fn open_guarded(
             })?;
         }
         let alone = presence.as_ref().is_some_and(Presence::is_alone);
-        if let Err(damage) = guard::check_data_file(dir) {
+        let checked = if alone {
+            guard::check_data_file(dir)
+        } else {
+            guard::check_data_file_settled(dir)
+        };
+        if let Err(damage) = checked {
             if !alone {
                 return Err(StoreError::Damaged {
                     path: dir.join("data.mdb"),

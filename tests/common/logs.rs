@@ -36,3 +36,28 @@ pub fn all() -> Vec<String> {
 pub fn about(text: &str) -> Vec<String> {
     all().into_iter().filter(|m| m.contains(text)).collect()
 }
+
+struct Fatal;
+
+impl log::Log for Fatal {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Warn
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            eprintln!("a warning in a child that must give none: {}", r.args());
+            std::process::exit(WARNED);
+        }
+    }
+    fn flush(&self) {}
+}
+
+/// The exit code of a child that logged a warning under [`fatal`].
+pub const WARNED: i32 = 86;
+
+/// Makes any warning end this (child) process with exit code [`WARNED`]:
+/// a child that must run clean fails its test instead of warning unseen.
+pub fn fatal() {
+    log::set_logger(&Fatal).unwrap();
+    log::set_max_level(log::LevelFilter::Warn);
+}

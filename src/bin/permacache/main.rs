@@ -191,8 +191,55 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     if usage { 2 } else { 1 }
 }
 
+/// Set in the child that runs a command contained.
+const CONTAINED: &str = "PERMACACHE_CLI_CONTAINED";
+
+impl Command {
+    /// Whether the command reads records or LMDB's pages in this process
+    /// (and so runs contained). `verify` and `gc` contain their own reads;
+    /// `list` reads no page.
+    fn reads_pages(&self) -> bool {
+        matches!(
+            self,
+            Command::Count(_) | Command::Show(_) | Command::Export(_) | Command::Stats
+        )
+    }
+}
+
+/// Runs this same command line in a child process and reports a child
+/// killed by a signal (damage inside LMDB's pages can crash a reader with
+/// SIGBUS, SIGSEGV or an abort) as a damaged store, instead of dying of it.
+fn run_contained(json: bool) -> ExitCode {
+    use std::os::unix::process::ExitStatusExt;
+    let status = std::env::current_exe().and_then(|exe| {
+        std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(CONTAINED, "1")
+            .status()
+    });
+    match status {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            (None, signal) => fail(
+                json,
+                &anyhow::anyhow!(
+                    "reading the store crashed (signal {}): a data file is damaged; `permacache verify` names it",
+                    signal.unwrap_or(0)
+                ),
+            ),
+        },
+        Err(e) => fail(
+            json,
+            &anyhow::anyhow!("cannot run the command contained: {e}"),
+        ),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.reads_pages() && std::env::var_os(CONTAINED).is_none() {
+        return run_contained(cli.json);
+    }
     let json = cli.json;
     let root = match root::find(cli.dir) {
         Ok(root) => root,

@@ -12,8 +12,11 @@ pub struct Args {
     /// The namespace path
     namespace: String,
     /// Show at most this many entries
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, conflicts_with = "all")]
     limit: usize,
+    /// Show every entry
+    #[arg(long)]
+    all: bool,
 }
 
 /// A record's value for people: JSON text, or what can be said without its type.
@@ -62,10 +65,11 @@ pub fn render_value(ns: &Namespace, record: &Record<'_>) -> (Option<serde_json::
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     let ns = ctx.open(&args.namespace)?;
+    let limit = if args.all { usize::MAX } else { args.limit };
     let mut shown = 0;
     let mut rows = Vec::new();
     ns.for_each_raw(|_, bytes| {
-        if shown >= args.limit {
+        if shown >= limit {
             return false;
         }
         shown += 1;
@@ -107,7 +111,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         }
         let total = ns.len()?;
         if total > shown {
-            println!("... {} more (--limit)", total - shown);
+            println!("... {} more (--limit N, or --all)", total - shown);
         }
     }
     Ok(Outcome::Ok)
