@@ -27,6 +27,10 @@ pub mod store;
 #[cfg(feature = "store")]
 mod xxh3;
 
+#[cfg(all(fuzzing, feature = "store"))]
+#[doc(hidden)]
+pub mod fuzz;
+
 #[cfg(feature = "store")]
 #[doc(hidden)]
 #[path = "private.rs"]
