@@ -48,6 +48,19 @@ pub struct StoreSection {
     pub max_size: Option<Spanned<String>>,
 }
 
+/// Whether `name` can be listed in `env`: letters, digits and `_`, not
+/// starting with a digit (so that the settings string can list them).
+pub fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// serde's default of `track_body`: on.
+fn yes() -> bool {
+    true
+}
+
 /// `[namespace."path"]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,7 +79,7 @@ pub struct NamespaceConfig {
     pub description: Option<String>,
     /// Entries written by another body of the function, or of anything of
     /// the crate it reaches by name, are not served.
-    #[serde(default)]
+    #[serde(default = "yes")]
     pub track_body: bool,
     /// Entries written when a dependency (in Cargo.lock) had another version
     /// are not served.
@@ -80,6 +93,9 @@ pub struct NamespaceConfig {
     /// The most the namespace may take on disk, such as `"2GB"`: the least
     /// recently used entries are evicted to keep it.
     pub max_size: Option<Spanned<String>>,
+    /// Environment variables whose values are part of the entries' identity
+    /// (`env = ["MODEL_DIR"]`): a changed value is a miss.
+    pub env: Option<Spanned<Vec<String>>>,
     /// `"redis://host:port/db"`, a comma-separated list of cluster nodes, or
     /// `"off"`: the shared tier.
     pub remote: Option<Spanned<String>>,
@@ -377,6 +393,16 @@ impl Config {
                 && let Err(e) = parse_size(size.get_ref())
             {
                 errors.push(at(size.span(), format!("bad max_size: {e}")));
+            }
+            if let Some(env) = &ns.env
+                && let Some(bad) = env.get_ref().iter().find(|v| !is_env_name(v))
+            {
+                errors.push(at(
+                    env.span(),
+                    format!(
+                        "bad env: {bad:?} is not an environment variable name (expected letters, digits and '_', not starting with a digit)"
+                    ),
+                ));
             }
             for (span, message) in remote_keys!(ns).problems() {
                 errors.push(at(span, message));

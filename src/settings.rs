@@ -18,12 +18,17 @@ use crate::config::{
 };
 
 /// The fields, by the letter that names each in the string.
-pub const FIELDS: [(u8, &str); 12] = [
+pub const FIELDS: [(u8, &str); 14] = [
     (b'v', "version"),
     (b'c', "codec"),
     (b's', "sync"),
     (b't', "ttl in seconds"),
     (b'b', "body fingerprint, 16 hex digits"),
+    (b'd', "0 when the body is not tracked"),
+    (
+        b'e',
+        "environment variables in the identity, comma-separated",
+    ),
     (b'o', "owner"),
     (b'w', "remote timeout in milliseconds"),
     (b'l', "remote lock in milliseconds"),
@@ -41,6 +46,12 @@ pub struct Settings {
     pub sync: SyncName,
     pub version: u32,
     pub body_fingerprint: u64,
+    /// Whether the function's own body is in its entries' identity
+    /// (`track_body`, on unless permacache.toml says `false`).
+    pub track_body: bool,
+    /// The environment variables whose values are in the entries' identity,
+    /// comma-separated (`env` in permacache.toml).
+    pub env: Option<&'static str>,
     /// Entries older than this many seconds are misses; `0` means never.
     pub ttl_secs: u64,
     /// `[store] dir` of the crate's permacache.toml.
@@ -81,6 +92,12 @@ pub fn write(ns: &NamespaceConfig, store: &StoreSection, body_fingerprint: Optio
                 .and_then(|t| parse_duration(t.get_ref()).ok())
                 .map(|secs| secs.to_string()),
             b'b' => body_fingerprint.map(|b| format!("{b:016x}")),
+            b'd' => (!ns.track_body).then(|| "0".to_string()),
+            b'e' => ns
+                .env
+                .as_ref()
+                .filter(|e| !e.get_ref().is_empty())
+                .map(|e| e.get_ref().join(",")),
             b'o' => ns.owner.as_ref().map(|o| o.get_ref().clone()),
             b'w' => remote
                 .remote_timeout
@@ -130,6 +147,8 @@ impl Settings {
         sync: SyncName::Full,
         version: 0,
         body_fingerprint: 0,
+        track_body: true,
+        env: None,
         ttl_secs: 0,
         config_root: None,
         owner: "",
@@ -182,6 +201,8 @@ impl Settings {
                 b'v' => out.version = number(b, start, stop, 10) as u32,
                 b't' => out.ttl_secs = number(b, start, stop, 10),
                 b'b' => out.body_fingerprint = number(b, start, stop, 16),
+                b'd' => out.track_body = number(b, start, stop, 10) != 0,
+                b'e' => out.env = Some(sub(text, start, stop)),
                 b'w' => out.remote_timeout_ms = number(b, start, stop, 10),
                 b'l' => out.remote_lock_ms = number(b, start, stop, 10),
                 b'm' => out.max_size = number(b, start, stop, 10),
@@ -213,6 +234,22 @@ impl Settings {
             i = end + 1;
         }
         out
+    }
+}
+
+impl Settings {
+    /// These settings with the function's own body, fingerprinted by the
+    /// DSL at compile time, in the entries' identity (unless `track_body =
+    /// false`): beside what the build check followed, or alone without it.
+    pub const fn with_own_body(mut self, own: u64) -> Settings {
+        if self.track_body {
+            self.body_fingerprint = if self.body_fingerprint == 0 {
+                own
+            } else {
+                (self.body_fingerprint ^ own.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            };
+        }
+        self
     }
 }
 
@@ -280,6 +317,8 @@ mod tests {
                 sync: SyncName::Off,
                 version: 7,
                 body_fingerprint: 0x0123_4567_89ab_cdef,
+                track_body: true,
+                env: None,
                 ttl_secs: 7200,
                 config_root: Some("/cache"),
                 owner: "team",
@@ -300,6 +339,24 @@ mod tests {
                 ..Settings::DEFAULT
             }
         );
+    }
+
+    #[test]
+    fn env_and_an_untracked_body_are_written_and_read_back() {
+        let config = Config::parse(
+            "[namespace.\"a\"]\ntrack_body = false\nenv = [\"MODEL_DIR\", \"SEED\"]\n",
+        )
+        .unwrap();
+        let ns = config.namespace.values().next().unwrap();
+        let written = write(ns, &config.store, None);
+        assert_eq!(written, "v=0;c=postcard;d=0;e=MODEL_DIR,SEED;");
+        let s = Settings::read(Some(written.leak()), None, "mine");
+        assert!(!s.track_body);
+        assert_eq!(s.env, Some("MODEL_DIR,SEED"));
+        assert_eq!(s.with_own_body(7).body_fingerprint, 0, "untracked");
+        assert_eq!(Settings::DEFAULT.with_own_body(7).body_fingerprint, 7);
+        let bad = Config::parse("[namespace.\"a\"]\nenv = [\"A-B\"]\n").unwrap_err();
+        assert!(format!("{bad:?}").contains("bad env"), "{bad:?}");
     }
 
     #[test]

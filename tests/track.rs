@@ -131,3 +131,58 @@ fn an_edit_anywhere_the_body_reaches_is_a_miss_and_elsewhere_is_not() {
         "{err}"
     );
 }
+
+const OWN: &str = r#"use permacache::permacached;
+
+permacached! {
+    "tr/own" =>
+    fn f(x: u64) -> u64 {
+        println!("computed");
+        x * 2
+    }
+}
+
+fn main() {
+    println!("f(1) = {}", f(1));
+}
+"#;
+
+#[test]
+fn without_the_build_check_an_edit_of_the_body_is_a_miss_and_a_reformatting_is_not() {
+    let f = Fixture::new("fx_own_body", "", OWN);
+    f.write("build.rs", "fn main() {}\n");
+    let out = f.run();
+    assert!(computed(&out));
+    assert_eq!(value(&out), "f(1) = 2");
+    assert!(!computed(&f.run()), "served from disk");
+
+    let edited = OWN.replace("x * 2", "x * 3");
+    f.write("src/main.rs", &edited);
+    let out = f.run();
+    assert!(computed(&out), "the old body's value was served: {out}");
+    assert_eq!(value(&out), "f(1) = 3");
+
+    let reformatted = edited.replace("        x * 3\n", "        // thrice\n        x*3\n");
+    f.write("src/main.rs", &reformatted);
+    let out = f.run();
+    assert!(!computed(&out), "a reformatting was a miss: {out}");
+    assert_eq!(value(&out), "f(1) = 3");
+
+    // `track_body = false` asks for the old values on purpose.
+    f.write(
+        "build.rs",
+        "fn main() {\n    permacache::build::check();\n}\n",
+    );
+    f.write(
+        "permacache.toml",
+        "[namespace.\"tr/own\"]\ntrack_body = false\n",
+    );
+    assert!(
+        computed(&f.run()),
+        "entries of the tracked body are not the untracked one's"
+    );
+    f.write("src/main.rs", &reformatted.replace("x*3", "x*4"));
+    let out = f.run();
+    assert!(!computed(&out), "{out}");
+    assert_eq!(value(&out), "f(1) = 3");
+}

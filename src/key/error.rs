@@ -18,6 +18,13 @@ pub enum KeyError {
     /// A map key that is not a string, number, bool or char where plain JSON is
     /// required (JSON-codec values).
     MapKeyNotString,
+    /// An `#[in_file]` path that exists but cannot be read.
+    InputFile {
+        /// The path as given.
+        path: std::path::PathBuf,
+        /// What the OS said.
+        kind: std::io::ErrorKind,
+    },
 }
 
 impl fmt::Display for KeyError {
@@ -29,6 +36,11 @@ impl fmt::Display for KeyError {
             ),
             KeyError::MapKeyNotString => f.write_str(
                 "plain JSON map keys must be strings, numbers, bools or chars (use the postcard codec)",
+            ),
+            KeyError::InputFile { path, kind } => write!(
+                f,
+                "cannot read the #[in_file] input {}: {kind}",
+                path.display()
             ),
         }
     }

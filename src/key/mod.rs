@@ -46,8 +46,10 @@
 //! either endianness) and Rust version; `tests/golden_keys.rs` pins it.
 //! [`KEY_FORMAT_VERSION`] changes whenever it does.
 
+pub(crate) mod body;
 mod error;
 pub(crate) mod fingerprint;
+pub(crate) mod in_file;
 mod map_key;
 mod ser;
 

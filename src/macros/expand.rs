@@ -40,7 +40,7 @@ macro_rules! __permacache_expand {
         $crate::__permacache_module! {
             ($d) path: $path, vis: [$vis], asyncness: [$($async)?], name: $name,
             ret: [$ret], slot: [$stored], get: $kind,
-            all: [$({ $p ($ty) $b $rules $pk $role })*] req: $req opt: $opt
+            all: [$({ $p ($ty) $b $rules $pk $role })*] req: $req opt: $opt body: [$($body)*]
         }
     };
     // a batch function: #[parallel] parameters, a Vec of results
@@ -88,7 +88,7 @@ macro_rules! __permacache_expand {
         $crate::__permacache_module! {
             ($d) path: $path, vis: [$vis], asyncness: [], name: $name,
             ret: [$ret], slot: [<$ret as $crate::__private::Batch>::Elem], get: plain,
-            all: [$({ $p ($ty) $b $rules $pk $role })*] req: $req opt: $opt
+            all: [$({ $p ($ty) $b $rules $pk $role })*] req: $req opt: $opt body: [$($body)*]
         }
     };
     // an out-file function
@@ -128,7 +128,7 @@ macro_rules! __permacache_expand {
         $crate::__permacache_module! {
             ($d) path: $path, vis: [$vis], asyncness: [], name: $name,
             ret: [$ret], slot: [$crate::__private::OutFiles<$stored>], get: out,
-            all: [$({ $p ($ty) $b $rules $pk $role })*] req: $req opt: $opt
+            all: [$({ $p ($ty) $b $rules $pk $role })*] req: $req opt: $opt body: [$($body)*]
         }
     };
     // errors: combinations not supported
@@ -155,6 +155,7 @@ macro_rules! __permacache_module {
         all: [$({ $p:ident ($ty:ty) $b:tt [$($rules:tt)*] $pk:ident $role:ident })*]
         req: [$({ $rp:ident ($rty:ty) $rb:tt })*]
         opt: [$({ $op:ident ($oty:ty) $ob:tt ($od:expr) })*]
+        body: [$($body:tt)*]
     ) => {
         #[doc = ::core::concat!(
             "The cache of [`", ::core::stringify!($name), "()`]: namespace path, key, entries and builder."
@@ -176,7 +177,8 @@ macro_rules! __permacache_module {
                 ::core::option_env!(::core::concat!("PERMACACHE_NS:", $path)),
                 ::core::option_env!("PERMACACHE_STORE_DIR"),
                 ::core::env!("CARGO_PKG_NAME"),
-            );
+            )
+            .with_own_body($crate::__private::body_fingerprint(::core::stringify!($($body)*)));
 
             #[doc(hidden)]
             pub static __SLOT: $crate::__private::Slot<$slot> =

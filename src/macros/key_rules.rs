@@ -49,6 +49,12 @@ macro_rules! __permacache_key_arg {
             @rules $k, $p, value: [&$crate::__private::ToString::to_string($p)], [$($rest)*]
         )
     };
+    // #[in_file]: what the file or directory at the path holds
+    (@rules $k:ident, $p:ident, value: [$p2:ident], [[in_file] $($rest:tt)*]) => {
+        $crate::__permacache_key_arg!(@rules $k, $p, value: [&$crate::__private::in_file_key(
+            ::core::convert::AsRef::<::std::path::Path>::as_ref($p)
+        )?], [$($rest)*])
+    };
     // #[key_with(path)]: what `path(&value)` returns
     (@rules $k:ident, $p:ident, value: [$p2:ident], [[key_with($($f:tt)+)] $($rest:tt)*]) => {
         $crate::__permacache_key_arg!(@rules $k, $p, value: [&($($f)+)($p)], [$($rest)*])
@@ -61,10 +67,11 @@ macro_rules! __permacache_key_arg {
     (@unknown $p:ident, display, ) => { $crate::__permacache_key_arg!(@twice $p) };
     (@unknown $p:ident, fingerprint, ) => { $crate::__permacache_key_arg!(@twice $p) };
     (@unknown $p:ident, key_with, $($args:tt)*) => { $crate::__permacache_key_arg!(@twice $p) };
+    (@unknown $p:ident, in_file, ) => { $crate::__permacache_key_arg!(@twice $p) };
     (@twice $p:ident) => {
         ::core::compile_error!(::core::concat!(
             "permacached!: parameter `", ::core::stringify!($p),
-            "` has more than one of #[hash], #[fingerprint], #[display], #[key_with(..)]; keep one"
+            "` has more than one of #[hash], #[fingerprint], #[display], #[key_with(..)], #[in_file]; keep one"
         ));
     };
     // #[out_file] and #[parallel] come first (the parameter stage takes them)
@@ -81,7 +88,7 @@ macro_rules! __permacache_key_arg {
         ::core::compile_error!(::core::concat!(
             "permacached!: unknown key rule #[", ::core::stringify!($rule), "] on parameter `",
             ::core::stringify!($p),
-            "`; expected #[drop_if_eq(value)], #[drop_if(path)], #[ignore], #[hash], #[fingerprint], #[display] or #[key_with(path)]"
+            "`; expected #[drop_if_eq(value)], #[drop_if(path)], #[ignore], #[hash], #[fingerprint], #[display], #[key_with(path)] or #[in_file]"
         ));
         $crate::__permacache_culprit!($rule);
     };

@@ -74,6 +74,8 @@ pub struct CacheBuilder<R> {
     codec: Codec,
     version: u32,
     body_fingerprint: u64,
+    /// Environment variables in the entries' identity.
+    env: Vec<String>,
     params_shape: u64,
     owner: String,
     durability: Durability,
@@ -124,6 +126,14 @@ impl<R> CacheBuilder<R> {
     /// default.
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = owner.into();
+        self
+    }
+
+    /// Puts the values of these environment variables (read when the cache
+    /// opens) into the entries' identity: an entry written under other
+    /// values, or with one of them unset, is a miss (`Miss::OtherBody`).
+    pub fn env<S: Into<String>>(mut self, vars: impl IntoIterator<Item = S>) -> Self {
+        self.env.extend(vars.into_iter().map(Into::into));
         self
     }
 
@@ -244,6 +254,7 @@ impl<R> CacheBuilder<R> {
             Some(root) => root,
             None => store::resolve_root(self.config_root).to_path_buf(),
         };
+        let body_fingerprint = with_env(self.body_fingerprint, &self.env);
         let ns = Namespace::open(&root, &self.path)?;
         if !ns.is_read_only() {
             ns.set_durability(self.durability)?;
@@ -262,7 +273,7 @@ impl<R> CacheBuilder<R> {
             &self.path,
             &self.remote,
             self.version,
-            self.body_fingerprint,
+            body_fingerprint,
             self.ttl,
         );
         Ok(Cache {
@@ -271,7 +282,7 @@ impl<R> CacheBuilder<R> {
             codec: self.codec,
             plan,
             version: self.version,
-            body_fingerprint: self.body_fingerprint,
+            body_fingerprint,
             params_shape: self.params_shape,
             value_shape: shape.fingerprint,
             owner: name_fingerprint(&self.owner),
@@ -282,6 +293,31 @@ impl<R> CacheBuilder<R> {
             _value: PhantomData,
         })
     }
+}
+
+/// `body` with the names and values of `vars` (as set now) mixed in; `body`
+/// itself when there are none.
+fn with_env(body: u64, vars: &[String]) -> u64 {
+    if vars.is_empty() {
+        return body;
+    }
+    let mut names: Vec<&String> = vars.iter().collect();
+    names.sort();
+    names.dedup();
+    let mut text = Vec::new();
+    for name in names {
+        text.extend_from_slice(name.as_bytes());
+        match std::env::var_os(name) {
+            Some(value) => {
+                text.push(b'=');
+                text.extend_from_slice(value.as_encoded_bytes());
+            }
+            None => text.push(b'!'),
+        }
+        text.push(0);
+    }
+    let env = xxhash_rust::xxh3::xxh3_64(&text);
+    (body ^ env.rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
@@ -304,6 +340,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             codec: Codec::default(),
             version: 0,
             body_fingerprint: 0,
+            env: Vec::new(),
             params_shape: 0,
             owner: String::new(),
             durability: Durability::default(),

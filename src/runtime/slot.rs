@@ -89,6 +89,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Slot<R> {
                     .sync(durability(s.sync))
                     .version(s.version)
                     .body_fingerprint(s.body_fingerprint)
+                    .env(s.env.iter().flat_map(|vars| vars.split(',')))
                     .owner(s.owner)
                     .params_shape((self.params_shape)())
                     .remote_settings(remote(s))
