@@ -126,9 +126,13 @@ fn an_edit_anywhere_the_body_reaches_is_a_miss_and_elsewhere_is_not() {
     // What the fingerprint follows, on request.
     let out = f.cargo_with(&["build"], &[("PERMACACHE_EXPLAIN", "1")]);
     let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("namespace \"tr/f\" follows: "))
+        .unwrap_or_else(|| panic!("no explanation: {err}"));
     assert!(
-        err.contains("namespace \"tr/f\" follows: SCALE (src/main.rs:5), deeper (src/main.rs:14), far (src/util.rs:1), helper (src/main.rs:8), method (src/main.rs:25)"),
-        "{err}"
+        line.ends_with("namespace \"tr/f\" follows: struct M (src/main.rs:22), impl M (src/main.rs:24), SCALE (src/main.rs:5) via deeper, deeper (src/main.rs:14) via helper, far (src/util.rs:1) via deeper, helper (src/main.rs:8), method (src/main.rs:25)"),
+        "{line}"
     );
 }
 
@@ -185,4 +189,134 @@ fn without_the_build_check_an_edit_of_the_body_is_a_miss_and_a_reformatting_is_n
     let out = f.run();
     assert!(!computed(&out), "{out}");
     assert_eq!(value(&out), "f(1) = 3");
+}
+
+const FILES_MAIN: &str = r#"use permacache::permacached;
+
+#[path = "../outside/extra.rs"]
+mod extra;
+
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/gen.rs"));
+}
+
+#[cfg(feature = "big")]
+fn scale() -> u64 {
+    1000
+}
+
+#[cfg(not(feature = "big"))]
+fn scale() -> u64 {
+    1
+}
+
+permacached! {
+    "tr/files" =>
+    fn f(x: u64) -> u64 {
+        println!("computed");
+        let words = include_str!("../data/words.txt").split_whitespace().count() as u64;
+        x + words + extra::extra() + generated::made() + sibling::bump(0) + scale()
+    }
+}
+
+fn main() {
+    println!("f(1) = {}", f(1));
+}
+"#;
+
+const FILES_BUILD: &str = r#"fn main() {
+    let out = std::env::var("OUT_DIR").unwrap();
+    std::fs::write(format!("{out}/gen.rs"), "pub fn made() -> u64 { 10 }\n").unwrap();
+    permacache::build::check();
+}
+"#;
+
+#[test]
+fn included_files_generated_code_features_and_sibling_crates_are_followed() {
+    let f = Fixture::new("fx_track_files", "[namespace.\"tr/files\"]\n", FILES_MAIN);
+    let manifest = std::fs::read_to_string(f.path("Cargo.toml"))
+        .unwrap()
+        .replace(
+            "[dependencies]\n",
+            "[features]\nbig = []\n\n[dependencies]\nsibling = { path = \"sibling\" }\n",
+        );
+    f.write("Cargo.toml", &manifest);
+    f.write(
+        "sibling/Cargo.toml",
+        "[package]\nname = \"sibling\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+    );
+    let sibling = "pub fn bump(x: u64) -> u64 {\n    x + 1\n}\n";
+    f.write("sibling/src/lib.rs", sibling);
+    f.write("build.rs", FILES_BUILD);
+    f.write("data/words.txt", "a b c\n");
+    f.write("outside/extra.rs", "pub fn extra() -> u64 {\n    100\n}\n");
+
+    let out = f.run();
+    assert!(computed(&out), "{out}");
+    assert_eq!(value(&out), "f(1) = 116");
+    assert!(!computed(&f.run()), "served from disk");
+
+    // Each edit: what, file, its new text, the value after.
+    let edits = [
+        (
+            "a file read by include_str!",
+            "data/words.txt",
+            "a b c d\n",
+            "f(1) = 117",
+        ),
+        (
+            "a #[path] module outside src/",
+            "outside/extra.rs",
+            "pub fn extra() -> u64 {\n    200\n}\n",
+            "f(1) = 217",
+        ),
+        (
+            "code the build script writes into OUT_DIR",
+            "build.rs",
+            &FILES_BUILD.replace("{ 10 }", "{ 20 }"),
+            "f(1) = 227",
+        ),
+        (
+            "a helper in a sibling crate (a path dependency)",
+            "sibling/src/lib.rs",
+            &sibling.replace("x + 1", "x + 2"),
+            "f(1) = 228",
+        ),
+    ];
+    for (what, file, text, after) in edits {
+        f.write(file, text);
+        let out = f.run();
+        assert!(computed(&out), "{what}: the old value was served: {out}");
+        assert_eq!(value(&out), after, "{what}");
+    }
+
+    // A new function in the sibling crate changes nothing.
+    f.write(
+        "sibling/src/lib.rs",
+        &format!(
+            "{}\npub fn unused() -> u8 {{\n    1\n}}\n",
+            sibling.replace("x + 1", "x + 2")
+        ),
+    );
+    assert!(!computed(&f.run()), "an unrelated addition was a miss");
+
+    // Another feature selects other code: a miss (and back, one record per
+    // key having been replaced, a miss again with the right value).
+    let out = f.cargo_with(&["run", "--quiet", "--features", "big"], &[]);
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(computed(&out), "built with other features: {out}");
+    assert_eq!(value(&out), "f(1) = 1227");
+    assert_eq!(value(&f.run()), "f(1) = 228");
+
+    // What the fingerprint follows, and why, on request.
+    let out = f.cargo_with(&["build"], &[("PERMACACHE_EXPLAIN", "1")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    for followed in [
+        "file data/words.txt (read by src/main.rs)",
+        "extra (outside/extra.rs:1)",
+        "bump (sibling/src/lib.rs:1)",
+        "scale (src/main.rs:",
+    ] {
+        assert!(err.contains(followed), "{followed} not in: {err}");
+    }
 }

@@ -125,6 +125,10 @@ impl Check {
 
         let mut uses: BTreeMap<String, Vec<(String, Found)>> = BTreeMap::new();
         let mut defined = track::Items::default();
+        // Source files: the scanned folders, then what they pull in
+        // (`#[path]` modules, `include!`d code) and the sources of the path
+        // dependencies, whose items only join what bodies can reach.
+        let mut queue: Vec<(PathBuf, bool)> = Vec::new();
         for dir in &self.dirs {
             let dir = self.crate_root.join(dir);
             if !dir.is_dir() {
@@ -132,27 +136,81 @@ impl Check {
             }
             // A new file in a scanned folder must re-run the check too.
             report.rerun_if_changed.push(dir.clone());
-            for file in self.rust_files(&dir) {
-                report.rerun_if_changed.push(file.clone());
-                let Ok(src) = std::fs::read_to_string(&file) else {
-                    report
-                        .warnings
-                        .push(format!("cannot read {}", file.display()));
-                    continue;
-                };
-                let shown = file
-                    .strip_prefix(&self.crate_root)
-                    .unwrap_or(&file)
-                    .display()
-                    .to_string();
+            queue.extend(self.rust_files(&dir).into_iter().map(|f| (f, true)));
+        }
+        for dep in path_dependencies(&self.crate_root) {
+            let src = dep.join("src");
+            if src.is_dir() {
+                report.rerun_if_changed.push(src.clone());
+                queue.extend(self.rust_files(&src).into_iter().map(|f| (f, false)));
+            }
+        }
+        let mut scanned = BTreeSet::new();
+        while let Some((file, own)) = queue.pop() {
+            let file = file.canonicalize().unwrap_or(file);
+            if !scanned.insert(file.clone()) {
+                continue;
+            }
+            report.rerun_if_changed.push(file.clone());
+            let Ok(src) = std::fs::read_to_string(&file) else {
+                report
+                    .warnings
+                    .push(format!("cannot read {}", file.display()));
+                continue;
+            };
+            let shown = self.shown(&file);
+            if own {
                 for found in scan(&src) {
                     uses.entry(found.path.clone())
                         .or_default()
                         .push((shown.clone(), found));
                 }
-                defined.add(&shown, items(&src));
             }
+            let dir = file.parent().unwrap_or(Path::new("."));
+            let stem = file.file_stem().unwrap_or_default();
+            for written in scan::path_attributes(&src) {
+                // Relative to the file's folder (or, for a module file, to
+                // the folder of its name): whichever exists.
+                for candidate in [dir.join(&written), dir.join(stem).join(&written)] {
+                    if candidate.is_file() {
+                        queue.push((candidate, own));
+                    }
+                }
+            }
+            let found = items(&src);
+            for item in &found {
+                for written in item.files.iter().filter(|f| f.ends_with(".rs")) {
+                    if let Some(path) = included_path(dir, written)
+                        && path.is_file()
+                    {
+                        queue.push((path, own));
+                    }
+                }
+            }
+            defined.add(&shown, found);
         }
+        // What every tracked body depends on beyond its items: the build
+        // script (it may generate code) and the active cfgs and features.
+        let build_context = build_context(&self.crate_root);
+        let reads = std::cell::RefCell::new(Vec::new());
+        let read_file = |from: &str, written: &str| -> (String, Option<u64>) {
+            let dir = self.crate_root.join(from);
+            let dir = dir.parent().unwrap_or(Path::new("."));
+            let Some(path) = included_path(dir, written) else {
+                return (written.to_string(), None);
+            };
+            let path = path.canonicalize().unwrap_or(path);
+            // What the build script writes into OUT_DIR is rewritten at each
+            // of its runs: watching it would re-run it at every build.
+            let generated = std::env::var_os("OUT_DIR").is_some_and(|out| path.starts_with(out));
+            if !generated {
+                reads.borrow_mut().push(path.clone());
+            }
+            let content = std::fs::read(&path)
+                .ok()
+                .map(|bytes| xxhash_rust::xxh3::xxh3_64(&bytes));
+            (self.shown(&path), content)
+        };
 
         for (path, places) in &uses {
             if places.len() > 1 {
@@ -205,7 +263,7 @@ impl Check {
             if ns.track_body
                 && let Some(own) = found.body_fingerprint
             {
-                let deep = defined.follow(own, &found.uses);
+                let deep = defined.follow(own, &places[0].0, &found.uses, &found.files, &read_file);
                 if self.explain {
                     notes.push(format!(
                         "namespace {:?} follows: {}",
@@ -217,7 +275,7 @@ impl Check {
                         }
                     ));
                 }
-                body = Some(deep.fingerprint);
+                body = Some(track::combine(deep.fingerprint, build_context));
             }
             if ns.track_deps {
                 let lock = track::lock_file(&self.crate_root);
@@ -242,6 +300,7 @@ impl Check {
             ));
         }
         report.warnings.extend(notes);
+        report.rerun_if_changed.extend(reads.into_inner());
         if let Some(dir) = &config.store.dir {
             let dir = self.crate_root.join(dir.get_ref());
             report
@@ -308,6 +367,103 @@ impl Check {
         files.sort();
         files
     }
+}
+
+impl Check {
+    /// A path for people: relative to the crate root where it is below it.
+    fn shown(&self, path: &Path) -> String {
+        let root = self
+            .crate_root
+            .canonicalize()
+            .unwrap_or_else(|_| self.crate_root.clone());
+        path.strip_prefix(&root)
+            .or_else(|_| path.strip_prefix(&self.crate_root))
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+}
+
+/// The file an `include!`-like path written in a file of `dir` names:
+/// relative to `dir`, or below `OUT_DIR` for `$OUT_DIR/...`.
+fn included_path(dir: &Path, written: &str) -> Option<PathBuf> {
+    match written.strip_prefix("$OUT_DIR") {
+        Some(rest) => {
+            let out = std::env::var_os("OUT_DIR")?;
+            Some(PathBuf::from(out).join(rest.trim_start_matches('/')))
+        }
+        None => Some(dir.join(written)),
+    }
+}
+
+/// The build script's tokens and the active `cfg`s and features (what cargo
+/// tells a build script in `CARGO_CFG_*` and `CARGO_FEATURE_*`), as one
+/// fingerprint: code a feature or the build script selects is tracked.
+fn build_context(crate_root: &Path) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    if let Ok(script) = std::fs::read(crate_root.join("build.rs")) {
+        h.update(b"build.rs\0");
+        h.update(&script);
+    }
+    let mut vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("CARGO_FEATURE_") || k.starts_with("CARGO_CFG_"))
+        .collect();
+    vars.sort();
+    for (k, v) in vars {
+        h.update(k.as_bytes());
+        h.update(b"=");
+        h.update(v.as_bytes());
+        h.update(b"\0");
+    }
+    h.digest()
+}
+
+/// The folders of the crate's path dependencies (`path = ".."` in its
+/// Cargo.toml, or through `workspace = true` in the workspace's).
+fn path_dependencies(crate_root: &Path) -> Vec<PathBuf> {
+    let read = |dir: &Path| -> Option<toml::Table> {
+        std::fs::read_to_string(dir.join("Cargo.toml"))
+            .ok()?
+            .parse()
+            .ok()
+    };
+    let Some(manifest) = read(crate_root) else {
+        return Vec::new();
+    };
+    let workspace = crate_root.ancestors().skip(1).find_map(|dir| {
+        let t = read(dir)?;
+        let deps = t.get("workspace")?.get("dependencies")?.as_table()?.clone();
+        Some((dir.to_path_buf(), deps))
+    });
+    let mut out = Vec::new();
+    for table in ["dependencies", "dev-dependencies", "build-dependencies"] {
+        let Some(deps) = manifest.get(table).and_then(|d| d.as_table()) else {
+            continue;
+        };
+        for (name, dep) in deps {
+            // The cache itself is no code of the user's.
+            if name == "permacache" {
+                continue;
+            }
+            if let Some(path) = dep.get("path").and_then(|p| p.as_str()) {
+                out.push(crate_root.join(path));
+            } else if dep.get("workspace").and_then(|w| w.as_bool()) == Some(true)
+                && let Some((root, ws)) = &workspace
+                && let Some(path) = ws
+                    .get(name)
+                    .and_then(|d| d.get("path"))
+                    .and_then(|p| p.as_str())
+            {
+                out.push(root.join(path));
+            }
+        }
+    }
+    // Not this crate itself (the permacache repository's own check).
+    let me = crate_root.canonicalize().ok();
+    out.retain(|dir| dir.canonicalize().ok() != me);
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn place(file: &str, f: &Found) -> String {
