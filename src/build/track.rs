@@ -339,6 +339,17 @@ impl std::ops::Add for Num {
 impl std::fmt::Display for Num {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result { write!(f, "n{}", self.0) }
 }
+impl Default for Num {
+    fn default() -> Num { Num(4) }
+}
+impl From<u8> for Num {
+    fn from(x: u8) -> Num { Num(x as u64) }
+}
+struct Counter(u64);
+impl Iterator for Counter {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> { if self.0 < 3 { self.0 += 1; Some(self.0) } else { None } }
+}
 #[derive(serde::Serialize)]
 struct Out { #[serde(serialize_with = "as_text")] n: u64 }
 fn as_text<S: serde::Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> { s.serialize_str(&n.to_string()) }
@@ -357,6 +368,9 @@ permacached! { "t/f" => fn f(a: Num, b: Num, pair: (Rect, u8)) -> Out {
     let k = Kind::B as u64;
     let small: Small = 1;
     let text = format!("{c} {K}");
+    let d: Num = Default::default();
+    let n: Num = 5u8.into();
+    let counted: u64 = Counter(0).sum();
     Out { n: twice!(k) + s(1) + call_via!(1) + triple(1) + 2u64.triple() + pair.0.area()
         + FACTOR.load(Ordering::SeqCst) + small as u64 + text.len() as u64 }
 } }
@@ -376,6 +390,9 @@ permacached! { "t/f" => fn f(a: Num, b: Num, pair: (Rect, u8)) -> Out {
             ("the macro that defines it", "x * $k }", "x * $k + 1 }"),
             ("an operator's impl", "self.0 + o.0", "self.0 * o.0"),
             ("Display behind format!", "\"n{}\"", "\"m{}\""),
+            ("Default behind Default::default()", "Num(4)", "Num(5)"),
+            ("From behind .into()", "Num(x as u64)", "Num(x as u64 + 1)"),
+            ("Iterator::next behind .sum()", "self.0 < 3", "self.0 < 4"),
             (
                 "a function named in a serde attribute",
                 "n.to_string()",
