@@ -146,7 +146,8 @@ impl Check {
             }
         }
         let mut scanned = BTreeSet::new();
-        while let Some((file, own)) = queue.pop() {
+        let mut queue = std::collections::VecDeque::from(queue);
+        while let Some((file, own)) = queue.pop_front() {
             let file = file.canonicalize().unwrap_or(file);
             if !scanned.insert(file.clone()) {
                 continue;
@@ -173,7 +174,7 @@ impl Check {
                 // the folder of its name): whichever exists.
                 for candidate in [dir.join(&written), dir.join(stem).join(&written)] {
                     if candidate.is_file() {
-                        queue.push((candidate, own));
+                        queue.push_back((candidate, own));
                     }
                 }
             }
@@ -183,7 +184,7 @@ impl Check {
                     if let Some(path) = included_path(dir, written)
                         && path.is_file()
                     {
-                        queue.push((path, own));
+                        queue.push_back((path, own));
                     }
                 }
             }
