@@ -320,3 +320,258 @@ fn included_files_generated_code_features_and_sibling_crates_are_followed() {
         assert!(err.contains(followed), "{followed} not in: {err}");
     }
 }
+
+/// Code a body runs without naming it, or names in ways a reader of plain
+/// identifiers misses; each edit below changes what `f` returns.
+const HIDDEN_MAIN: &str = r#"use permacache::permacached;
+use std::sync::atomic::{AtomicU64, Ordering};
+use helpers::scale as s;
+
+mod helpers {
+    pub fn scale(x: u64) -> u64 {
+        x * 20
+    }
+}
+
+macro_rules! twice {
+    ($e:expr) => {
+        $e * 2
+    };
+}
+
+macro_rules! make_fn {
+    ($name:ident, $k:expr) => {
+        fn $name(x: u64) -> u64 {
+            x * $k
+        }
+    };
+}
+
+make_fn!(triple, 3);
+
+fn via_macro(x: u64) -> u64 {
+    x + 100
+}
+
+macro_rules! call_via {
+    ($e:expr) => {
+        via_macro($e)
+    };
+}
+
+#[derive(Clone, Copy)]
+struct Num(u64);
+
+impl std::ops::Add for Num {
+    type Output = Num;
+    fn add(self, o: Num) -> Num {
+        Num(self.0 + o.0)
+    }
+}
+
+impl std::fmt::Display for Num {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+impl Default for Num {
+    fn default() -> Num {
+        Num(4000)
+    }
+}
+
+impl From<u8> for Num {
+    fn from(x: u8) -> Num {
+        Num(x as u64 * 1000)
+    }
+}
+
+impl std::ops::Deref for Num {
+    type Target = u64;
+    fn deref(&self) -> &u64 {
+        &self.0
+    }
+}
+
+struct Counter(u64);
+
+impl Iterator for Counter {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        if self.0 < 3 {
+            self.0 += 1;
+            Some(self.0)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(PartialEq, Eq)]
+struct Rank(u64);
+
+impl Ord for Rank {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl PartialOrd for Rank {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    A = 1,
+    B = 2,
+}
+
+type Small = u8;
+
+const K: u64 = 5;
+
+trait Triple {
+    fn triple(self) -> u64;
+}
+
+impl Triple for u64 {
+    fn triple(self) -> u64 {
+        self * 300
+    }
+}
+
+struct Rect {
+    w: u64,
+}
+
+impl Rect {
+    fn area(&self) -> u64 {
+        self.w * self.w
+    }
+}
+
+static FACTOR: AtomicU64 = AtomicU64::new(1);
+
+fn init() {
+    FACTOR.store(30000, Ordering::SeqCst);
+}
+
+fn unrelated() -> u64 {
+    7
+}
+
+permacached! {
+    "tr/hidden" =>
+    fn f(a: u64) -> String {
+        println!("computed");
+        let c = Num(a) + Num(1);
+        let k = Kind::B as u64 + Kind::A as u64;
+        let small = Small::MAX as u64;
+        let d: Num = Default::default();
+        let n: Num = 5u8.into();
+        let counted: u64 = Counter(0).sum();
+        let mut ranks = vec![Rank(2), Rank(1), Rank(3)];
+        ranks.sort();
+        let order: Vec<u64> = ranks.iter().map(|r| r.0).collect();
+        let pair = (Rect { w: 2 }, 0u8);
+        let total = twice!(k) + s(1) + call_via!(1) + triple(1) + 2u64.triple() + pair.0.area()
+            + FACTOR.load(Ordering::SeqCst) + small + d.0 + n.0 + counted + *Num(9);
+        format!("{c} {K} {total} {order:?}")
+    }
+}
+
+fn main() {
+    init();
+    println!("f(1) = {}", f(1));
+    println!("unrelated = {}", unrelated());
+}
+"#;
+
+#[test]
+fn code_run_without_its_name_in_the_body_is_followed_in_a_real_build() {
+    let f = Fixture::new(
+        "fx_track_hidden",
+        "[namespace.\"tr/hidden\"]\n",
+        HIDDEN_MAIN,
+    );
+    let out = f.run();
+    assert!(computed(&out), "{out}");
+    assert!(!computed(&f.run()), "served from disk");
+    let mut main = HIDDEN_MAIN.to_string();
+    let mut last = value(&out).to_string();
+    for (what, from, to) in [
+        ("a macro_rules! macro", "$e * 2", "$e * 4"),
+        (
+            "a function reached only through a macro",
+            "x + 100",
+            "x + 200",
+        ),
+        (
+            "a function a macro defines",
+            "make_fn!(triple, 3)",
+            "make_fn!(triple, 4)",
+        ),
+        ("the macro that defines it", "x * $k\n", "x * $k + 1\n"),
+        ("impl Add behind a + b", "self.0 + o.0", "self.0 * o.0 + 7"),
+        ("impl Display behind format!", "\"n{}\"", "\"m{}\""),
+        (
+            "impl Default behind Default::default()",
+            "Num(4000)",
+            "Num(5000)",
+        ),
+        (
+            "impl From behind .into()",
+            "x as u64 * 1000",
+            "x as u64 * 2000",
+        ),
+        ("impl Deref behind *", "        &self.0\n", "        &1\n"),
+        ("Iterator::next behind .sum()", "self.0 < 3", "self.0 < 4"),
+        (
+            "Ord behind .sort()",
+            "self.0.cmp(&other.0)",
+            "other.0.cmp(&self.0)",
+        ),
+        ("a function behind `use .. as`", "x * 20", "x * 50"),
+        ("an enum's discriminant", "B = 2", "B = 3"),
+        ("a type alias", "type Small = u8;", "type Small = u16;"),
+        ("a constant in a format string", "K: u64 = 5", "K: u64 = 6"),
+        ("a method called on a literal", "self * 300", "self * 400"),
+        (
+            "a method called on a tuple field",
+            "self.w * self.w",
+            "self.w + self.w + 1",
+        ),
+        ("a static set at start-up", "store(30000,", "store(40000,"),
+    ] {
+        assert!(main.contains(from), "{what}: {from:?} not in the fixture");
+        main = main.replacen(from, to, 1);
+        f.write("src/main.rs", &main);
+        let out = f.run();
+        assert!(computed(&out), "{what}: the old value was served: {out}");
+        assert_ne!(value(&out), last, "{what}: the edit changed nothing to see");
+        last = value(&out).to_string();
+    }
+    for (what, from, to) in [
+        ("an unrelated function", "    7\n", "    8\n"),
+        (
+            "comments and formatting",
+            "    pub fn scale(x: u64) -> u64 {\n        x * 50\n    }",
+            "    // Scales.\n    pub fn scale(\n        x: u64,\n    ) -> u64 {\n        x * 50 /* times fifty */\n    }",
+        ),
+        (
+            "a new function",
+            "fn unrelated()",
+            "fn brand_new() -> u8 {\n    1\n}\n\nfn unrelated()",
+        ),
+    ] {
+        assert!(main.contains(from), "{what}: {from:?} not in the fixture");
+        main = main.replacen(from, to, 1);
+        f.write("src/main.rs", &main);
+        let out = f.run();
+        assert!(!computed(&out), "{what} was a miss: {out}");
+        assert_eq!(value(&out), last, "{what}");
+    }
+}
