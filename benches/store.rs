@@ -413,8 +413,30 @@ fn hit_80kb(c: &mut Criterion) {
     g.finish();
 }
 
+/// `#[in_file]` on an unchanged 256 MiB input: its first hash, then what
+/// each later call costs, beside a bare `stat` as the floor.
+fn in_file(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input.bin");
+    std::fs::write(&path, vec![7u8; 256 << 20]).unwrap();
+    // A file changed in the two seconds before its hash is hashed again.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let started = std::time::Instant::now();
+    black_box(permacache::__private::in_file_key(&path).unwrap());
+    println!("in_file_256mib/first_hash: {:?}", started.elapsed());
+    let mut g = c.benchmark_group("in_file_256mib");
+    g.bench_function("unchanged_key", |b| {
+        b.iter(|| black_box(permacache::__private::in_file_key(black_box(&path)).unwrap()))
+    });
+    g.bench_function("floor_stat", |b| {
+        b.iter(|| black_box(std::fs::metadata(black_box(&path)).unwrap().len()))
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    in_file,
     hit_80kb,
     nested_array_hit,
     hits,
