@@ -6,6 +6,20 @@
 // The README shows a build.rs, whose `fn main` is the point.
 #![allow(clippy::needless_doctest_main)]
 
+/// Logs a warning through `log`; with no logger installed (`log`'s level
+/// still `Off`), writes it to stderr instead, so that a program without a
+/// logger still hears of a store it cannot use.
+#[cfg(feature = "store")]
+macro_rules! warning {
+    ($($arg:tt)*) => {
+        if ::log::max_level() == ::log::LevelFilter::Off {
+            ::std::eprintln!($($arg)*);
+        } else {
+            ::log::warn!($($arg)*);
+        }
+    };
+}
+
 pub mod build;
 #[doc(hidden)]
 pub mod config;

@@ -381,12 +381,12 @@ fn forget_takes_any_spelling_of_a_key_and_clear_empties() {
             dir.path(),
             &["clear", "cli/forget", "--dry-run"]
         )),
-        "would remove 1 entries from cli/forget\n"
+        "would remove 1 entry from cli/forget\n"
     );
     assert_eq!(cache.len().unwrap(), 1, "dry runs remove nothing");
     assert_eq!(
         ok(permacache(dir.path(), &["clear", "cli/forget"])),
-        "removed 1 entries from cli/forget\n"
+        "removed 1 entry from cli/forget\n"
     );
     assert!(cache.is_empty().unwrap());
 }

@@ -412,7 +412,7 @@ impl Remote {
                 }
                 let e = describe(&e, self.timeout);
                 if !self.warned.swap(true, Ordering::Relaxed) {
-                    log::warn!(
+                    warning!(
                         "permacache: remote {}: {e}; going on with the local store alone and trying the remote again later",
                         self.label
                     );
@@ -475,7 +475,7 @@ impl Remote {
             if value.len() as u64 <= limit {
                 fit.push((key.clone(), value.to_vec()));
             } else {
-                log::warn!(
+                warning!(
                     "permacache: remote {}: a value of {} bytes is over the server's limit for one value (proto-max-bulk-len, {limit} bytes); {key} is kept in the local store only",
                     self.label,
                     value.len()

@@ -115,7 +115,7 @@ static ENV_TIMEOUT: Lazy<Option<Duration>> = Lazy::new(|| {
     match parse_millis(&text) {
         Ok(ms) => Some(Duration::from_millis(ms)),
         Err(e) => {
-            log::warn!("permacache: PERMACACHE_REMOTE_TIMEOUT: {e}; using the configured timeout");
+            warning!("permacache: PERMACACHE_REMOTE_TIMEOUT: {e}; using the configured timeout");
             None
         }
     }

@@ -92,7 +92,7 @@ static HELD: Lazy<Mutex<Vec<Held>>> = Lazy::new(|| {
             }
         });
     if let Err(e) = spawned {
-        log::warn!("permacache: cannot start the lock renewal thread: {e}");
+        warning!("permacache: cannot start the lock renewal thread: {e}");
     }
     Mutex::new(Vec::new())
 });
@@ -165,7 +165,7 @@ impl Tier {
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(spec.clone());
                 if first {
-                    log::warn!(
+                    warning!(
                         "permacache: namespace {namespace}: {}; using the local store alone",
                         crate::store::Chain(&e)
                     );
@@ -229,7 +229,7 @@ impl Tier {
             Ok(record) => Fetched::Record(record.to_vec()),
             Err(why) => {
                 if !self.warned_rejected.swap(true, Ordering::Relaxed) {
-                    log::warn!(
+                    warning!(
                         "permacache: remote {}: a value under {key} is not served: {why}",
                         self.label()
                     );

@@ -140,7 +140,7 @@ static TIMER: Lazy<&'static Timer> = Lazy::new(|| {
             }
         });
     if let Err(e) = spawned {
-        log::warn!("permacache: cannot start the timer thread: {e}");
+        warning!("permacache: cannot start the timer thread: {e}");
     }
     timer
 });

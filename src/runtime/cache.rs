@@ -509,7 +509,7 @@ fn store_budget_from_env() -> Option<u64> {
         match crate::config::parse_size(&text) {
             Ok(bytes) => Some(bytes),
             Err(e) => {
-                log::warn!("permacache: PERMACACHE_MAX_SIZE ignored: {e}");
+                warning!("permacache: PERMACACHE_MAX_SIZE ignored: {e}");
                 None
             }
         }

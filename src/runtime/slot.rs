@@ -74,7 +74,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Slot<R> {
 
     fn warn_once(&self, message: impl FnOnce() -> String) {
         if !self.warned.swap(true, Ordering::Relaxed) {
-            log::warn!("permacache: {}", message());
+            warning!("permacache: {}", message());
         }
     }
 
@@ -122,7 +122,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Slot<R> {
             && key.len() > BIG_KEY
             && !self.warned_big_key.swap(true, Ordering::Relaxed)
         {
-            log::warn!(
+            warning!(
                 "permacache: namespace {}: a key of {} KB, most of it an argument written as \
                  JSON; mark big arguments #[fingerprint] (an array of numbers is then hashed in \
                  place as its raw bytes, far faster)",

@@ -359,7 +359,7 @@ fn open_guarded(
             path: dir.join("data.mdb"),
             source,
         })?;
-        log::warn!(
+        warning!(
             "permacache: namespace {name}: data.mdb is damaged ({why}); set aside as {} and started afresh",
             to.display()
         );
@@ -568,7 +568,7 @@ impl Namespace {
     /// Logs `message` as a warning, the first time only.
     pub(crate) fn warn_store_once(&self, message: impl FnOnce() -> String) {
         if !self.warned_store.swap(true, Ordering::Relaxed) {
-            log::warn!("permacache: {}", message());
+            warning!("permacache: {}", message());
         }
     }
 
@@ -576,7 +576,7 @@ impl Namespace {
     /// first time only.
     pub(crate) fn warn_decode_once(&self, message: impl FnOnce() -> String) {
         if !self.warned_decode.swap(true, Ordering::Relaxed) {
-            log::warn!("permacache: {}", message());
+            warning!("permacache: {}", message());
         }
     }
 

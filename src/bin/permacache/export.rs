@@ -36,7 +36,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         ctx.print_json(&json!({"namespace": args.namespace, "file": args.file, "entries": count}));
     } else {
         println!(
-            "exported {count} entries of {} to {}",
+            "exported {} of {} to {}",
+            crate::entries(count as u64),
             args.namespace,
             args.file.display()
         );

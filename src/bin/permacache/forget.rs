@@ -89,9 +89,9 @@ pub fn clear(ctx: &Ctx, args: ClearArgs) -> anyhow::Result<Outcome> {
     if ctx.json {
         ctx.print_json(&json!({"namespace": namespace, "removed": n, "dry_run": args.dry_run}));
     } else if args.dry_run {
-        println!("would remove {n} entries from {namespace}");
+        println!("would remove {} from {namespace}", crate::entries(n as u64));
     } else {
-        println!("removed {n} entries from {namespace}");
+        println!("removed {} from {namespace}", crate::entries(n as u64));
     }
     Ok(Outcome::Ok)
 }

@@ -131,8 +131,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
                 "removed"
             };
             println!(
-                "{}: {verb} {} entries ({} bytes), {} left",
-                r.name, r.removed, r.bytes, r.left
+                "{}: {verb} {} ({} bytes), {} left",
+                r.name,
+                crate::entries(r.removed as u64),
+                r.bytes,
+                r.left
             );
             if args.dry_run || r.removed == 0 {
                 continue;

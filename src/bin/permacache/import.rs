@@ -48,8 +48,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         let n = existing.len()?;
         if n > 0 && !args.merge {
             anyhow::bail!(
-                "namespace {} already has {n} entries; nothing imported (use --merge to add to it)",
-                args.namespace
+                "namespace {} already has {}; nothing imported (use --merge to add to it)",
+                args.namespace,
+                crate::entries(n as u64)
             );
         }
     }
@@ -66,7 +67,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         } else {
             format!(" (exported from {})", export.namespace)
         };
-        println!("imported {count} entries into {}{from}", args.namespace);
+        println!(
+            "imported {} into {}{from}",
+            crate::entries(count as u64),
+            args.namespace
+        );
     }
     Ok(Outcome::Ok)
 }

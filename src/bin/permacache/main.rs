@@ -162,6 +162,14 @@ pub fn utc(ms: u64) -> String {
     )
 }
 
+/// `1 entry`, `2 entries`: a count in words that agree with it.
+pub fn entries(n: impl Into<u64>) -> String {
+    match n.into() {
+        1 => "1 entry".to_string(),
+        n => format!("{n} entries"),
+    }
+}
+
 /// What a command found: `Problems` exits 1 without an error message.
 pub enum Outcome {
     Ok,

@@ -93,8 +93,8 @@ mod with_redis {
             }));
         } else {
             println!(
-                "pushed {} entries of {} to {}{}{}{}",
-                entries.len(),
+                "pushed {} of {} to {}{}{}{}",
+                crate::entries(entries.len() as u64),
                 args.namespace,
                 remote.label(),
                 if env_secret().is_some() {
@@ -168,8 +168,8 @@ mod with_redis {
             }));
         } else {
             println!(
-                "pulled {} entries of {} from {} ({current} already up to date, {other_version} kept as a local record of another version){}{}",
-                fresh.len(),
+                "pulled {} of {} from {} ({current} already up to date, {other_version} kept as a local record of another version){}{}",
+                crate::entries(fresh.len() as u64),
                 args.namespace,
                 remote.label(),
                 skipped(invalid, "invalid remote"),
