@@ -1,6 +1,7 @@
 //! The foundation's figures, each beside the floor it is judged against:
-//! a small hit vs one raw LMDB read transaction + get, a durable miss vs one
-//! raw LMDB commit, and a hit returning 8 MB.
+//! a small hit vs one raw LMDB read transaction + get, a durable miss (by
+//! default, and with `sync = "full"`) vs one raw full-sync LMDB commit, and a
+//! hit returning 8 MB.
 //!
 //! `cargo bench --bench store`
 
@@ -169,6 +170,17 @@ fn misses(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             black_box(cache.get_or_compute(&Args { x: n, y: 2 }, || small(n, 2)))
+        })
+    });
+    let full: Cache<Vec<i32>> = Cache::builder("bench/miss_full")
+        .root(dir.path())
+        .sync(permacache::Durability::Full)
+        .open()
+        .unwrap();
+    g.bench_function("permacache_sync_full", |b| {
+        b.iter(|| {
+            n += 1;
+            black_box(full.get_or_compute(&Args { x: n, y: 2 }, || small(n, 2)))
         })
     });
     g.bench_function("floor_lmdb_commit", |b| {

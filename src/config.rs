@@ -299,9 +299,9 @@ pub enum CodecName {
 #[serde(rename_all = "kebab-case")]
 pub enum SyncName {
     /// Data and meta pages flushed to disk at every commit.
-    #[default]
     Full,
-    /// Data flushed, the meta page left to the OS.
+    /// Data flushed, the meta page left to the OS (the default).
+    #[default]
     NoMetaSync,
     /// Nothing flushed at commit: the OS writes when it will.
     Off,

@@ -85,7 +85,7 @@ pub fn write(ns: &NamespaceConfig, store: &StoreSection, body_fingerprint: Optio
         let value = match field {
             b'v' => Some(ns.version.to_string()),
             b'c' => Some(ns.codec.as_str().to_string()),
-            b's' => (ns.sync != SyncName::Full).then(|| ns.sync.as_str().to_string()),
+            b's' => (ns.sync != SyncName::default()).then(|| ns.sync.as_str().to_string()),
             b't' => ns
                 .ttl
                 .as_ref()
@@ -144,7 +144,7 @@ impl Settings {
     /// What a namespace without settings from a build check gets.
     pub const DEFAULT: Settings = Settings {
         codec: CodecName::Postcard,
-        sync: SyncName::Full,
+        sync: SyncName::NoMetaSync,
         version: 0,
         body_fingerprint: 0,
         track_body: true,

@@ -146,7 +146,7 @@ impl<R> CacheBuilder<R> {
         self
     }
 
-    /// How durable commits are (`Durability::Full` by default): see
+    /// How durable commits are (`Durability::NoMetaSync` by default): see
     /// [`Durability`] for what each value can lose.
     pub fn sync(mut self, durability: Durability) -> Self {
         self.durability = durability;

@@ -43,16 +43,18 @@ const READER_SLOT_WAITS: u32 = 5_000;
 ///
 /// | value | a process crash loses | a power loss or OS crash loses |
 /// |---|---|---|
-/// | `Full` (default) | nothing | nothing |
-/// | `NoMetaSync` | nothing | the last commits before the loss (the store stays intact) |
+/// | `Full` | nothing | nothing |
+/// | `NoMetaSync` (default) | nothing | at most the last commit before the loss (the store stays intact) |
 /// | `Off` | nothing | the commits of the last seconds before the loss (the store stays intact where the filesystem keeps write order) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Durability {
     /// Data and meta pages flushed at every commit (`sync = "full"`).
-    #[default]
     Full,
-    /// Data flushed, the meta page left to the OS (`sync = "no-meta-sync"`).
+    /// Data flushed at every commit, the meta page left to the OS until the
+    /// next commit (`sync = "no-meta-sync"`, the default): one sync per
+    /// commit instead of two.
+    #[default]
     NoMetaSync,
     /// Nothing flushed at commit (`sync = "off"`): misses are fastest.
     Off,
