@@ -93,6 +93,9 @@ pub struct NamespaceConfig {
     /// The most the namespace may take on disk, such as `"2GB"`: the least
     /// recently used entries are evicted to keep it.
     pub max_size: Option<Spanned<String>>,
+    /// How long a call waits for another process computing the same key
+    /// before it computes the key itself, such as `"30m"` (default one hour).
+    pub lock_wait: Option<Spanned<String>>,
     /// Environment variables whose values are part of the entries' identity
     /// (`env = ["MODEL_DIR"]`): a changed value is a miss.
     pub env: Option<Spanned<Vec<String>>>,
@@ -393,6 +396,11 @@ impl Config {
                 && let Err(e) = parse_size(size.get_ref())
             {
                 errors.push(at(size.span(), format!("bad max_size: {e}")));
+            }
+            if let Some(wait) = &ns.lock_wait
+                && let Err(e) = parse_millis(wait.get_ref())
+            {
+                errors.push(at(wait.span(), format!("bad lock_wait: {e}")));
             }
             if let Some(env) = &ns.env
                 && let Some(bad) = env.get_ref().iter().find(|v| !is_env_name(v))

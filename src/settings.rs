@@ -18,17 +18,15 @@ use crate::config::{
 };
 
 /// The fields, by the letter that names each in the string.
-pub const FIELDS: [(u8, &str); 14] = [
+pub const FIELDS: [(u8, &str); 15] = [
     (b'v', "version"),
     (b'c', "codec"),
     (b's', "sync"),
     (b't', "ttl in seconds"),
     (b'b', "body fingerprint, 16 hex digits"),
     (b'd', "0 when the body is not tracked"),
-    (
-        b'e',
-        "environment variables in the identity, comma-separated",
-    ),
+    (b'e', "environment variables, comma-separated"),
+    (b'k', "lock wait in milliseconds"),
     (b'o', "owner"),
     (b'w', "remote timeout in milliseconds"),
     (b'l', "remote lock in milliseconds"),
@@ -52,6 +50,9 @@ pub struct Settings {
     /// The environment variables whose values are in the entries' identity,
     /// comma-separated (`env` in permacache.toml).
     pub env: Option<&'static str>,
+    /// Milliseconds a call waits for another process computing the same
+    /// key (`lock_wait`); `0` means the default.
+    pub lock_wait_ms: u64,
     /// Entries older than this many seconds are misses; `0` means never.
     pub ttl_secs: u64,
     /// `[store] dir` of the crate's permacache.toml.
@@ -98,6 +99,11 @@ pub fn write(ns: &NamespaceConfig, store: &StoreSection, body_fingerprint: Optio
                 .as_ref()
                 .filter(|e| !e.get_ref().is_empty())
                 .map(|e| e.get_ref().join(",")),
+            b'k' => ns
+                .lock_wait
+                .as_ref()
+                .and_then(|w| parse_millis(w.get_ref()).ok())
+                .map(|ms| ms.to_string()),
             b'o' => ns.owner.as_ref().map(|o| o.get_ref().clone()),
             b'w' => remote
                 .remote_timeout
@@ -149,6 +155,7 @@ impl Settings {
         body_fingerprint: 0,
         track_body: true,
         env: None,
+        lock_wait_ms: 0,
         ttl_secs: 0,
         config_root: None,
         owner: "",
@@ -203,6 +210,7 @@ impl Settings {
                 b'b' => out.body_fingerprint = number(b, start, stop, 16),
                 b'd' => out.track_body = number(b, start, stop, 10) != 0,
                 b'e' => out.env = Some(sub(text, start, stop)),
+                b'k' => out.lock_wait_ms = number(b, start, stop, 10),
                 b'w' => out.remote_timeout_ms = number(b, start, stop, 10),
                 b'l' => out.remote_lock_ms = number(b, start, stop, 10),
                 b'm' => out.max_size = number(b, start, stop, 10),
@@ -319,6 +327,7 @@ mod tests {
                 body_fingerprint: 0x0123_4567_89ab_cdef,
                 track_body: true,
                 env: None,
+                lock_wait_ms: 0,
                 ttl_secs: 7200,
                 config_root: Some("/cache"),
                 owner: "team",
@@ -344,15 +353,16 @@ mod tests {
     #[test]
     fn env_and_an_untracked_body_are_written_and_read_back() {
         let config = Config::parse(
-            "[namespace.\"a\"]\ntrack_body = false\nenv = [\"MODEL_DIR\", \"SEED\"]\n",
+            "[namespace.\"a\"]\ntrack_body = false\nenv = [\"MODEL_DIR\", \"SEED\"]\nlock_wait = \"30m\"\n",
         )
         .unwrap();
         let ns = config.namespace.values().next().unwrap();
         let written = write(ns, &config.store, None);
-        assert_eq!(written, "v=0;c=postcard;d=0;e=MODEL_DIR,SEED;");
+        assert_eq!(written, "v=0;c=postcard;d=0;e=MODEL_DIR,SEED;k=1800000;");
         let s = Settings::read(Some(written.leak()), None, "mine");
         assert!(!s.track_body);
         assert_eq!(s.env, Some("MODEL_DIR,SEED"));
+        assert_eq!(s.lock_wait_ms, 1_800_000);
         assert_eq!(s.with_own_body(7).body_fingerprint, 0, "untracked");
         assert_eq!(Settings::DEFAULT.with_own_body(7).body_fingerprint, 7);
         let bad = Config::parse("[namespace.\"a\"]\nenv = [\"A-B\"]\n").unwrap_err();

@@ -80,6 +80,20 @@ fn child() {
                 .unwrap();
             assert_eq!(cache.get_or_compute(&99, || slow(99, "waiter")), 99 * 99);
         }
+        // Waits at most 300 ms for the holder, then computes itself and
+        // says so once.
+        "impatient" => {
+            common::logs::capture();
+            let cache: Cache<u64> = Cache::builder("tests/once/held")
+                .root(&root)
+                .lock_wait(Duration::from_millis(300))
+                .open()
+                .unwrap();
+            assert_eq!(cache.get_or_compute(&99, || slow(99, "impatient")), 99 * 99);
+            for warning in common::logs::all() {
+                println!("warning: {warning}");
+            }
+        }
         other => panic!("unknown role {other:?}"),
     }
 }
@@ -159,4 +173,41 @@ fn a_holder_killed_hands_the_key_to_a_waiter_at_once() {
         "the waiter waited out the holder"
     );
     assert!(!holder.wait().unwrap().success());
+}
+
+#[test]
+fn a_hung_holder_is_waited_for_at_most_lock_wait_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut holder = common::spawn(
+        common::child("hold")
+            .env("ROOT", dir.path())
+            .env("TURN", "0"),
+    );
+    let mut lines = BufReader::new(holder.stdout.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if line.contains("holding") {
+            break;
+        }
+    }
+    let out = common::spawn(
+        common::child("impatient")
+            .env("ROOT", dir.path())
+            .env("TURN", "0"),
+    )
+    .wait_with_output()
+    .unwrap();
+    // SAFETY: signals a child this test started.
+    unsafe { libc::kill(holder.id() as i32, libc::SIGKILL) };
+    let _ = holder.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(common::lines_with(&out, "computed 99 by "), ["impatient"]);
+    let warnings = common::lines_with(&out, "warning: ");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let expected = format!("key 99 has been computed by process {}", holder.id());
+    assert!(warnings[0].contains(&expected), "{warnings:?}");
+    assert!(warnings[0].contains("lock_wait"), "{warnings:?}");
 }

@@ -139,7 +139,8 @@ impl<R: Serialize + DeserializeOwned + Clone + 'static> Slot<R> {
             let mut waited = false;
             let mut locked = Vec::new();
             for (i, hash) in order {
-                if let Some((lock, w)) = cache.namespace().lock_key(&hash) {
+                let key = key_refs[i].unwrap_or_default();
+                if let Some((lock, w)) = cache.namespace().lock_key(&hash, key) {
                     _key_locks.push(lock);
                     locked.push(i);
                     waited |= w;

@@ -76,6 +76,8 @@ pub struct CacheBuilder<R> {
     body_fingerprint: u64,
     /// Environment variables in the entries' identity.
     env: Vec<String>,
+    /// How long a call waits for another process's computation.
+    lock_wait: Option<Duration>,
     params_shape: u64,
     owner: String,
     durability: Durability,
@@ -126,6 +128,15 @@ impl<R> CacheBuilder<R> {
     /// default.
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = owner.into();
+        self
+    }
+
+    /// How long a call waits for another process computing the same key
+    /// before it computes the key itself, with one warning naming the key and
+    /// the holder's pid (one hour by default): a hung process cannot hold the
+    /// others forever.
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = Some(wait);
         self
     }
 
@@ -266,6 +277,9 @@ impl<R> CacheBuilder<R> {
                 ns.set_budget(budget);
             }
         }
+        if let Some(wait) = self.lock_wait {
+            ns.set_lock_wait(wait);
+        }
         if let Some(traced) = &shape.traced {
             ns.keep_shape(shape.fingerprint, &traced.description);
         }
@@ -341,6 +355,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             version: 0,
             body_fingerprint: 0,
             env: Vec::new(),
+            lock_wait: None,
             params_shape: 0,
             owner: String::new(),
             durability: Durability::default(),

@@ -107,7 +107,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         // Another process of this machine may be computing it: wait for it,
         // then look again.
         let hash = self.hash(key);
-        let _key_lock = match rules.store.then(|| self.ns.lock_key(&hash)).flatten() {
+        let _key_lock = match rules.store.then(|| self.ns.lock_key(&hash, key)).flatten() {
             Some((lock, waited)) => {
                 if waited
                     && rules.read

@@ -97,6 +97,9 @@ impl<R: Serialize + DeserializeOwned + 'static> Slot<R> {
                         namespace: (s.max_size > 0).then_some(s.max_size),
                         store: (s.store_max_size > 0).then_some(s.store_max_size),
                     });
+                if s.lock_wait_ms > 0 {
+                    builder = builder.lock_wait(Duration::from_millis(s.lock_wait_ms));
+                }
                 if s.ttl_secs > 0 {
                     builder = builder.ttl(Duration::from_secs(s.ttl_secs));
                 }
@@ -175,7 +178,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Slot<R> {
         // file lock: this blocks the executor's thread, as LMDB reads do),
         // then look again.
         let hash = cache.hash(&key);
-        let key_lock = match cache.namespace().lock_key(&hash) {
+        let key_lock = match cache.namespace().lock_key(&hash, &key) {
             Some((lock, waited)) => {
                 if waited && let Some(value) = cache.lookup_or_warn_async(&key).await {
                     return Step::Hit(value);

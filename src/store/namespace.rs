@@ -23,7 +23,7 @@ use super::StoreError;
 use super::budget::{self, Budget, Recency};
 use super::group_commit::{Group, Turn};
 use super::guard;
-use super::key_lock::{KeyLock, KeyLocks};
+use super::key_lock::{DEFAULT_LOCK_WAIT, KeyLock, KeyLocks, Locking};
 use super::presence::{EXCLUSIVE_WAIT, Presence};
 use super::root::check_namespace;
 
@@ -200,6 +200,8 @@ pub struct Namespace {
     _presence: Option<Presence>,
     /// One lock per key across processes (compute-once).
     key_locks: Option<KeyLocks>,
+    /// How long a call waits for another process's computation, in ms.
+    lock_wait_ms: std::sync::atomic::AtomicU64,
     warned_store: AtomicBool,
     warned_decode: AtomicBool,
     /// Threads keeping a read transaction for this namespace.
@@ -453,6 +455,9 @@ impl Namespace {
             } else {
                 KeyLocks::open(&canonical)
             },
+            lock_wait_ms: std::sync::atomic::AtomicU64::new(
+                u64::try_from(DEFAULT_LOCK_WAIT.as_millis()).unwrap_or(u64::MAX),
+            ),
             warned_store: AtomicBool::new(false),
             warned_decode: AtomicBool::new(false),
             kept_readers: AtomicUsize::new(0),
@@ -493,13 +498,37 @@ impl Namespace {
         &self.dir
     }
 
-    /// Takes the cross-process lock of the key whose LMDB key is `hash`,
-    /// waiting while another process holds it; returns it and whether this
-    /// waited. `None` where such locks cannot be had (a read-only store, a
-    /// filesystem without them): the call then computes without it.
+    /// Takes the cross-process lock of `key`, whose LMDB key is `hash`,
+    /// waiting while another process holds it, at most the namespace's
+    /// `lock_wait`; returns it and whether this waited. `None` where such
+    /// locks cannot be had (a read-only store, a filesystem without them) or
+    /// the wait ran out (with a warning naming the key and the holder): the
+    /// call then computes without it.
     #[doc(hidden)]
-    pub fn lock_key(&self, hash: &[u8; 16]) -> Option<(KeyLock<'_>, bool)> {
-        self.key_locks.as_ref()?.lock(hash)
+    pub fn lock_key(&self, hash: &[u8; 16], key: &str) -> Option<(KeyLock<'_>, bool)> {
+        let wait = Duration::from_millis(self.lock_wait_ms.load(Ordering::Relaxed));
+        match self.key_locks.as_ref()?.lock(hash, wait) {
+            Locking::Held(lock, waited) => Some((lock, waited)),
+            Locking::Unavailable => None,
+            Locking::TimedOut(holder) => {
+                let holder = holder.map_or_else(
+                    || "another process".to_string(),
+                    |pid| format!("process {pid}"),
+                );
+                warning!(
+                    "permacache: namespace {}: key {key} has been computed by {holder} for over {wait:?} (lock_wait): computing it here too",
+                    self.name
+                );
+                None
+            }
+        }
+    }
+
+    /// Sets how long a call waits for another process computing the same
+    /// key before it computes the key itself (`lock_wait`).
+    pub fn set_lock_wait(&self, wait: Duration) {
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        self.lock_wait_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Sets how durable this process's commits to the namespace are.
