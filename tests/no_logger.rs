@@ -1,5 +1,6 @@
-//! A program with no `log` logger still hears of a store it cannot use: the
-//! warning goes to stderr, once, and the value is right.
+//! What a program with no `log` logger hears: a store it cannot use (the
+//! warning on stderr, once, and the value right), and a miss in
+//! error-on-miss mode (its namespace and key, not "Box<dyn Any>").
 
 mod common;
 
@@ -51,4 +52,26 @@ fn without_a_logger_a_store_that_cannot_be_used_is_said_once_on_stderr() {
         warnings[0].contains("computing without the cache"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_miss_in_error_on_miss_mode_names_its_namespace_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::child("none")
+        .env("PERMACACHE_DIR", dir.path())
+        .env("PERMACACHE_MODE", "error-on-miss")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a miss in error-on-miss mode ends the call"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            r#"permacache: cache miss in error-on-miss mode: namespace tests/no_logger/f, key {"x":21}"#
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Box<dyn Any>"), "{stderr}");
 }

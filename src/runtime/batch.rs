@@ -114,10 +114,7 @@ impl<R: Serialize + DeserializeOwned + Clone + 'static> Slot<R> {
                     Some(&first) => same_as[i] = first,
                     None => {
                         if !rules.compute_on_miss {
-                            std::panic::panic_any(CacheMiss {
-                                namespace: self.path().to_string(),
-                                key: key.to_string(),
-                            });
+                            CacheMiss::raise(self.path(), key);
                         }
                         first_of_key.insert(key, i);
                         compute_at.push(i);

@@ -157,3 +157,17 @@ impl fmt::Display for CacheMiss {
 }
 
 impl std::error::Error for CacheMiss {}
+
+impl CacheMiss {
+    /// Ends the call: says on stderr which namespace and key missed, then
+    /// unwinds with the `CacheMiss` as the payload. (`panic_any` would have
+    /// the panic hook print "Box<dyn Any>", naming neither.)
+    pub(crate) fn raise(namespace: &str, key: &str) -> ! {
+        let miss = CacheMiss {
+            namespace: namespace.to_string(),
+            key: key.to_string(),
+        };
+        eprintln!("permacache: {miss}");
+        std::panic::resume_unwind(Box::new(miss))
+    }
+}

@@ -165,10 +165,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Slot<OutFiles<R>> {
             }
         }
         if !rules.compute_on_miss {
-            std::panic::panic_any(CacheMiss {
-                namespace: self.path().to_string(),
-                key,
-            });
+            CacheMiss::raise(self.path(), &key);
         }
         let value = compute();
         let entry = OutFiles {

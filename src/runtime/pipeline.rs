@@ -83,10 +83,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             return from_hit(value);
         }
         if !rules.compute_on_miss {
-            std::panic::panic_any(CacheMiss {
-                namespace: self.namespace().name().to_string(),
-                key: key.to_string(),
-            });
+            CacheMiss::raise(self.namespace().name(), key);
         }
         let _flight = match self.in_flight.board(key) {
             Boarding::Computing(flight) => flight,

@@ -166,10 +166,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Slot<R> {
             return Step::Hit(value);
         }
         if !rules.compute_on_miss {
-            std::panic::panic_any(CacheMiss {
-                namespace: self.path.to_string(),
-                key,
-            });
+            CacheMiss::raise(self.path, &key);
         }
         if !rules.store {
             return Step::Compute(None, Held::default());
