@@ -210,7 +210,8 @@ pub(crate) fn check_data_file_settled(dir: &Path) -> Result<(), Damage> {
 }
 
 /// Whether namespace `name` under `root` has a data file LMDB can map
-/// safely (see [`check_data_file`]); tools check before they open.
+/// safely (its meta pages and length, read as a consistent view); tools
+/// check before they open.
 ///
 /// # Errors
 ///

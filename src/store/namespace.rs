@@ -582,7 +582,7 @@ impl Namespace {
         }
     }
 
-    /// The description of a value shape kept by [`Namespace::keep_shape`],
+    /// The description of a value shape kept beside the data file,
     /// if any.
     pub fn shape(&self, fingerprint: u64) -> Option<String> {
         std::fs::read_to_string(shape_path(&self.dir, fingerprint)).ok()

@@ -208,7 +208,7 @@ pub fn bulk_fingerprint<B: BulkKey + ?Sized>(value: &B) -> String {
 /// A parameter under `#[fingerprint]`, for generated code.
 pub struct Fingerprinted<'a, T: ?Sized>(pub &'a T);
 
-/// `#[fingerprint]` of a [`BulkKey`]: hashed in place.
+/// `#[fingerprint]` of a `BulkKey`: hashed in place.
 pub trait FingerprintBulk {
     /// The fingerprint.
     fn fingerprint(&self) -> Result<String, KeyError>;
