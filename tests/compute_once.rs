@@ -137,20 +137,23 @@ fn four_processes_missing_the_same_ten_keys_compute_each_once() {
     }
 }
 
-#[test]
-fn a_holder_killed_hands_the_key_to_a_waiter_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut holder = common::spawn(
-        common::child("hold")
-            .env("ROOT", dir.path())
-            .env("TURN", "0"),
-    );
+/// A child computing key 99 of `tests/once/held` for a minute, once it has
+/// begun.
+fn holder_of_key_99(root: &Path) -> std::process::Child {
+    let mut holder = common::spawn(common::child("hold").env("ROOT", root).env("TURN", "0"));
     let mut lines = BufReader::new(holder.stdout.take().unwrap()).lines();
     while let Some(Ok(line)) = lines.next() {
         if line.contains("holding") {
             break;
         }
     }
+    holder
+}
+
+#[test]
+fn a_holder_killed_hands_the_key_to_a_waiter_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut holder = holder_of_key_99(dir.path());
     let waiter = common::spawn(
         common::child("wait")
             .env("ROOT", dir.path())
@@ -178,17 +181,7 @@ fn a_holder_killed_hands_the_key_to_a_waiter_at_once() {
 #[test]
 fn a_hung_holder_is_waited_for_at_most_lock_wait_and_named() {
     let dir = tempfile::tempdir().unwrap();
-    let mut holder = common::spawn(
-        common::child("hold")
-            .env("ROOT", dir.path())
-            .env("TURN", "0"),
-    );
-    let mut lines = BufReader::new(holder.stdout.take().unwrap()).lines();
-    while let Some(Ok(line)) = lines.next() {
-        if line.contains("holding") {
-            break;
-        }
-    }
+    let mut holder = holder_of_key_99(dir.path());
     let out = common::spawn(
         common::child("impatient")
             .env("ROOT", dir.path())
