@@ -785,3 +785,37 @@ fn show_and_verify_read_raw_and_shaped_arrays() {
         stdout(&out)
     );
 }
+
+#[test]
+fn compact_keeps_the_time_of_the_last_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.pcx");
+    {
+        let a = tempfile::tempdir().unwrap();
+        let cache: Cache<Vec<u8>> = Cache::builder("cli/kept").root(a.path()).open().unwrap();
+        for i in 0..50u32 {
+            cache.insert(&i, &vec![1; 4096]).unwrap();
+        }
+        ok(permacache(
+            a.path(),
+            &["export", "cli/kept", file.to_str().unwrap()],
+        ));
+    }
+    // Imported by the CLI alone, then written "a day ago".
+    ok(permacache(
+        dir.path(),
+        &["import", "cli/kept", file.to_str().unwrap()],
+    ));
+    let data = dir.path().join("cli/kept/data.mdb");
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&data)
+        .unwrap()
+        .set_modified(day_ago)
+        .unwrap();
+    let before = json(permacache(dir.path(), &["--json", "list"]))[0]["last_write"].clone();
+    ok(permacache(dir.path(), &["compact", "cli/kept"]));
+    let after = json(permacache(dir.path(), &["--json", "list"]))[0]["last_write"].clone();
+    assert_eq!(after, before, "compaction is no write");
+}

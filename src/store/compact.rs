@@ -60,7 +60,11 @@ pub fn compact(root: &Path, name: &str) -> Result<Compacted, StoreError> {
         });
     }
     let before = bytes_on_disk(&data);
-    let mode = std::fs::metadata(&data).map_err(io(&data))?.permissions();
+    let meta = std::fs::metadata(&data).map_err(io(&data))?;
+    let mode = meta.permissions();
+    // The time of the last write, which `list` shows: a compaction writes
+    // no entry.
+    let last_write = meta.modified().ok();
     let work = dir.join(WORK_DIR);
     let _ = std::fs::remove_dir_all(&work);
     create_dir(&work)?;
@@ -69,10 +73,15 @@ pub fn compact(root: &Path, name: &str) -> Result<Compacted, StoreError> {
         copy_compacted(&env, &work).map_err(lmdb_err("copy", &dir))?;
         drop(env);
         let new = work.join("data.mdb");
-        std::fs::set_permissions(&new, mode).map_err(io(&new))?;
-        std::fs::File::open(&new)
-            .and_then(|f| f.sync_all())
+        let file = std::fs::File::options()
+            .write(true)
+            .open(&new)
             .map_err(io(&new))?;
+        if let Some(at) = last_write {
+            file.set_modified(at).map_err(io(&new))?;
+        }
+        file.set_permissions(mode).map_err(io(&new))?;
+        file.sync_all().map_err(io(&new))?;
         std::fs::rename(&new, &data).map_err(io(&data))?;
         std::fs::File::open(&dir)
             .and_then(|d| d.sync_all())
