@@ -112,12 +112,7 @@ impl KeyLocks {
     /// The pid of the process holding the key at `offset`, if known.
     fn holder(&self, offset: i64) -> Option<i32> {
         let owners = self.owners.as_ref()?;
-        // SAFETY: a zeroed `flock` is a valid value of the plain C struct.
-        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-        lock.l_type = libc::F_WRLCK as libc::c_short;
-        lock.l_whence = libc::SEEK_SET as libc::c_short;
-        lock.l_start = offset as libc::off_t;
-        lock.l_len = 1;
+        let mut lock = one_byte(libc::F_WRLCK, offset);
         // SAFETY: a valid open descriptor and a `flock` that outlives the
         // call, which the kernel fills in.
         let rc = unsafe { libc::fcntl(owners.as_raw_fd(), libc::F_GETLK, &mut lock) };
@@ -126,13 +121,7 @@ impl KeyLocks {
     }
 
     fn fcntl(&self, cmd: libc::c_int, kind: libc::c_int, offset: i64) -> std::io::Result<()> {
-        // SAFETY: a zeroed `flock` is a valid value of the plain C struct;
-        // the fields set below are all it needs.
-        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-        lock.l_type = kind as libc::c_short;
-        lock.l_whence = libc::SEEK_SET as libc::c_short;
-        lock.l_start = offset as libc::off_t;
-        lock.l_len = 1;
+        let mut lock = one_byte(kind, offset);
         // SAFETY: a valid open descriptor and a pointer to a `flock` that
         // outlives the call; OFD commands require `l_pid` 0 (zeroed).
         let rc = unsafe { libc::fcntl(self.file.as_raw_fd(), cmd, &mut lock) };
@@ -155,6 +144,19 @@ impl Drop for KeyLock<'_> {
     }
 }
 
+/// A lock request of `kind` on the byte at `offset` (`l_pid` 0, as OFD
+/// commands require).
+fn one_byte(kind: libc::c_int, offset: i64) -> libc::flock {
+    // SAFETY: a zeroed `flock` is a valid value of the plain C struct; the
+    // fields set below are all a request needs.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_start = offset as libc::off_t;
+    lock.l_len = 1;
+    lock
+}
+
 /// A classic (process-owned) POSIX lock on one byte of `file`.
 fn posix_lock(
     file: &File,
@@ -162,12 +164,7 @@ fn posix_lock(
     kind: libc::c_int,
     offset: i64,
 ) -> std::io::Result<()> {
-    // SAFETY: a zeroed `flock` is a valid value of the plain C struct.
-    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = kind as libc::c_short;
-    lock.l_whence = libc::SEEK_SET as libc::c_short;
-    lock.l_start = offset as libc::off_t;
-    lock.l_len = 1;
+    let lock = one_byte(kind, offset);
     // SAFETY: a valid open descriptor and a `flock` that outlives the call.
     if unsafe { libc::fcntl(file.as_raw_fd(), cmd, &lock) } == 0 {
         Ok(())
