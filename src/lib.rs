@@ -39,6 +39,8 @@ pub mod shape;
 #[cfg(feature = "store")]
 pub mod store;
 #[cfg(feature = "store")]
+mod sys;
+#[cfg(feature = "store")]
 mod xxh3;
 
 #[cfg(all(fuzzing, feature = "store"))]

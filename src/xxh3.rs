@@ -21,6 +21,7 @@ pub(crate) struct Parts<'a> {
 }
 
 impl Parts<'_> {
+    #[cfg(target_arch = "x86_64")]
     fn len(&self) -> usize {
         self.head.len() + self.body.len() + self.tail.len()
     }

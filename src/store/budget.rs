@@ -180,8 +180,10 @@ fn register_exit_flush() {
     extern "C" fn at_exit() {
         super::namespace::flush_all_recency();
     }
-    ONCE.call_once(|| unsafe {
-        libc::atexit(at_exit);
+    ONCE.call_once(|| {
+        if let Err(e) = crate::sys::at_exit(at_exit) {
+            log::debug!("permacache: recency logs are not flushed at exit: {e}");
+        }
     });
 }
 

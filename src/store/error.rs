@@ -84,6 +84,15 @@ pub enum StoreError {
         /// What is wrong with it.
         why: String,
     },
+    /// The namespace's folder is on a network filesystem (NFS, SMB, Lustre,
+    /// FUSE, ...), where LMDB's locks and shared maps do not hold: not
+    /// opened, unless `PERMACACHE_NETWORK_FS=allow`.
+    NetworkFilesystem {
+        /// The namespace's directory.
+        path: PathBuf,
+        /// The filesystem's kind (`nfs`, `cifs`, `fuse`, ...).
+        kind: String,
+    },
     /// The namespace's codec cannot hold every value of the cached type
     /// (JSON and `Option<Option<_>>`, say); says which part.
     UnsupportedValue(String),
@@ -142,6 +151,11 @@ impl fmt::Display for StoreError {
             StoreError::Damaged { path, why } => write!(
                 f,
                 "{} is damaged ({why}) and other processes have it open: not used, and set aside by the next process that opens it alone",
+                path.display()
+            ),
+            StoreError::NetworkFilesystem { path, kind } => write!(
+                f,
+                "{} is on a network filesystem ({kind}), where LMDB's locks and shared maps do not hold and two processes can corrupt a namespace: not opened. Put the store on a local disk (PERMACACHE_DIR, or `dir` under [store] in permacache.toml), or set PERMACACHE_NETWORK_FS=allow if one process at a time uses it",
                 path.display()
             ),
             StoreError::UnsupportedValue(what) => write!(

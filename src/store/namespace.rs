@@ -299,7 +299,7 @@ pub(super) fn open_env(dir: &Path) -> Result<(Environment, bool), StoreError> {
         Ok(env) => Ok((env, false)),
         Err(e) if is_permission(&e) => match open(read_only) {
             Ok(env) => Ok((env, true)),
-            Err(e) if is_permission(&e) && guard::on_read_only_filesystem(dir) => {
+            Err(e) if is_permission(&e) && crate::sys::on_read_only_filesystem(dir) => {
                 open(read_only | EnvironmentFlags::NO_LOCK)
                     .map(|env| (env, true))
                     .map_err(lmdb_err("open", dir))
@@ -348,6 +348,20 @@ fn is_damage(e: &StoreError) -> bool {
     )
 }
 
+/// Refuses a folder on a network filesystem unless the user allowed it
+/// (`PERMACACHE_NETWORK_FS=allow`).
+fn refuse_network_filesystem(dir: &Path) -> Result<(), StoreError> {
+    match crate::sys::network_filesystem(dir) {
+        Some(kind) if std::env::var("PERMACACHE_NETWORK_FS").as_deref() != Ok("allow") => {
+            Err(StoreError::NetworkFilesystem {
+                path: dir.to_path_buf(),
+                kind,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Opens a namespace's environment defensively. The lock file's blocks are
 /// allocated before LMDB maps it. A process that holds the namespace alone
 /// checks the data file first, and sets aside one whose length does not back
@@ -369,6 +383,7 @@ fn open_guarded(
         );
         Ok(())
     };
+    refuse_network_filesystem(dir)?;
     loop {
         let mut presence = Presence::enter(dir, EXCLUSIVE_WAIT)?;
         if let Some(presence) = &presence {

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::StoreError;
+use crate::sys::flock;
 
 /// How long an opener waits while another process holds the namespace
 /// exclusively (a compaction, say) before it gives up.
@@ -173,22 +174,7 @@ fn open_lock_file(dir: &Path) -> Result<Option<File>, StoreError> {
 /// Whether `file` is still `dir/lock.mdb` (a drop may have removed it while
 /// this waited for its lock).
 fn is_current(file: &File, dir: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), std::fs::metadata(dir.join("lock.mdb"))) {
-        (Ok(held), Ok(now)) => held.dev() == now.dev() && held.ino() == now.ino(),
-        _ => false,
-    }
-}
-
-/// `flock(2)` on `file`.
-pub(super) fn flock(file: &File, operation: libc::c_int) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a valid open descriptor; no memory is passed.
-    if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    crate::sys::same_file(file, &dir.join("lock.mdb"))
 }
 
 #[cfg(test)]

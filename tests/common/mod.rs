@@ -67,6 +67,7 @@ pub fn limit_file_size(bytes: u64) {
     // SAFETY: plain libc calls on this process, before any thread starts.
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        let bytes = libc::rlim_t::try_from(bytes).expect("a file size limit");
         let limit = libc::rlimit {
             rlim_cur: bytes,
             rlim_max: bytes,
