@@ -81,13 +81,23 @@ pub(crate) fn float_text<F: ryu::Float + Into<f64>>(buf: &mut ryu::Buffer, v: F)
 }
 
 /// Whether `T` (behind any references) is a set whose iteration order is
-/// arbitrary. `type_name` is the only way to tell: serde serializes sets and
-/// vectors with the same calls. A test pins the names this relies on.
+/// arbitrary, so that its key sorts its elements. serde serializes sets and
+/// vectors with the same calls; the type's name is the only way to tell.
+///
+/// No path is written here: the names are the compiler's own for
+/// `HashSet` and the wrappers serde sees through, taken at run time (see
+/// [`Names`]), so a compiler that renames them changes nothing. The one
+/// exception is `hashbrown`'s set, a crate this one does not depend on.
+/// Should a name ever fail to be recognised, a set is written in its
+/// iteration order: equal sets may then miss, but the text still says
+/// exactly which elements the set holds, so no two different sets share a
+/// key (never a wrong hit). Golden tests pin the sorted texts.
 pub(crate) fn is_unordered_set<T: ?Sized>() -> bool {
     let mut name = std::any::type_name::<T>();
+    let names = Names::get();
     // Every element of a big array comes through here: most names are far
     // shorter than any set's, and that test is one comparison.
-    if name.len() < "hashbrown::set::HashSet<".len() {
+    if name.len() < names.shortest {
         return false;
     }
     // References and the pointers and cells serde serializes through (Box,
@@ -95,14 +105,71 @@ pub(crate) fn is_unordered_set<T: ?Sized>() -> bool {
     loop {
         if let Some(rest) = name.strip_prefix('&') {
             name = rest.strip_prefix("mut ").unwrap_or(rest);
-        } else if let Some(inner) = wrapped(name) {
+        } else if let Some(inner) = names.wrappers.iter().find_map(|w| name.strip_prefix(&**w)) {
             name = inner;
         } else {
             break;
         }
     }
-    name.starts_with("std::collections::hash::set::HashSet<")
-        || name.starts_with("hashbrown::set::HashSet<")
+    names.sets.iter().any(|set| name.starts_with(&**set))
+}
+
+/// The openings of the type names the set detection looks for, as this
+/// compiler writes them: each is the name of the type around [`Marker`] cut
+/// where the marker's name begins (`alloc::rc::Rc<`, say).
+struct Names {
+    sets: Vec<String>,
+    wrappers: Vec<String>,
+    /// The length of the shortest set name's opening.
+    shortest: usize,
+}
+
+/// A type whose name is found inside the names of the types around it.
+struct Marker;
+
+impl Names {
+    fn get() -> &'static Names {
+        static NAMES: once_cell::sync::Lazy<Names> = once_cell::sync::Lazy::new(|| {
+            use std::borrow::Cow;
+            use std::cell::RefCell;
+            use std::rc::Rc;
+            use std::sync::{Arc, Mutex, RwLock};
+            let sets = vec![
+                opening(std::any::type_name::<std::collections::HashSet<Marker>>()),
+                "hashbrown::set::HashSet<".to_string(),
+            ];
+            let wrappers = vec![
+                opening(std::any::type_name::<Box<Marker>>()),
+                opening(std::any::type_name::<Rc<Marker>>()),
+                opening(std::any::type_name::<Arc<Marker>>()),
+                opening(std::any::type_name::<Cow<'static, Marker>>()),
+                opening(std::any::type_name::<RefCell<Marker>>()),
+                opening(std::any::type_name::<Mutex<Marker>>()),
+                opening(std::any::type_name::<RwLock<Marker>>()),
+            ];
+            let shortest = sets.iter().map(String::len).min().unwrap_or(0);
+            Names {
+                sets,
+                wrappers,
+                shortest,
+            }
+        });
+        &NAMES
+    }
+}
+
+impl Clone for Marker {
+    fn clone(&self) -> Marker {
+        Marker
+    }
+}
+
+/// The name `outer` up to where [`Marker`]'s name begins.
+fn opening(outer: &str) -> String {
+    let marker = std::any::type_name::<Marker>();
+    outer
+        .find(marker)
+        .map_or_else(|| outer.to_string(), |at| outer[..at].to_string())
 }
 
 /// How a key wraps a `Some` whose content would read as `None`.
@@ -112,27 +179,6 @@ const SOME_OPEN: &[u8] = br#"{"$some":"#;
 /// such text is wrapped once more, which keeps the encoding one-to-one.
 fn is_none_like(text: &[u8]) -> bool {
     text == b"null" || text.starts_with(SOME_OPEN)
-}
-
-/// The type inside a transparent wrapper's name, such as
-/// `alloc::rc::Rc<T>` or `std::sync::poison::mutex::Mutex<T>`.
-fn wrapped(name: &str) -> Option<&str> {
-    const PLAIN: [&str; 5] = [
-        "alloc::boxed::Box<",
-        "alloc::rc::Rc<",
-        "alloc::sync::Arc<",
-        "alloc::borrow::Cow<'_, ",
-        "core::cell::RefCell<",
-    ];
-    if let Some(inner) = PLAIN.iter().find_map(|p| name.strip_prefix(p)) {
-        return Some(inner);
-    }
-    // The locks' module path has moved between Rust versions.
-    let open = name.find('<')?;
-    let outer = &name[..open];
-    (outer.starts_with("std::sync::")
-        && (outer.ends_with("::Mutex") || outer.ends_with("::RwLock")))
-    .then(|| &name[open + 1..])
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
