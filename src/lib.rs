@@ -28,6 +28,8 @@ mod macros;
 pub mod settings;
 
 #[cfg(feature = "store")]
+pub mod guide;
+#[cfg(feature = "store")]
 mod key;
 #[cfg(feature = "store")]
 #[doc(hidden)]

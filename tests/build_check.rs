@@ -299,3 +299,40 @@ fn a_remote_without_the_redis_feature_is_one_warning_and_the_cache_works_locally
     // Computed once, then served from the local store.
     assert_eq!(out.matches("computed").count(), 1, "{out}");
 }
+
+#[test]
+fn asking_for_the_store_root_first_leaves_the_crates_store_dir_in_force() {
+    let f = Fixture::new(
+        "fx_root_first",
+        "[store]\ndir = \"cache\"\n",
+        r#"use permacache::permacached;
+permacached! { "fx/root_first" => fn one(x: u64) -> u64 { x + 1 } }
+fn main() {
+    let before = permacache::store_dir();
+    assert_eq!(one(1), 2);
+    println!("before {}", before.display());
+    println!("after {}", permacache::store_dir().display());
+}
+"#,
+    );
+    let home = tempfile::tempdir().unwrap();
+    let xdg = home.path().to_str().unwrap();
+    // PERMACACHE_DIR empty is unset; the default root is under XDG_CACHE_HOME.
+    let out = f.cargo_with(
+        &["run", "--quiet"],
+        &[("PERMACACHE_DIR", ""), ("XDG_CACHE_HOME", xdg)],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let crate_dir = f.path("cache");
+    assert!(
+        stdout.contains(&format!("after {}", crate_dir.display())),
+        "{stdout}"
+    );
+    assert!(crate_dir.join("fx/root_first").is_dir(), "{stdout}");
+    assert!(!home.path().join("permacache/fx").exists(), "{stdout}");
+}

@@ -41,9 +41,17 @@ pub fn set_store_dir(dir: impl AsRef<Path>) -> Result<(), StoreError> {
     }
 }
 
-/// The store root of this process, fixed from here on.
+/// The store root of this process: the one in use once a cached function
+/// has run (or [`set_store_dir`] was called). Before that, the root a cache
+/// with no `[store] dir` would use, without fixing it: a crate's
+/// permacache.toml still decides at the first cached call.
 pub fn store_dir() -> PathBuf {
-    resolve(None).to_path_buf()
+    match RESOLVED.get() {
+        Some(root) => root.clone(),
+        None => std::env::var_os("PERMACACHE_DIR")
+            .filter(|d| !d.is_empty())
+            .map_or_else(default_dir, PathBuf::from),
+    }
 }
 
 /// The root, where `config_dir` is the `[store] dir` a crate's permacache.toml
