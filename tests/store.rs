@@ -678,3 +678,39 @@ fn raw_array_fields_round_trip_exactly_in_every_codec() {
         }
     }
 }
+
+#[test]
+fn a_typed_cache_whose_key_type_changes_misses_instead_of_serving_the_old_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_in(dir.path(), "tests/store/key_type");
+    // `0.1f32` and `0.1f64` have one key text, `0.1`; the entry of one is
+    // not the other's.
+    assert_eq!(cache.get_or_compute(&0.1f32, || vec![32]), vec![32]);
+    assert_eq!(cache.get(&0.1f64).unwrap(), None);
+    assert_eq!(cache.get_or_compute(&0.1f64, || vec![64]), vec![64]);
+    assert_eq!(
+        cache.get(&0.1f32).unwrap(),
+        None,
+        "replaced by the f64 entry"
+    );
+    assert_eq!(cache.get(&0.1f64).unwrap(), Some(vec![64]));
+    let why: Vec<_> = cache.stats().misses.iter().map(|(m, _)| *m).collect();
+    assert!(why.contains(&permacache::Miss::OtherParameters), "{why:?}");
+
+    // The same types keep their entries, however they are spelled.
+    cache.insert(&("a", 1u32), &vec![1]).unwrap();
+    assert_eq!(
+        cache.get(&(String::from("a"), 1u32)).unwrap(),
+        Some(vec![1])
+    );
+    assert_eq!(cache.get(&("a", 1u64)).unwrap(), None);
+    cache
+        .insert_many([(&("b", 2u32), &vec![2]), (&("c", 3u32), &vec![3])])
+        .unwrap();
+    assert_eq!(cache.get(&("c", 3u32)).unwrap(), Some(vec![3]));
+    assert_eq!(cache.get(&("c", 3u16)).unwrap(), None);
+    // Reopened, the f64 entry is still served.
+    drop(cache);
+    let again = cache_in(dir.path(), "tests/store/key_type");
+    assert_eq!(again.get_or_compute(&0.1f64, || vec![0]), vec![64]);
+}

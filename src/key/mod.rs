@@ -50,6 +50,7 @@ pub(crate) mod body;
 mod error;
 pub(crate) mod fingerprint;
 pub(crate) mod in_file;
+pub(crate) mod key_types;
 mod map_key;
 mod ser;
 

@@ -385,7 +385,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     /// [`Mode::ErrorOnMiss`](crate::Mode::ErrorOnMiss).
     pub fn get_or_compute<K: Serialize + ?Sized>(&self, key: &K, compute: impl FnOnce() -> R) -> R {
         match key::stringify(key) {
-            Ok(key) => self.get_or_compute_key(&key, compute),
+            Ok(text) => self.typed(&[(&text, key)], || self.get_or_compute_key(&text, compute)),
             Err(e) => {
                 self.warn(&StoreError::Key(e));
                 compute()
@@ -410,7 +410,8 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     ///
     /// [`StoreError::Key`] when the key cannot be encoded, or a store error.
     pub fn get<K: Serialize + ?Sized>(&self, key: &K) -> Result<Option<R>, StoreError> {
-        Ok(self.lookup(&key::stringify(key)?)?.hit())
+        let text = key::stringify(key)?;
+        Ok(self.typed(&[(&text, key)], || self.lookup(&text))?.hit())
     }
 
     /// Whether a usable entry for `key` is stored.
@@ -429,7 +430,8 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     /// [`StoreError::Key`] when the key or (JSON codec) value cannot be
     /// encoded, or a store error.
     pub fn insert<K: Serialize + ?Sized>(&self, key: &K, value: &R) -> Result<(), StoreError> {
-        self.store(&key::stringify(key)?, value)
+        let text = key::stringify(key)?;
+        self.typed(&[(&text, key)], || self.store(&text, value))
     }
 
     /// Stores many entries in one durable transaction: all or none.
@@ -456,10 +458,11 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     {
         let keyed = entries
             .into_iter()
-            .map(|(k, v)| Ok((key::stringify(k)?, v)))
+            .map(|(k, v)| Ok((key::stringify(k)?, k, v)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let refs: Vec<(&str, &R)> = keyed.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        self.store_many(&refs)
+        let refs: Vec<(&str, &R)> = keyed.iter().map(|(t, _, v)| (t.as_str(), *v)).collect();
+        let keys: Vec<(&str, &K)> = keyed.iter().map(|(t, k, _)| (t.as_str(), *k)).collect();
+        self.typed(&keys, || self.store_many(&refs))
     }
 
     /// Removes the entry for `key`, from the remote too; returns whether the
@@ -512,6 +515,61 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     /// A store error.
     pub fn is_empty(&self) -> Result<bool, StoreError> {
         self.ns.is_empty()
+    }
+}
+
+thread_local! {
+    /// The key types of the typed calls running on this thread, innermost
+    /// last: each a list of (key text, key types fingerprint).
+    static KEY_TYPES: std::cell::RefCell<Vec<Vec<(String, u64)>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
+    /// Runs `call` with the fingerprints of `keys`' types in force for their
+    /// key texts (a typed call; the DSL's caches fingerprint their
+    /// parameters' types once instead). Records written in `call` carry
+    /// them, and records read must carry them to be hits.
+    ///
+    /// They reach the record code through this thread: a path that runs on
+    /// another thread finds none, and then compares with the cache's own
+    /// fingerprint (`0` for a typed cache), so losing them can cause a miss,
+    /// never a wrong hit.
+    fn typed<K: Serialize + ?Sized, T>(&self, keys: &[(&str, &K)], call: impl FnOnce() -> T) -> T {
+        if self.params_shape != 0 {
+            return call();
+        }
+        let scope: Vec<(String, u64)> = keys
+            .iter()
+            .map(|(text, k)| (text.to_string(), key::key_types::key_types(*k)))
+            .collect();
+        KEY_TYPES.with(|k| k.borrow_mut().push(scope));
+        struct Pop;
+        impl Drop for Pop {
+            fn drop(&mut self) {
+                KEY_TYPES.with(|k| k.borrow_mut().pop());
+            }
+        }
+        let _pop = Pop;
+        call()
+    }
+
+    /// The parameters' fingerprint of `key`'s records: the innermost typed
+    /// call's fingerprint for that key text, else the cache's own.
+    pub(super) fn params_of(&self, key: &str) -> u64 {
+        if self.params_shape != 0 {
+            return self.params_shape;
+        }
+        KEY_TYPES
+            .with(|k| {
+                let scopes = k.borrow();
+                let scope = scopes.last()?;
+                scope
+                    .iter()
+                    .find(|(text, _)| text == key)
+                    .map(|(_, fp)| *fp)
+            })
+            .unwrap_or(self.params_shape)
     }
 }
 

@@ -139,7 +139,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             Miss::OtherVersion
         } else if h.body_fingerprint != self.body_fingerprint {
             Miss::OtherBody
-        } else if h.params_shape != self.params_shape {
+        } else if h.params_shape != self.params_of(key) {
             Miss::OtherParameters
         } else if h.value_shape != self.value_shape {
             Miss::OtherValueShape
@@ -363,7 +363,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             0,
             self.version,
             self.value_shape,
-            self.params_shape,
+            self.params_of(key),
             self.body_fingerprint,
             self.owner,
             self.namespace,
