@@ -26,6 +26,12 @@ permacached! {
     async fn square_later(k: u64) -> u64 {
         slow(k, "async")
     }
+
+    "tests/once/out_files" =>
+    fn square_to_file(k: u64, #[out_file] out: std::path::PathBuf) -> u64 {
+        std::fs::write(&out, k.to_string()).unwrap();
+        slow(k, "out_files")
+    }
 }
 
 fn env(var: &str) -> String {
@@ -60,6 +66,16 @@ fn child() {
             permacache::set_store_dir(&root).unwrap();
             for k in keys {
                 assert_eq!(common::block_on(square_later(k)), k * k);
+            }
+        }
+        "out_files" => {
+            permacache::set_store_dir(&root).unwrap();
+            // Each process asks for its own output file: a copy of another's
+            // is served, never a second computation.
+            for k in keys {
+                let out = Path::new(&root).join(format!("out-{k}-{turn}"));
+                assert_eq!(square_to_file(k, out.clone()), k * k);
+                assert_eq!(std::fs::read_to_string(out).unwrap(), k.to_string());
             }
         }
         "hold" => {
@@ -124,7 +140,7 @@ fn four_processes(root: &Path, role: &str) -> Vec<String> {
 
 #[test]
 fn four_processes_missing_the_same_ten_keys_compute_each_once() {
-    for role in ["plain", "batch", "async"] {
+    for role in ["plain", "batch", "async", "out_files"] {
         let dir = tempfile::tempdir().unwrap();
         let computed = four_processes(dir.path(), role);
         assert_eq!(computed.len(), 10, "{role}: {computed:?}");

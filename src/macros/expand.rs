@@ -438,10 +438,9 @@ macro_rules! __permacache_call_body {
     (plain [async] $name:ident, $key:expr, $compute:expr) => {
         match $name::__SLOT.begin($key).await {
             $crate::__private::Step::Hit(value) => value,
-            $crate::__private::Step::Compute(key, lock) => {
+            $crate::__private::Step::Compute(pending) => {
                 let value = $compute.await;
-                $name::__SLOT.finish(key, &value).await;
-                $crate::__private::core::mem::drop(lock);
+                $name::__SLOT.finish(pending, &value).await;
                 value
             }
         }
@@ -449,12 +448,11 @@ macro_rules! __permacache_call_body {
     (result [async] $name:ident, $key:expr, $compute:expr) => {
         match $name::__SLOT.begin($key).await {
             $crate::__private::Step::Hit(value) => $crate::__private::Ok(value),
-            $crate::__private::Step::Compute(key, lock) => {
+            $crate::__private::Step::Compute(pending) => {
                 let out = $compute.await;
                 if let $crate::__private::Ok(value) = &out {
-                    $name::__SLOT.finish(key, value).await;
+                    $name::__SLOT.finish(pending, value).await;
                 }
-                $crate::__private::core::mem::drop(lock);
                 out
             }
         }

@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use super::mode::CacheMiss;
 use super::pipeline::rules;
 use super::slot::Slot;
-use super::stats::{Miss, Outcome};
 use crate::KeyError;
+use crate::remote::Claim;
 
 /// The element type of a `#[parallel]` parameter or of a batch function's
 /// return value.
@@ -85,6 +85,9 @@ impl<R: Serialize + DeserializeOwned + Clone + 'static> Slot<R> {
         let rules = rules();
         let n = keys.len();
         if !rules.read && !rules.store {
+            for _ in 0..n {
+                self.off();
+            }
             let all: Vec<usize> = (0..n).collect();
             return checked(function, &all, compute(&all));
         }
@@ -96,7 +99,7 @@ impl<R: Serialize + DeserializeOwned + Clone + 'static> Slot<R> {
             Some(cache) if rules.read => cache.lookup_many(&key_refs),
             Some(cache) => {
                 for _ in &keys {
-                    cache.counters.count(self.path(), Outcome::Miss(Miss::Mode));
+                    cache.count_mode_miss();
                 }
                 (0..n).map(|_| None).collect()
             }
@@ -123,34 +126,60 @@ impl<R: Serialize + DeserializeOwned + Clone + 'static> Slot<R> {
                 None => compute_at.push(i),
             }
         }
-        // Other processes of this machine may be computing some of them:
-        // lock each key to compute (in hash order, so that two batches never
-        // wait on each other), and take what they stored meanwhile.
-        let mut _key_locks = Vec::new();
-        if let (Some(cache), true) = (cache, rules.store) {
+        // Other threads of this process, processes of this machine and
+        // machines (with a remote lock) may be computing some of them: take
+        // each key's turn in hash order (one order for every batch, so two
+        // never wait on each other), then take what they stored meanwhile.
+        let mut _held = (Vec::new(), Vec::new(), Vec::new());
+        if let Some(cache) = cache {
             let mut order: Vec<(usize, [u8; 16])> = compute_at
                 .iter()
                 .filter_map(|&i| key_refs[i].map(|k| (i, cache.hash(k))))
                 .collect();
             order.sort_by_key(|o| o.1);
-            let mut waited = false;
-            let mut locked = Vec::new();
-            for (i, hash) in order {
-                let key = key_refs[i].unwrap_or_default();
-                if let Some((lock, w)) = cache.namespace().lock_key(&hash, key) {
-                    _key_locks.push(lock);
-                    locked.push(i);
-                    waited |= w;
+            let ordered: Vec<&str> = order
+                .iter()
+                .map(|&(i, _)| key_refs[i].unwrap_or_default())
+                .collect();
+            let (landings, waited) = cache.in_flight.board_all(&ordered);
+            _held.0 = landings;
+            let mut look_again: Vec<usize> = waited.iter().map(|&at| order[at].0).collect();
+            if rules.process_lock {
+                let mut any_waited = false;
+                for &(i, hash) in &order {
+                    let key = key_refs[i].unwrap_or_default();
+                    if let Some((lock, waited)) = cache.namespace().lock_key(&hash, key) {
+                        _held.1.push(lock);
+                        any_waited |= waited;
+                    }
+                }
+                // Having waited for one key, another process may have stored
+                // any of them (it held them all): look every one up again.
+                if any_waited {
+                    look_again = order.iter().map(|&(i, _)| i).collect();
                 }
             }
-            // Having waited for one key, another process may have stored
-            // any of them (it held them all): look every one up again.
-            if rules.read && waited {
-                let again: Vec<Option<&str>> = locked.iter().map(|&i| key_refs[i]).collect();
-                for (i, value) in locked.into_iter().zip(cache.lookup_many(&again)) {
+            if rules.read && !look_again.is_empty() {
+                let again: Vec<Option<&str>> = look_again.iter().map(|&i| key_refs[i]).collect();
+                for (i, value) in look_again.into_iter().zip(cache.lookup_many(&again)) {
                     if value.is_some() {
                         found[i] = value;
                         compute_at.retain(|&j| j != i);
+                    }
+                }
+            }
+            if let (Some(tier), true) = (&cache.tier, rules.remote_lock) {
+                for &(i, hash) in &order {
+                    if found[i].is_some() {
+                        continue;
+                    }
+                    let key = key_refs[i].unwrap_or_default();
+                    match tier.claim(&hash, |bytes| cache.adopt(key, &hash, bytes)) {
+                        Claim::Found(value) => {
+                            found[i] = Some(value);
+                            compute_at.retain(|&j| j != i);
+                        }
+                        Claim::Compute(lock) => _held.2.extend(lock),
                     }
                 }
             }

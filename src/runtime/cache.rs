@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::pipeline::{InFlight, stored_all};
+use super::pipeline::{InFlight, served, stored_all};
 use super::stats::{Counters, Stats, counters};
 use crate::key;
 use crate::remote::{RemoteSettings, Tier};
@@ -396,7 +396,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     /// [`Cache::get_or_compute`] for a key already in canonical form.
     #[doc(hidden)]
     pub fn get_or_compute_key(&self, key: &str, compute: impl FnOnce() -> R) -> R {
-        self.call(key, compute, stored_all, |v| v)
+        self.call(key, compute, stored_all, served(|v| v))
     }
 
     /// The counts of this cache's namespace in this process.

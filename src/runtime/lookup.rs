@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::cache::Cache;
-use super::mode::{Mode, mode};
+use super::pipeline::rules;
 use super::stats::{Miss, Outcome};
 use crate::key;
 use crate::remote::Fetched;
@@ -340,10 +340,11 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         }
     }
 
-    /// Copies records served by the remote into the local store (not in
-    /// read-only mode, which leaves the local store as it is).
+    /// Copies records served by the remote into the local store, where the
+    /// mode keeps remote hits (read-only mode leaves the local store as it
+    /// is).
     fn keep_locally(&self, records: &[(&[u8; 16], &[u8])]) {
-        if mode() == Mode::ReadOnly || records.is_empty() {
+        if !rules().keep_remote_hits || records.is_empty() {
             return;
         }
         if let Err(e) = self.ns.put_many_raw(records.iter().copied()) {

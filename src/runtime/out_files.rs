@@ -10,10 +10,8 @@ use std::path::{Component, Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::mode::CacheMiss;
-use super::pipeline::rules;
+use super::pipeline::{Served, stored_all};
 use super::slot::Slot;
-use super::stats::{Miss, Outcome};
 use crate::KeyError;
 
 /// What an out-file function's entry holds: its value and, per out-file
@@ -131,60 +129,41 @@ impl<R: Serialize + DeserializeOwned + 'static> Slot<OutFiles<R>> {
     ///
     /// # Panics
     ///
-    /// With a [`CacheMiss`] payload on a miss in `error-on-miss` mode.
+    /// With a [`CacheMiss`](crate::CacheMiss) payload on a miss in `error-on-miss` mode.
     pub fn run_out_files(
         &self,
         key: Result<String, KeyError>,
         paths: Vec<PathBuf>,
         compute: impl FnOnce() -> R,
     ) -> R {
-        let rules = rules();
-        if !rules.read && !rules.store {
+        if self.off() {
             return compute();
         }
-        let Some(key) = self.key_or_warn(key) else {
+        let (Some(key), Some(cache)) = (self.key_or_warn(key), self.cache()) else {
             return compute();
         };
-        let cache = self.cache();
-        if !rules.read {
-            if let Some(cache) = cache {
-                cache.counters.count(self.path(), Outcome::Miss(Miss::Mode));
-            }
-        } else if let Some(mut entry) = cache.and_then(|c| c.lookup_or_warn(&key)) {
-            match serve(&mut entry, &paths) {
-                Served::AsRecorded => return entry.value,
-                Served::Copied => {
-                    if rules.store
-                        && let Some(cache) = cache
-                    {
-                        cache.store_or_warn(&key, &entry);
-                    }
-                    return entry.value;
-                }
-                Served::Stale => {}
-            }
-        }
-        if !rules.compute_on_miss {
-            CacheMiss::raise(self.path(), &key);
-        }
-        let value = compute();
-        let entry = OutFiles {
-            value,
+        let record = || OutFiles {
+            value: compute(),
             outputs: paths
                 .iter()
                 .map(|p| Stamp::take(p).into_iter().collect())
                 .collect(),
         };
-        if rules.store
-            && let Some(cache) = cache
-        {
-            cache.store_or_warn(&key, &entry);
-        }
+        let entry = cache.call(
+            &key,
+            record,
+            stored_all,
+            |mut entry: OutFiles<R>| match serve(&mut entry, &paths) {
+                Outputs::AsRecorded => Served::Hit(entry),
+                Outputs::Copied => Served::Refreshed(entry),
+                Outputs::Stale => Served::Stale,
+            },
+        );
         entry.value
     }
 }
 
-enum Served {
+enum Outputs {
     /// Every requested path holds its recorded output.
     AsRecorded,
     /// Some requested paths got a copy of an unmodified output.
@@ -193,9 +172,9 @@ enum Served {
     Stale,
 }
 
-fn serve<R>(entry: &mut OutFiles<R>, paths: &[PathBuf]) -> Served {
+fn serve<R>(entry: &mut OutFiles<R>, paths: &[PathBuf]) -> Outputs {
     if entry.outputs.len() != paths.len() {
-        return Served::Stale;
+        return Outputs::Stale;
     }
     let mut copied = false;
     for (recorded, path) in entry.outputs.iter_mut().zip(paths) {
@@ -206,14 +185,14 @@ fn serve<R>(entry: &mut OutFiles<R>, paths: &[PathBuf]) -> Served {
         // becomes one more recorded output.
         recorded.retain(|s| s.path != *path && s.unmodified());
         let Some(stamp) = recorded.first().and_then(|s| s.copy_to(path)) else {
-            return Served::Stale;
+            return Outputs::Stale;
         };
         recorded.push(stamp);
         copied = true;
     }
     if copied {
-        Served::Copied
+        Outputs::Copied
     } else {
-        Served::AsRecorded
+        Outputs::AsRecorded
     }
 }

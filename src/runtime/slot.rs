@@ -10,14 +10,13 @@ use once_cell::sync::OnceCell;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::mode::{CacheMiss, Mode, mode};
-use super::pipeline::{rules, stored_all, stored_ok};
-use super::stats::{Miss, Outcome, Stats};
+use super::pipeline::{Begin, Ticket, rules, served, stored_all, stored_ok};
+use super::stats::{Miss, Outcome, Stats, counters};
 use crate::config::{CodecName, SyncName};
-use crate::remote::{Claim, LockGuard, RemoteChoice, RemoteSettings};
+use crate::remote::{RemoteChoice, RemoteSettings};
 use crate::settings::Settings;
 use crate::store::Budget;
-use crate::store::{Chain, Durability, KeyLock};
+use crate::store::{Chain, Durability};
 use crate::{Cache, Codec, KeyError};
 
 /// The cache of one cached function, opened on first use.
@@ -41,19 +40,14 @@ const BIG_KEY: usize = 64 << 10;
 #[doc(hidden)]
 pub enum Step<R> {
     Hit(R),
-    /// Compute; store the result under the key when there is one, holding
-    /// the key's locks until then.
-    Compute(Option<String>, Held),
+    /// Compute, then [`Slot::finish`].
+    Compute(Pending),
 }
 
-/// The locks a computing async call holds until its value is stored: the
-/// key's across the processes of this machine, and across machines.
+/// A computing async call's right to store its value, holding the key's
+/// locks until then (nothing when the call is not cached).
 #[doc(hidden)]
-#[derive(Default)]
-pub struct Held {
-    _key: Option<KeyLock<'static>>,
-    _remote: Option<LockGuard>,
-}
+pub struct Pending(Option<Ticket<'static>>);
 
 impl<R: Serialize + DeserializeOwned + 'static> Slot<R> {
     pub const fn new(path: &'static str, settings: Settings, params_shape: fn() -> u64) -> Self {
@@ -144,77 +138,43 @@ impl<R: Serialize + DeserializeOwned + 'static> Slot<R> {
         .ok()
     }
 
-    /// Looks the key up as the mode table says (the first half of a call
-    /// that cannot hand its computation to the pipeline: an async one). The
-    /// remote is awaited, never waited for on the executor's thread; the
-    /// cross-machine lock is taken as for plain calls.
+    /// The first half of an async call: a hit, or a computation to run
+    /// and [`Slot::finish`] (the pipeline's steps, awaited).
     ///
     /// # Panics
     ///
-    /// With a [`CacheMiss`] payload on a miss in `error-on-miss` mode.
-    pub async fn begin(&self, key: Result<String, KeyError>) -> Step<R> {
-        let rules = rules();
-        if !rules.read && !rules.store {
-            return Step::Compute(None, Held::default());
+    /// With a [`CacheMiss`](crate::CacheMiss) payload on a miss in
+    /// `error-on-miss` mode.
+    pub async fn begin(&'static self, key: Result<String, KeyError>) -> Step<R> {
+        if self.off() {
+            return Step::Compute(Pending(None));
         }
         let (Some(key), Some(cache)) = (self.key_or_warn(key), self.cache()) else {
-            return Step::Compute(None, Held::default());
+            return Step::Compute(Pending(None));
         };
-        if !rules.read {
-            cache.counters.count(self.path, Outcome::Miss(Miss::Mode));
-        } else if let Some(value) = cache.lookup_or_warn_async(&key).await {
-            return Step::Hit(value);
+        match cache.begin_async(&key).await {
+            Begin::Hit(value) => Step::Hit(value),
+            Begin::Compute(ticket) => Step::Compute(Pending(Some(ticket))),
         }
-        if !rules.compute_on_miss {
-            CacheMiss::raise(self.path, &key);
-        }
-        if !rules.store {
-            return Step::Compute(None, Held::default());
-        }
-        // Another process of this machine may be computing it: wait (a local
-        // file lock: this blocks the executor's thread, as LMDB reads do),
-        // then look again.
-        let hash = cache.hash(&key);
-        let key_lock = match cache.namespace().lock_key(&hash, &key) {
-            Some((lock, waited)) => {
-                if waited && let Some(value) = cache.lookup_or_warn_async(&key).await {
-                    return Step::Hit(value);
-                }
-                Some(lock)
-            }
-            None => None,
-        };
-        // Another machine may be computing it: with a remote lock, wait for
-        // it without holding the executor's thread.
-        let remote_lock = match (&cache.tier, mode()) {
-            (Some(tier), Mode::Normal) => {
-                match tier
-                    .claim_async(&hash, |bytes| cache.adopt(&key, &hash, bytes))
-                    .await
-                {
-                    Claim::Found(value) => return Step::Hit(value),
-                    Claim::Compute(lock) => lock,
-                }
-            }
-            _ => None,
-        };
-        Step::Compute(
-            Some(key),
-            Held {
-                _key: key_lock,
-                _remote: remote_lock,
-            },
-        )
     }
 
-    /// Stores a computed value when the step asked for it (the remote
-    /// awaited).
-    pub async fn finish(&self, key: Option<String>, value: &R) {
-        if let (Some(key), Some(cache)) = (key, self.cache())
-            && let Err(e) = cache.store_async(&key, value).await
-        {
-            cache.warn(&e);
+    /// Stores a computed value when the call's step asked for it (the
+    /// remote awaited), then releases the key's locks.
+    pub async fn finish(&self, pending: Pending, value: &R) {
+        if let (Some(ticket), Some(cache)) = (pending.0, self.cache()) {
+            ticket.finish(cache, value).await;
         }
+    }
+
+    /// Whether the mode in force neither reads nor stores: the call
+    /// computes without opening the store, counted as a [`Miss::Mode`].
+    pub(crate) fn off(&self) -> bool {
+        let rules = rules();
+        let off = !rules.read && !rules.store;
+        if off && rules.count_mode_miss {
+            counters(self.path).count(self.path, Outcome::Miss(Miss::Mode));
+        }
+        off
     }
 
     /// A cached call: hit, or compute (once per process for concurrent misses
@@ -239,12 +199,11 @@ impl<R: Serialize + DeserializeOwned + 'static> Slot<R> {
         stored: impl Fn(&O) -> Option<&R>,
         from_hit: impl Fn(R) -> O,
     ) -> O {
-        let rules = rules();
-        if !rules.read && !rules.store {
+        if self.off() {
             return compute();
         }
         match (self.key_or_warn(key), self.cache()) {
-            (Some(key), Some(cache)) => cache.call(&key, compute, stored, from_hit),
+            (Some(key), Some(cache)) => cache.call(&key, compute, stored, served(from_hit)),
             _ => compute(),
         }
     }
