@@ -111,7 +111,7 @@ fn remote(c: &mut Criterion) {
             .unwrap();
         keys.pop().unwrap()
     };
-    let floor_ns = permacache::store::Namespace::open(dirs[3].path(), "bench/floor").unwrap();
+    let floor_ns = permacache::admin::Namespace::open(dirs[3].path(), "bench/floor").unwrap();
     let hash = [7u8; 16];
     g.bench_function("floor: raw Redis GET + raw LMDB commit", |b| {
         b.iter(|| {

@@ -86,7 +86,7 @@ fn hits(c: &mut Criterion) {
     let hashes: Vec<[u8; 16]> = keys
         .iter()
         .map(|&(x, y)| {
-            permacache::store::key_hash(
+            permacache::admin::key_hash(
                 0,
                 permacache::stringify(&Args { x, y }).unwrap().as_bytes(),
             )
@@ -129,7 +129,7 @@ fn hits(c: &mut Criterion) {
             i = (i + 1) & (keys.len() - 1);
             let (x, y) = keys[i];
             let key = permacache::stringify(&Args { x, y }).unwrap();
-            let hash = permacache::store::key_hash(0, key.as_bytes());
+            let hash = permacache::admin::key_hash(0, key.as_bytes());
             let txn = env.begin_ro_txn().unwrap();
             let v = txn.get(db, &hash).unwrap().len();
             drop(txn);
@@ -160,7 +160,7 @@ fn misses(c: &mut Criterion) {
     let (cache, env, db) = cache_beside_raw(dir.path(), "bench/miss");
     let record = {
         cache.insert(&Args { x: -1, y: 2 }, &small(-1, 2)).unwrap();
-        let h = permacache::store::key_hash(0, br#"{"x":-1,"y":2}"#);
+        let h = permacache::admin::key_hash(0, br#"{"x":-1,"y":2}"#);
         cache.namespace().get_raw(&h).unwrap().unwrap()
     };
 
@@ -186,7 +186,7 @@ fn misses(c: &mut Criterion) {
     g.bench_function("floor_lmdb_commit", |b| {
         b.iter(|| {
             n += 1;
-            let h = permacache::store::key_hash(0, &n.to_le_bytes());
+            let h = permacache::admin::key_hash(0, &n.to_le_bytes());
             let mut txn = env.begin_rw_txn().unwrap();
             txn.put(db, &h, &record, WriteFlags::empty()).unwrap();
             txn.commit().unwrap();
@@ -269,7 +269,7 @@ fn key_lock(c: &mut Criterion) {
     g.bench_function("lock_and_release", |b| {
         b.iter(|| {
             n += 1;
-            let hash = permacache::store::key_hash(0, &n.to_le_bytes());
+            let hash = permacache::admin::key_hash(0, &n.to_le_bytes());
             drop(ns.lock_key(&hash, "key"));
         })
     });

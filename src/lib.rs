@@ -39,7 +39,16 @@ mod runtime;
 #[cfg(feature = "store")]
 pub mod shape;
 #[cfg(feature = "store")]
-pub mod store;
+mod store;
+
+/// The store's internals, for the `permacache` CLI and tools that inspect a
+/// store: namespaces, raw records and their layout, export files, admin
+/// operations. Not part of the user API: free to change in any release.
+#[cfg(feature = "store")]
+#[doc(hidden)]
+pub mod admin {
+    pub use crate::store::*;
+}
 #[cfg(feature = "store")]
 mod sys;
 #[cfg(feature = "store")]
@@ -67,4 +76,4 @@ pub use runtime::stats::{Miss, Outcome, Stats, stats};
 #[cfg(feature = "store")]
 pub use store::raw;
 #[cfg(feature = "store")]
-pub use store::{Codec, Durability, StoreError, set_store_dir, store_dir};
+pub use store::{Codec, Durability, LmdbError, StoreError, set_store_dir, store_dir};

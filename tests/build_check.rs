@@ -4,8 +4,8 @@
 mod common;
 
 use common::fixture::Fixture;
+use permacache::admin::{Namespace, Record, key_hash, name_fingerprint};
 use permacache::build::Check;
-use permacache::store::{Namespace, Record, key_hash, name_fingerprint};
 
 const TWO_FUNCTIONS: &str = r#"use permacache::permacached;
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use permacache::store::{Namespace, key_hash};
+use permacache::admin::{Namespace, key_hash};
 use permacache::{Cache, Codec};
 
 fn permacache(root: &Path, args: &[&str]) -> Output {
@@ -756,11 +756,11 @@ fn show_and_verify_read_raw_and_shaped_arrays() {
     // The same elements as a 2 x 50 ndarray value (codec tag 4).
     let hash = key_hash(0, b"1");
     let bytes = cache.namespace().get_raw(&hash).unwrap().unwrap();
-    assert_eq!(bytes[1], permacache::store::BULK_TAG);
+    assert_eq!(bytes[1], permacache::admin::BULK_TAG);
     let value_at = 60 + 1; // header, key `1`
     let shaped = |rows: u64, cols: u64| {
         let mut b = bytes[..value_at].to_vec();
-        b[1] = permacache::store::SHAPED_TAG;
+        b[1] = permacache::admin::SHAPED_TAG;
         b.extend_from_slice(&[10, 2]);
         b.extend_from_slice(&rows.to_le_bytes());
         b.extend_from_slice(&cols.to_le_bytes());

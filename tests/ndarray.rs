@@ -5,8 +5,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::{Array, Array1, Array2, ArrayD, ArrayView1, ArrayView2, IxDyn, s};
+use permacache::admin::{SHAPED_TAG, key_hash};
 use permacache::permacached;
-use permacache::store::{SHAPED_TAG, key_hash};
 use permacache::{Cache, Miss};
 
 static RUNS: AtomicUsize = AtomicUsize::new(0);

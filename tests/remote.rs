@@ -186,7 +186,7 @@ fn records_are_stored_byte_for_byte_under_the_documented_key() {
     let cache: Cache<String> = cache_at(root.path(), "tests/remote/bytes", &redis.url());
     cache.get_or_compute(&("a", 1), || "one".to_string());
 
-    let hash = permacache::store::key_hash(0, b"[\"a\",1]");
+    let hash = permacache::admin::key_hash(0, b"[\"a\",1]");
     let local = cache.namespace().get_raw(&hash).unwrap().unwrap();
     let remote: Vec<u8> = redis::cmd("GET")
         .arg(redis_key("tests/remote/bytes", "[\"a\",1]"))

@@ -10,7 +10,7 @@ use std::sync::{Arc, Barrier};
 
 use common::child as child_cmd;
 use common::{ROLE, lines_with, run, spawn};
-use permacache::store::{Namespace, key_hash};
+use permacache::admin::{Namespace, key_hash};
 use permacache::{Cache, Codec, StoreError};
 
 fn value(i: u64, tag: u64) -> Vec<u64> {
@@ -455,7 +455,7 @@ fn json_values_are_readable_and_exact() {
         .get_raw(&key_hash(0, br#""k""#))
         .unwrap()
         .unwrap();
-    let record = permacache::store::Record::parse(&raw).unwrap();
+    let record = permacache::admin::Record::parse(&raw).unwrap();
     let as_json: Vec<f64> = serde_json::from_slice(record.value).unwrap();
     assert_eq!(as_json.len(), floats.len());
 

@@ -389,8 +389,8 @@ fn admin_work_in_process_never_drops_lmdbs_locks_on_an_open_namespace() {
             let (root, ns) = (root.to_path_buf(), ns.clone());
             std::thread::spawn(move || {
                 for _ in 0..20 {
-                    let _ = permacache::store::compact(&root, &ns);
-                    let _ = permacache::store::drop_namespace(&root, &ns);
+                    let _ = permacache::admin::compact(&root, &ns);
+                    let _ = permacache::admin::drop_namespace(&root, &ns);
                     std::fs::create_dir_all(root.join(&ns)).unwrap();
                 }
             })
@@ -418,16 +418,16 @@ fn admin_work_in_process_never_drops_lmdbs_locks_on_an_open_namespace() {
     let lock_file = root.join(ns).join("lock.mdb");
     let operations: [(&str, &dyn Fn()); 7] = [
         ("compact", &|| {
-            assert!(permacache::store::compact(root, ns).is_err());
+            assert!(permacache::admin::compact(root, ns).is_err());
         }),
         ("drop", &|| {
-            assert!(permacache::store::drop_namespace(root, ns).is_err());
+            assert!(permacache::admin::drop_namespace(root, ns).is_err());
         }),
         ("check", &|| {
-            permacache::store::check_files(root, ns).unwrap()
+            permacache::admin::check_files(root, ns).unwrap()
         }),
         ("list", &|| {
-            permacache::store::list_namespaces(root).unwrap();
+            permacache::admin::list_namespaces(root).unwrap();
         }),
         ("stats", &|| {
             opened.namespace().stats().unwrap();

@@ -243,7 +243,7 @@ fn flip_a_value_bit<T: Serialize + DeserializeOwned + 'static>(cache: &Cache<T>,
     .unwrap();
     let hash = hash.expect("one record");
     let mut bytes = ns.get_raw(&hash).unwrap().unwrap();
-    let value_at = permacache::store::HEADER_LEN + key.len();
+    let value_at = permacache::admin::HEADER_LEN + key.len();
     bytes[value_at] ^= 0x04;
     ns.put_raw(&hash, &bytes).unwrap();
 }
@@ -501,7 +501,7 @@ fn a_forged_record_nested_a_hundred_thousand_deep_is_a_miss_not_a_crash() {
     let small = Tree::Node(Box::new(Tree::Leaf(7)));
     cache.insert(&1, &small).unwrap();
     let ns = cache.namespace();
-    let hash = permacache::store::key_hash(0, b"1");
+    let hash = permacache::admin::key_hash(0, b"1");
     let genuine = ns.get_raw(&hash).unwrap().unwrap();
     assert_eq!(
         genuine[1], 2,
@@ -510,7 +510,7 @@ fn a_forged_record_nested_a_hundred_thousand_deep_is_a_miss_not_a_crash() {
 
     // The genuine header and key, then a value nested 100,000 deep, sealed
     // with a right checksum: what a writer to the store could plant.
-    let value_at = permacache::store::HEADER_LEN + 1;
+    let value_at = permacache::admin::HEADER_LEN + 1;
     let forge = |codec: u8, value: &[u8]| {
         let mut bytes = genuine[..value_at].to_vec();
         bytes[1] = codec;
@@ -571,9 +571,9 @@ fn a_forged_record_claiming_a_huge_length_is_a_miss_without_a_huge_allocation() 
         bytes_cache.insert(&1, &vec![9u8; 3]).unwrap();
         strings.insert(&1, &vec!["x".to_string()]).unwrap();
         for n in [bytes_cache.namespace(), strings.namespace()] {
-            let hash = permacache::store::key_hash(0, b"1");
+            let hash = permacache::admin::key_hash(0, b"1");
             let genuine = n.get_raw(&hash).unwrap().unwrap();
-            let value_at = permacache::store::HEADER_LEN + 1;
+            let value_at = permacache::admin::HEADER_LEN + 1;
             let mut forged = genuine[..value_at].to_vec();
             forged.extend_from_slice(value);
             let sum = xxhash_rust::xxh3::xxh3_64(&forged);
@@ -599,10 +599,10 @@ fn bulk_arrays_are_stored_as_raw_little_endian_bytes_and_read_back_exactly() {
     {
         let cache = Cache::<R>::builder(ns).root(dir).open().unwrap();
         cache.insert(&1, &value).unwrap();
-        let hash = permacache::store::key_hash(0, b"1");
+        let hash = permacache::admin::key_hash(0, b"1");
         let raw = cache.namespace().get_raw(&hash).unwrap().unwrap();
-        let record = permacache::store::Record::parse(&raw).unwrap();
-        assert_eq!(record.header.codec, permacache::store::BULK_TAG, "{ns}");
+        let record = permacache::admin::Record::parse(&raw).unwrap();
+        assert_eq!(record.header.codec, permacache::admin::BULK_TAG, "{ns}");
         assert_eq!(record.value[0], code, "{ns}: the element type's code");
         let back = cache.get(&1).unwrap().unwrap();
         assert!(same(&back, &value), "{ns}: {back:?} != {value:?}");
@@ -627,10 +627,10 @@ fn bulk_arrays_are_stored_as_raw_little_endian_bytes_and_read_back_exactly() {
     golden.insert(&1, &long(vec![1.5, -0.0])).unwrap();
     let raw = golden
         .namespace()
-        .get_raw(&permacache::store::key_hash(0, b"1"))
+        .get_raw(&permacache::admin::key_hash(0, b"1"))
         .unwrap()
         .unwrap();
-    let record = permacache::store::Record::parse(&raw).unwrap();
+    let record = permacache::admin::Record::parse(&raw).unwrap();
     let mut want = vec![10u8];
     for _ in 0..32 {
         want.extend_from_slice(&1.5f64.to_le_bytes());
@@ -645,10 +645,10 @@ fn bulk_arrays_are_stored_as_raw_little_endian_bytes_and_read_back_exactly() {
     short.insert(&1, &vec![1, 2, 3]).unwrap();
     let raw = short
         .namespace()
-        .get_raw(&permacache::store::key_hash(0, b"1"))
+        .get_raw(&permacache::admin::key_hash(0, b"1"))
         .unwrap()
         .unwrap();
-    let record = permacache::store::Record::parse(&raw).unwrap();
+    let record = permacache::admin::Record::parse(&raw).unwrap();
     assert_eq!(record.header.codec, 0);
     assert_eq!(record.value, [3, 1, 2, 3]);
     assert_eq!(short.get(&1).unwrap(), Some(vec![1, 2, 3]));

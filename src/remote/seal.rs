@@ -97,6 +97,8 @@ pub enum Rejected {
     BadSignature,
 }
 
+impl std::error::Error for Rejected {}
+
 impl std::fmt::Display for Rejected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -366,7 +366,9 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         }
     }
 
-    /// The open namespace.
+    /// The open namespace (for the admin module and tests: its methods are
+    /// not part of the user API).
+    #[doc(hidden)]
     pub fn namespace(&self) -> &'static Namespace {
         self.ns
     }

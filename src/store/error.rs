@@ -51,7 +51,7 @@ pub enum StoreError {
         /// The namespace's directory.
         path: PathBuf,
         /// LMDB's error.
-        source: lmdb::Error,
+        source: LmdbError,
     },
     /// The key or (JSON codec) value could not be encoded.
     Key(KeyError),
@@ -182,6 +182,86 @@ impl std::error::Error for StoreError {
         }
     }
 }
+
+/// What LMDB reported, by cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LmdbError {
+    /// The data file is not an LMDB file, or not one this build can read.
+    Invalid,
+    /// The data file is damaged: a page refers to one that is not there or
+    /// is not what it should be.
+    Corrupted,
+    /// LMDB hit a fatal error earlier and the environment must be reopened.
+    Panic,
+    /// The data file was written by another LMDB version.
+    VersionMismatch,
+    /// The memory map is full (the store grows it and tries again before
+    /// this reaches a caller).
+    MapFull,
+    /// Another process grew the map (adopted and tried again before this
+    /// reaches a caller).
+    MapResized,
+    /// Every reader slot of the namespace is taken (too many processes or
+    /// threads reading at once).
+    ReadersFull,
+    /// A transaction holds too many dirty pages: an entry far too big.
+    TxnFull,
+    /// A key or value is larger than LMDB takes.
+    BadValueSize,
+    /// A transaction was used after an earlier failure.
+    BadTransaction,
+    /// Another LMDB refusal, by LMDB's code name.
+    Refused(&'static str),
+    /// The operating system's error, such as a full disk or a permission.
+    Os(i32),
+}
+
+impl From<lmdb::Error> for LmdbError {
+    fn from(e: lmdb::Error) -> Self {
+        use lmdb::Error as E;
+        match e {
+            E::Invalid => LmdbError::Invalid,
+            E::Corrupted | E::PageNotFound => LmdbError::Corrupted,
+            E::Panic => LmdbError::Panic,
+            E::VersionMismatch => LmdbError::VersionMismatch,
+            E::MapFull => LmdbError::MapFull,
+            E::MapResized => LmdbError::MapResized,
+            E::ReadersFull => LmdbError::ReadersFull,
+            E::TxnFull | E::PageFull | E::CursorFull => LmdbError::TxnFull,
+            E::BadValSize => LmdbError::BadValueSize,
+            E::BadTxn | E::BadRslot => LmdbError::BadTransaction,
+            E::KeyExist => LmdbError::Refused("MDB_KEYEXIST"),
+            E::NotFound => LmdbError::Refused("MDB_NOTFOUND"),
+            E::DbsFull => LmdbError::Refused("MDB_DBS_FULL"),
+            E::TlsFull => LmdbError::Refused("MDB_TLS_FULL"),
+            E::Incompatible => LmdbError::Refused("MDB_INCOMPATIBLE"),
+            E::BadDbi => LmdbError::Refused("MDB_BAD_DBI"),
+            E::Other(code) => LmdbError::Os(code),
+        }
+    }
+}
+
+impl fmt::Display for LmdbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LmdbError::Invalid => f.write_str("not an LMDB data file this build can read"),
+            LmdbError::Corrupted => f.write_str("the data file is damaged"),
+            LmdbError::Panic => f.write_str("LMDB failed earlier; reopen the namespace"),
+            LmdbError::VersionMismatch => f.write_str("written by another LMDB version"),
+            LmdbError::MapFull => f.write_str("the memory map is full"),
+            LmdbError::MapResized => f.write_str("another process grew the memory map"),
+            LmdbError::ReadersFull => f.write_str("every reader slot is taken"),
+            LmdbError::TxnFull => f.write_str("too much written in one transaction"),
+            LmdbError::BadValueSize => f.write_str("a key or value too large for LMDB"),
+            LmdbError::BadTransaction => f.write_str("a transaction used after a failure"),
+            LmdbError::Refused(code) => write!(f, "LMDB refused ({code})"),
+            LmdbError::Os(code) => write!(f, "{}", io::Error::from_raw_os_error(*code)),
+        }
+    }
+}
+
+impl std::error::Error for LmdbError {}
 
 impl From<KeyError> for StoreError {
     fn from(e: KeyError) -> Self {

@@ -24,7 +24,7 @@ pub use codec::{BULK_TAG, Codec, SHAPED_TAG, bulk_is_well_formed, bulk_to_json, 
 pub(crate) use codec::{Plan, VERIFY_WHILE_COPYING, bulk_elem_of, decode, decode_bulk_verified};
 pub use compact::{Compacted, bytes_on_disk, compact, drop_namespace};
 pub(crate) use error::Chain;
-pub use error::StoreError;
+pub use error::{LmdbError, StoreError};
 pub use key_lock::KeyLock;
 pub use namespace::{Durability, Namespace, NamespaceStats, list_namespaces};
 pub use record::{

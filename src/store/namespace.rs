@@ -21,6 +21,7 @@ use once_cell::sync::Lazy;
 
 use super::StoreError;
 use super::budget::{self, Budget, Recency};
+use super::error::LmdbError;
 use super::group_commit::{Group, Turn};
 use super::guard;
 use super::key_lock::{DEFAULT_LOCK_WAIT, KeyLock, KeyLocks, Locking};
@@ -251,7 +252,7 @@ pub(super) fn lmdb_err<'d>(
     move |source| StoreError::Lmdb {
         op,
         path: dir.to_path_buf(),
-        source,
+        source: source.into(),
     }
 }
 
@@ -338,11 +339,10 @@ fn is_damage(e: &StoreError) -> bool {
     matches!(
         e,
         StoreError::Lmdb {
-            source: lmdb::Error::Invalid
-                | lmdb::Error::Corrupted
-                | lmdb::Error::VersionMismatch
-                | lmdb::Error::PageNotFound
-                | lmdb::Error::Panic,
+            source: LmdbError::Invalid
+                | LmdbError::Corrupted
+                | LmdbError::VersionMismatch
+                | LmdbError::Panic,
             ..
         }
     )
@@ -728,7 +728,7 @@ impl Namespace {
             };
             match outcome {
                 Err(StoreError::Lmdb {
-                    source: lmdb::Error::MapFull,
+                    source: LmdbError::MapFull,
                     ..
                 }) => {
                     drop(gate);

@@ -103,6 +103,8 @@ pub enum Malformed {
     Checksum,
 }
 
+impl std::error::Error for Malformed {}
+
 impl std::fmt::Display for Malformed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

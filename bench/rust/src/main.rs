@@ -215,7 +215,7 @@ fn floor_peer(dir: &Path) -> Map<String, Value> {
     }
     let hash = |x: i64| {
         let key = permacache::stringify(&Args { x, y: 2 }).unwrap();
-        permacache::store::key_hash(0, key.as_bytes())
+        permacache::admin::key_hash(0, key.as_bytes())
     };
     std::fs::create_dir_all(dir).unwrap();
     let env = lmdb::Environment::new()

@@ -2,7 +2,7 @@
 //! free pages, keeping every other process out for the whole copy and swap
 //! (the library's advisory lock), and the file's permissions.
 
-use permacache::store::{StoreError, compact, drop_namespace};
+use permacache::admin::{StoreError, compact, drop_namespace};
 use serde_json::json;
 
 use crate::{Ctx, Outcome};

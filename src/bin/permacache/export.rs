@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use permacache::store::export::write_export;
+use permacache::admin::export::write_export;
 use serde_json::json;
 
 use crate::{Ctx, Outcome, progress};

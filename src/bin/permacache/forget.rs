@@ -1,6 +1,6 @@
 //! `permacache forget NS KEY_JSON` and `permacache clear NS`.
 
-use permacache::store::Record;
+use permacache::admin::Record;
 use serde_json::json;
 
 use crate::{Ctx, Outcome};

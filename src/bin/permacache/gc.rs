@@ -8,7 +8,7 @@
 //! The removal runs in a child process (`__gc-work`): a process that has a
 //! namespace open keeps it from being compacted, this one included.
 
-use permacache::store::Record;
+use permacache::admin::Record;
 use serde_json::json;
 
 use crate::list::bytes_on_disk;
@@ -217,7 +217,7 @@ fn compact_after(ctx: &Ctx, mut row: Row) -> Row {
     if row.removed == 0 {
         return row;
     }
-    match permacache::store::compact(&ctx.root, &row.name) {
+    match permacache::admin::compact(&ctx.root, &row.name) {
         Ok(done) => {
             row.file_before = done.before;
             row.file_bytes = done.after;

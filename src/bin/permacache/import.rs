@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use permacache::store::export::read_export;
-use permacache::store::{Namespace, name_fingerprint, refile};
+use permacache::admin::export::read_export;
+use permacache::admin::{Namespace, name_fingerprint, refile};
 use serde_json::json;
 
 use crate::{Ctx, Outcome};

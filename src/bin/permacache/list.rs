@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-pub use permacache::store::bytes_on_disk;
+pub use permacache::admin::bytes_on_disk;
 
 use crate::{Ctx, Outcome, utc};
 

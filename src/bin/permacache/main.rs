@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use permacache::store::Namespace;
+use permacache::admin::Namespace;
 
 /// Look after permacache stores: list, inspect, share and clean up the
 /// cached results of `permacached!` functions.
@@ -99,8 +99,8 @@ impl Ctx {
     /// Opens an existing namespace whose data file is intact (a program
     /// opening a damaged one sets it aside; the CLI only reports it).
     pub fn open(&self, namespace: &str) -> anyhow::Result<&'static Namespace> {
-        permacache::store::check_namespace(namespace)?;
-        if let Err(why) = permacache::store::check_files(&self.root, namespace) {
+        permacache::admin::check_namespace(namespace)?;
+        if let Err(why) = permacache::admin::check_files(&self.root, namespace) {
             anyhow::bail!(
                 "namespace {namespace} is damaged: {why}; `permacache verify` reports it, and the next program that opens it sets the file aside and starts afresh"
             );
@@ -116,7 +116,7 @@ impl Ctx {
         if !self.root.exists() {
             return Ok(Vec::new());
         }
-        Ok(permacache::store::list_namespaces(&self.root)?)
+        Ok(permacache::admin::list_namespaces(&self.root)?)
     }
 
     /// Prints a JSON value on one line.

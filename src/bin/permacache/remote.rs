@@ -41,9 +41,9 @@ pub use with_redis::{pull, push};
 mod with_redis {
     use std::time::Duration;
 
+    use permacache::admin::{Namespace, Record};
     use permacache::remote::seal::{Rejected, env_secret, seal, unseal};
     use permacache::remote::{Remote, env_address, record_key};
-    use permacache::store::{Namespace, Record};
     use serde_json::json;
 
     use super::*;
@@ -143,7 +143,7 @@ mod with_redis {
                 invalid += 1;
                 continue;
             }
-            let hash = permacache::store::key_hash(record.header.owner, record.key);
+            let hash = permacache::admin::key_hash(record.header.owner, record.key);
             // A local record of another version is kept: which version the
             // programs here run is theirs to say, not the remote's.
             let local = ns.get_raw(&hash)?;

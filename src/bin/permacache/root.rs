@@ -43,7 +43,7 @@ pub fn find(dir: Option<PathBuf>) -> anyhow::Result<Root> {
         return Ok(found);
     }
     Ok(Root {
-        path: permacache::store::default_dir(),
+        path: permacache::admin::default_dir(),
         source: "the user cache directory".into(),
     })
 }

@@ -2,7 +2,7 @@
 //! is JSON, values; postcard values are shown by size and type fingerprint.
 
 use permacache::Codec;
-use permacache::store::{Namespace, Record};
+use permacache::admin::{Namespace, Record};
 use serde_json::json;
 
 use crate::{Ctx, Outcome, utc};
@@ -33,8 +33,8 @@ pub fn render_value(ns: &Namespace, record: &Record<'_>) -> (Option<serde_json::
             Some(description) => permacache::shape::postcard_to_json(&description, record.value),
             None => Err(format!("shape {:016x} not kept", record.header.value_shape)),
         },
-        None if permacache::store::is_bulk(record.header.codec) => {
-            permacache::store::bulk_to_json(record.header.codec, record.value)
+        None if permacache::admin::is_bulk(record.header.codec) => {
+            permacache::admin::bulk_to_json(record.header.codec, record.value)
                 .ok_or_else(|| "a damaged bulk array".to_string())
                 .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
         }
@@ -50,7 +50,7 @@ pub fn render_value(ns: &Namespace, record: &Record<'_>) -> (Option<serde_json::
             format!(
                 "<{}, {} bytes, unreadable: {why}>",
                 codec.map_or(
-                    if permacache::store::is_bulk(record.header.codec) {
+                    if permacache::admin::is_bulk(record.header.codec) {
                         "bulk"
                     } else {
                         "unknown codec"

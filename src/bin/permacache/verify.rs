@@ -5,7 +5,7 @@
 //! crashes the reader is reported as a damaged namespace, and the command
 //! goes on.
 
-use permacache::store::{Record, check_files, key_hash};
+use permacache::admin::{Record, check_files, key_hash};
 use permacache::{Codec, KEY_FORMAT_VERSION};
 use serde_json::json;
 
@@ -34,8 +34,8 @@ pub fn problem(hash: &[u8], bytes: &[u8]) -> Option<String> {
         return Some("its key is not UTF-8".into());
     }
     match Codec::from_tag(r.header.codec) {
-        None if permacache::store::is_bulk(r.header.codec) => {
-            (!permacache::store::bulk_is_well_formed(r.header.codec, r.value)).then(|| {
+        None if permacache::admin::is_bulk(r.header.codec) => {
+            (!permacache::admin::bulk_is_well_formed(r.header.codec, r.value)).then(|| {
                 "its raw array is not a whole number of elements, or not as many as its shape says"
                     .into()
             })
