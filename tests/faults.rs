@@ -337,7 +337,7 @@ impl Drop for SmallDisk {
 fn a_full_disk_gives_right_values_for_new_and_existing_namespaces() {
     let dir = tempfile::tempdir().unwrap();
     let Some(disk) = SmallDisk::mount(&dir.path().join("disk"), "2m") else {
-        eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+        common::skip_root_test("cannot mount a tmpfs here (not root?)");
         return;
     };
     let root = disk.0.join("root");
@@ -536,7 +536,7 @@ fn crafted_imports_are_refused_and_change_nothing() {
 fn a_store_on_a_read_only_filesystem_still_serves_its_hits() {
     let dir = tempfile::tempdir().unwrap();
     let Some(disk) = SmallDisk::mount(&dir.path().join("disk"), "8m") else {
-        eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+        common::skip_root_test("cannot mount a tmpfs here (not root?)");
         return;
     };
     let root = disk.0.join("root");

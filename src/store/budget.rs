@@ -282,10 +282,7 @@ pub(crate) fn entry_bytes(record_len: usize, page_size: usize) -> u64 {
 pub(crate) fn live_bytes(txn: &impl Transaction, db: Database) -> Result<u64, lmdb::Error> {
     let mut stat = std::mem::MaybeUninit::<lmdb_sys::MDB_stat>::zeroed();
     // SAFETY: a valid transaction and database, and a stat to fill.
-    let rc = unsafe { lmdb_sys::mdb_stat(txn.txn(), db.dbi(), stat.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(lmdb::Error::from_err_code(rc));
-    }
+    super::ffi::check(unsafe { lmdb_sys::mdb_stat(txn.txn(), db.dbi(), stat.as_mut_ptr()) })?;
     // SAFETY: filled by mdb_stat, which returned success.
     let s = unsafe { stat.assume_init() };
     let pages = s.ms_branch_pages + s.ms_leaf_pages + s.ms_overflow_pages;

@@ -175,10 +175,7 @@ fn copy_compacted(env: &lmdb::Environment, to: &Path) -> Result<(), lmdb::Error>
         .map_err(|_| lmdb::Error::Other(libc::EINVAL))?;
     // SAFETY: the environment is open for the whole call and `path` is a
     // NUL-terminated string that outlives it.
-    let rc = unsafe { lmdb_sys::mdb_env_copy2(env.env(), path.as_ptr(), lmdb_sys::MDB_CP_COMPACT) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(lmdb::Error::from_err_code(rc))
-    }
+    super::ffi::check(unsafe {
+        lmdb_sys::mdb_env_copy2(env.env(), path.as_ptr(), lmdb_sys::MDB_CP_COMPACT)
+    })
 }

@@ -10,6 +10,7 @@ mod codec;
 mod compact;
 mod error;
 pub mod export;
+mod ffi;
 mod group_commit;
 mod guard;
 mod key_lock;

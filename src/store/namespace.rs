@@ -164,10 +164,7 @@ impl KeptReader {
     fn renew(&mut self) -> Result<RoTransaction<'static>, lmdb::Error> {
         let txn = self.txn.take().expect("a kept reader holds a transaction");
         // SAFETY: `txn` was reset by `keep` and is renewed once here.
-        match unsafe { lmdb_sys::mdb_txn_renew(txn.txn()) } {
-            0 => Ok(txn),
-            rc => Err(lmdb::Error::from_err_code(rc)),
-        }
+        super::ffi::check(unsafe { lmdb_sys::mdb_txn_renew(txn.txn()) }).map(|()| txn)
     }
 }
 
@@ -564,12 +561,8 @@ impl Namespace {
             }
             // SAFETY: the environment is open for `self`'s whole life; these
             // flags may be changed at any time (LMDB's documentation).
-            let rc = unsafe { lmdb_sys::mdb_env_set_flags(self.env.env(), flags, onoff) };
-            if rc != 0 {
-                return Err(lmdb_err("set the sync flags", &self.dir)(
-                    lmdb::Error::from_err_code(rc),
-                ));
-            }
+            super::ffi::check(unsafe { lmdb_sys::mdb_env_set_flags(self.env.env(), flags, onoff) })
+                .map_err(lmdb_err("set the sync flags", &self.dir))?;
         }
         Ok(())
     }
@@ -608,7 +601,19 @@ impl Namespace {
         let mut dead = 0;
         // SAFETY: the environment pointer is valid for `self`'s whole life
         // (it is never closed), and `dead` is a valid out-pointer.
-        unsafe { lmdb_sys::mdb_reader_check(self.env.env(), &mut dead) };
+        let checked =
+            super::ffi::check(unsafe { lmdb_sys::mdb_reader_check(self.env.env(), &mut dead) });
+        match checked {
+            Ok(()) if dead > 0 => log::debug!(
+                "permacache: namespace {}: freed {dead} reader slots of processes that died",
+                self.name
+            ),
+            Ok(()) => {}
+            Err(e) => log::debug!(
+                "permacache: namespace {}: cannot look for dead readers: {e}",
+                self.name
+            ),
+        }
     }
 
     /// Logs `message` as a warning, the first time only.

@@ -88,3 +88,14 @@ pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
         }
     }
 }
+
+/// Says why a test that needs root skips; fails it instead where CI requires
+/// root tests to run (`PERMACACHE_REQUIRE_ROOT=1`, which `.ci/run` sets when
+/// it runs as root).
+pub fn skip_root_test(why: &str) {
+    assert!(
+        std::env::var_os("PERMACACHE_REQUIRE_ROOT").is_none(),
+        "PERMACACHE_REQUIRE_ROOT is set, but this test would skip: {why}"
+    );
+    eprintln!("skipped: {why}");
+}
