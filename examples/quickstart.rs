@@ -12,7 +12,7 @@ permacached! {
 }
 
 fn main() {
-    let stored = slow_square::contains(&12);
+    let stored = slow_square::contains(12);
     let start = Instant::now();
     let value = slow_square!(12);
     let how = if stored {

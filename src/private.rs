@@ -5,6 +5,7 @@ pub use std::option::Option::{self, None, Some};
 pub use std::result::Result::{self, Ok};
 pub use std::string::{String, ToString};
 
+pub use std::borrow::Borrow;
 pub use std::marker::PhantomData;
 
 /// ndarray, for the views `permacached!` keeps (the `ndarray` feature).

@@ -106,6 +106,13 @@ fn borrowed_parameters_work_through_every_entry_point() {
     assert_eq!(counted(|| total::call(&data).run()), (3.0, 0));
     assert!(total::contains(&&data[..]));
     assert_eq!(total::get(&&data[..]), Some(3.0));
+    // Taking the arguments as the function does.
+    assert!(total::contains(&data[..]));
+    assert_eq!(total::get(data.as_slice()), Some(3.0));
+    assert_eq!(
+        total::key(&data[..]).unwrap(),
+        total::key(&&data[..]).unwrap()
+    );
     assert_eq!(counted(|| total(&[1.0])), (1.0, 1));
 
     let name = String::from("ann");
@@ -115,6 +122,10 @@ fn borrowed_parameters_work_through_every_entry_point() {
     assert_eq!(counted(|| greet::call("ann").punct("?").run()).1, 0);
     assert_eq!(
         greet::key(&"ann", &"?").unwrap(),
+        r#"{"name":"ann","punct":"?"}"#
+    );
+    assert_eq!(
+        greet::key("ann", "?").unwrap(),
         r#"{"name":"ann","punct":"?"}"#
     );
     assert!(greet::forget(&"ann", &"?"));

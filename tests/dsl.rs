@@ -124,7 +124,7 @@ fn every_spelling_of_one_call_is_one_entry() {
     assert_eq!(f::key(&2, &2, &0).unwrap(), r#"{"x":2,"y":2}"#);
 
     assert_eq!(f!(2, t = 1), vec![2, 2, 1]);
-    assert_eq!(f::key(&2, &2, &1).unwrap(), r#"{"t":1,"x":2,"y":2}"#);
+    assert_eq!(f::key(2, 2, 1).unwrap(), r#"{"t":1,"x":2,"y":2}"#);
     assert_eq!(f::call(2).t(1).y(2).run(), vec![2, 2, 1]);
     assert_eq!(RUNS_F.load(Ordering::SeqCst) - before, 2);
     assert_eq!(f::len(), 2);

@@ -206,9 +206,10 @@ macro_rules! __permacache_module {
             /// # Errors
             ///
             /// When an argument's `Serialize` implementation fails.
-            pub fn key($($p: &$crate::__permacache_key_ty!($role, $ty)),*)
+            pub fn key<'__k>($($p: impl $crate::__private::Borrow<$crate::__permacache_arg_ty!($role, $b, $ty, '__k)>),*)
                 -> $crate::__private::Result<$crate::__private::String, $crate::KeyError>
             {
+                $(let $p: &$crate::__permacache_arg_ty!($role, $b, $ty, '__k) = $crate::__private::Borrow::borrow(&$p);)*
                 $crate::__private::args_key(|__permacache_key| {
                     $( $crate::__permacache_key_arg!(__permacache_key, $p, [$($rules)*]); )*
                     $crate::__private::Ok(())
@@ -216,19 +217,19 @@ macro_rules! __permacache_module {
             }
 
             /// Whether a call's result is stored.
-            pub fn contains($($p: &$crate::__permacache_key_ty!($role, $ty)),*) -> bool {
+            pub fn contains<'__k>($($p: impl $crate::__private::Borrow<$crate::__permacache_arg_ty!($role, $b, $ty, '__k)>),*) -> bool {
                 __SLOT.get(key($($p),*)).is_some()
             }
 
             /// A call's stored result, without computing it.
-            pub fn get($($p: &$crate::__permacache_key_ty!($role, $ty)),*)
+            pub fn get<'__k>($($p: impl $crate::__private::Borrow<$crate::__permacache_arg_ty!($role, $b, $ty, '__k)>),*)
                 -> $crate::__private::Option<$crate::__permacache_get_ty!($get, $ret, $slot)>
             {
                 $crate::__permacache_wrap_hit!($get, __SLOT.get(key($($p),*)))
             }
 
             /// Removes a call's stored result; whether there was one.
-            pub fn forget($($p: &$crate::__permacache_key_ty!($role, $ty)),*) -> bool {
+            pub fn forget<'__k>($($p: impl $crate::__private::Borrow<$crate::__permacache_arg_ty!($role, $b, $ty, '__k)>),*) -> bool {
                 __SLOT.forget(key($($p),*))
             }
 
@@ -383,6 +384,20 @@ macro_rules! __permacache_key_ty {
     };
     ($role:ident, $ty:ty) => {
         $ty
+    };
+}
+
+/// A parameter's type as the companion module's `key`, `get`, `contains`
+/// and `forget` take it (one element, for a batch parameter), borrows with
+/// the lifetime `$lt`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __permacache_arg_ty {
+    (par, $b:tt, $ty:ty, $lt:lifetime) => {
+        <$ty as $crate::__private::Batch>::Elem
+    };
+    ($role:ident, $b:tt, $ty:ty, $lt:lifetime) => {
+        $crate::__permacache_field_ty!($b, $ty, $lt)
     };
 }
 
