@@ -1,4 +1,7 @@
 //! Batch calls, ported from the seed's test_parallel_cache.py.
+// The companion module takes arguments by value or by reference; these tests
+// keep the reference form.
+#![allow(clippy::needless_borrows_for_generic_args)]
 
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};

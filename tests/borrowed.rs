@@ -104,14 +104,18 @@ fn borrowed_parameters_work_through_every_entry_point() {
     assert_eq!(counted(|| total(&data[..])), (3.0, 0), "a hit");
     assert_eq!(counted(|| total!(&data)), (3.0, 0));
     assert_eq!(counted(|| total::call(&data).run()), (3.0, 0));
-    assert!(total::contains(&&data[..]));
-    assert_eq!(total::get(&&data[..]), Some(3.0));
+    assert!(total::contains(&data[..]));
+    assert_eq!(total::get(&data[..]), Some(3.0));
+    // The reference form of a borrowed parameter still works.
+    #[allow(clippy::needless_borrows_for_generic_args)]
+    let by_ref = total::key(&&data[..]).unwrap();
+    assert_eq!(by_ref, total::key(&data[..]).unwrap());
     // Taking the arguments as the function does.
     assert!(total::contains(&data[..]));
     assert_eq!(total::get(data.as_slice()), Some(3.0));
     assert_eq!(
         total::key(&data[..]).unwrap(),
-        total::key(&&data[..]).unwrap()
+        total::key(&data[..]).unwrap()
     );
     assert_eq!(counted(|| total(&[1.0])), (1.0, 1));
 
@@ -121,14 +125,14 @@ fn borrowed_parameters_work_through_every_entry_point() {
     assert_eq!(counted(|| greet!("ann", punct = "?")).1, 1);
     assert_eq!(counted(|| greet::call("ann").punct("?").run()).1, 0);
     assert_eq!(
-        greet::key(&"ann", &"?").unwrap(),
+        greet::key("ann", "?").unwrap(),
         r#"{"name":"ann","punct":"?"}"#
     );
     assert_eq!(
         greet::key("ann", "?").unwrap(),
         r#"{"name":"ann","punct":"?"}"#
     );
-    assert!(greet::forget(&"ann", &"?"));
+    assert!(greet::forget("ann", "?"));
     assert_eq!(counted(|| greet!(punct = "?", name = "ann")).1, 1);
 
     let path = std::path::PathBuf::from("/tmp/report.csv");
@@ -146,8 +150,8 @@ fn borrowed_parameters_work_through_every_entry_point() {
     assert_eq!(counted(|| maybe!(None)), ("nonex1".to_string(), 1));
     assert_eq!(counted(|| maybe!(Some("a"), n = 2)), ("ax2".to_string(), 0));
     assert_ne!(
-        maybe::key(&None, &1).unwrap(),
-        maybe::key(&Some("null"), &1).unwrap()
+        maybe::key(None, 1).unwrap(),
+        maybe::key(Some("null"), 1).unwrap()
     );
 
     let model = Model { weight: 2.0 };
@@ -180,7 +184,7 @@ fn borrowed_parameters_work_through_every_entry_point() {
     // macro (one name) into scope.
     assert_eq!(data::load(1, "b"), "b1");
     assert_eq!(data::load::call(2).run(), "a2");
-    assert_eq!(data::load::get(&2, &"a"), Some("a2".to_string()));
+    assert_eq!(data::load::get(2, "a"), Some("a2".to_string()));
     use data::load;
     assert_eq!(load!(3), "a3");
     assert_eq!(load!(3, name = "z"), "z3");

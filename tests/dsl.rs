@@ -1,4 +1,7 @@
 //! The `permacached!` DSL end to end, on a real store in a temp dir.
+// The companion module takes arguments by value or by reference; these tests
+// keep the reference form (other tests use the value form).
+#![allow(clippy::needless_borrows_for_generic_args)]
 
 mod common;
 

@@ -256,7 +256,7 @@ mod dsl_fingerprint {
 
     /// The fingerprint in `of`'s key: the DSL's in-place path.
     pub fn key(data: &[u8]) -> String {
-        let key = of::key(&data).unwrap();
+        let key = of::key(data).unwrap();
         let v: serde_json::Value = serde_json::from_str(&key).unwrap();
         v["data"].as_str().unwrap().to_owned()
     }

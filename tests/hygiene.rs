@@ -65,5 +65,5 @@ fn generated_code_needs_no_prelude_and_survives_shadowed_names() {
     assert_eq!(hygienic::batch(vec![1, 2], vec![9]), vec![2, 3]);
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(hygienic::out(7, dir.path().join("o")), 7);
-    assert_eq!(hygienic::later::key(&5).unwrap(), r#"{"x":5}"#);
+    assert_eq!(hygienic::later::key(5).unwrap(), r#"{"x":5}"#);
 }

@@ -48,7 +48,7 @@ fn views_are_keyed_by_shape_element_type_and_values() {
     assert_eq!(norm!(a.view()), n);
     assert_eq!(norm::call(a.view()).run(), n);
     assert_eq!(runs(), before + 1, "one computation, then hits");
-    assert!(norm::contains(&a.view()));
+    assert!(norm::contains(a.view()));
 
     // Another value, a part, the same numbers strided: each its own entry.
     let mut b = a.clone();
@@ -198,7 +198,7 @@ permacached! {
 
 /// The fingerprint in `golden`'s key: the DSL's in-place path.
 fn norm_key(a: &Array2<f64>) -> String {
-    let key = golden::key(&a.view()).unwrap();
+    let key = golden::key(a.view()).unwrap();
     let v: serde_json::Value = serde_json::from_str(&key).unwrap();
     v["m"].as_str().unwrap().to_owned()
 }

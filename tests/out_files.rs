@@ -229,11 +229,11 @@ fn several_out_files_are_served_and_copied_together() {
 #[test]
 fn out_files_are_not_part_of_the_key() {
     assert_eq!(
-        single_output::key(&1, &2, &PathBuf::from("/a")).unwrap(),
-        single_output::key(&1, &2, &PathBuf::from("/b")).unwrap()
+        single_output::key(1, 2, PathBuf::from("/a")).unwrap(),
+        single_output::key(1, 2, PathBuf::from("/b")).unwrap()
     );
     assert_eq!(
-        single_output::key(&1, &2, &PathBuf::from("/a")).unwrap(),
+        single_output::key(1, 2, PathBuf::from("/a")).unwrap(),
         r#"{"x":1,"y":2}"#
     );
 }

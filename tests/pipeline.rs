@@ -143,12 +143,12 @@ fn stats(kind: usize) -> Stats {
 
 fn stored(kind: usize, x: u64) -> bool {
     match kind {
-        PLAIN => plain::contains(&x),
-        RESULT => result::contains(&x),
+        PLAIN => plain::contains(x),
+        RESULT => result::contains(x),
         TYPED => typed().contains(&x).unwrap(),
-        ASYNC => later::contains(&x),
-        BATCH => batch::contains(&x),
-        OUT_FILES => out_file::contains(&x, &out_path(x)),
+        ASYNC => later::contains(x),
+        BATCH => batch::contains(x),
+        OUT_FILES => out_file::contains(x, out_path(x)),
         _ => unreachable!(),
     }
 }

@@ -374,11 +374,11 @@ fn call(kind: &'static str, x: u32, dir: &Path) -> u32 {
 /// Whether the function of `kind` has an entry for `x`.
 fn stored(kind: &'static str, x: u32, dir: &Path) -> bool {
     with_mode(Mode::Normal, || match kind {
-        "plain" => plain::contains(&x),
-        "result" => result::contains(&x),
-        "async" => asynchronous::contains(&x),
-        "batch" => batch::contains(&x),
-        "out" => out::contains(&x, &out_path(dir, x)),
+        "plain" => plain::contains(x),
+        "result" => result::contains(x),
+        "async" => asynchronous::contains(x),
+        "batch" => batch::contains(x),
+        "out" => out::contains(x, out_path(dir, x)),
         "typed" => typed().contains(&x).unwrap(),
         _ => unreachable!(),
     })
