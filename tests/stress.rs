@@ -460,6 +460,13 @@ fn the_cli_beside_writers_loses_nothing_and_never_fails_but_for_in_use() {
             .env("FROM", "0")
             .env("TO", "2000"),
     );
+    // The CLI's commands name a namespace that exists: wait for the writer
+    // to have made it (a slow machine may take a while to start it).
+    let made = Instant::now() + Duration::from_secs(60);
+    while !root.join(ns).join("data.mdb").exists() {
+        assert!(Instant::now() < made, "the writer never opened {ns}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let deadline = Instant::now() + seconds();
     let mut failures = Vec::new();
     let mut runs = 0;
