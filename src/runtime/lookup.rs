@@ -13,8 +13,8 @@ use super::stats::{Miss, Outcome};
 use crate::key;
 use crate::remote::Fetched;
 use crate::store::{
-    Chain, HEADER_LEN, Header, Malformed, Record, StoreError, VERIFY_WHILE_COPYING, begin_record,
-    checksum_ok, decode, decode_bulk_verified, is_bulk,
+    Chain, HEADER_LEN, Header, Malformed, Record, StoreError, Undecodable, VERIFY_WHILE_COPYING,
+    begin_record, checksum_ok, decode, decode_bulk_verified, is_bulk,
 };
 use crate::store::{key_hash, seal_record};
 
@@ -110,11 +110,11 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             // A big array: checked as it is copied, one pass over memory.
             return match decode_bulk_verified(bytes, &record) {
                 Ok(value) => Lookup::Hit(value),
-                Err(None) => damaged(),
+                Err(Undecodable::Damaged) => damaged(),
                 // Damage in the array's own header (its element code or
                 // shape) stops the decoding before the checksum is done.
-                Err(Some(_)) if !checksum_ok(bytes) => damaged(),
-                Err(Some(why)) => Lookup::Miss(Miss::Unreadable, Some(why)),
+                Err(Undecodable::Unreadable(_)) if !checksum_ok(bytes) => damaged(),
+                Err(Undecodable::Unreadable(why)) => Lookup::Miss(Miss::Unreadable, Some(why)),
             };
         }
         if !checksum_ok(bytes) {

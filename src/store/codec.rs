@@ -191,11 +191,31 @@ impl Plan {
     }
 }
 
+/// Why a stored value was not decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Undecodable {
+    /// The record's checksum failed as the value was copied out.
+    Damaged,
+    /// The value is not one of the cached type; why.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for Undecodable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Undecodable::Damaged => f.write_str("the record's checksum does not match"),
+            Undecodable::Unreadable(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for Undecodable {}
+
 /// Decodes a value stored under codec `tag`; the error says why the bytes are
 /// not an `R`.
 pub(crate) fn decode<R: DeserializeOwned + 'static>(tag: u8, bytes: &[u8]) -> Result<R, String> {
     if is_bulk(tag) {
-        return decode_bulk(tag, bytes, None).map_err(Option::unwrap_or_default);
+        return decode_bulk(tag, bytes, None).map_err(|e| e.to_string());
     }
     match Codec::from_tag(tag) {
         Some(Codec::Postcard) => match postcard::take_from_bytes(bytes) {
@@ -213,12 +233,12 @@ pub(crate) fn decode<R: DeserializeOwned + 'static>(tag: u8, bytes: &[u8]) -> Re
 pub(crate) const VERIFY_WHILE_COPYING: usize = 4 << 10;
 
 /// Decodes a bulk value of `record`, read unverified from `bytes`, checking
-/// the record's checksum as the value is copied: `Err(None)` when the
-/// checksum does not match, `Err(Some(why))` when the value is not an `R`.
+/// the record's checksum as the value is copied: `Err(Undecodable::Damaged)` when the
+/// checksum does not match, `Err(Undecodable::Unreadable(why))` when the value is not an `R`.
 pub(crate) fn decode_bulk_verified<R: 'static>(
     bytes: &[u8],
     record: &Record<'_>,
-) -> Result<R, Option<String>> {
+) -> Result<R, Undecodable> {
     decode_bulk(
         record.header.codec,
         record.value,
@@ -226,19 +246,19 @@ pub(crate) fn decode_bulk_verified<R: 'static>(
     )
 }
 
-/// Decodes a raw array of codec `tag` (`Err(None)`: the checksum failed).
+/// Decodes a raw array of codec `tag` (`Err(Undecodable::Damaged)`: the checksum failed).
 fn decode_bulk<R: 'static>(
     tag: u8,
     bytes: &[u8],
     verifier: Option<&Verifier<'_>>,
-) -> Result<R, Option<String>> {
+) -> Result<R, Undecodable> {
     match tag {
         #[cfg(feature = "ndarray")]
         SHAPED_TAG => shaped::decode(bytes, verifier),
         #[cfg(not(feature = "ndarray"))]
         SHAPED_TAG => {
             let _ = (bytes, verifier);
-            Err(Some(
+            Err(Undecodable::Unreadable(
                 "an ndarray array, and this build lacks the `ndarray` feature".into(),
             ))
         }

@@ -22,7 +22,9 @@ mod root;
 
 pub use budget::Budget;
 pub use codec::{BULK_TAG, Codec, SHAPED_TAG, bulk_is_well_formed, bulk_to_json, is_bulk, raw};
-pub(crate) use codec::{Plan, VERIFY_WHILE_COPYING, bulk_elem_of, decode, decode_bulk_verified};
+pub(crate) use codec::{
+    Plan, Undecodable, VERIFY_WHILE_COPYING, bulk_elem_of, decode, decode_bulk_verified,
+};
 pub use compact::{Compacted, bytes_on_disk, compact, drop_namespace};
 pub(crate) use error::Chain;
 pub use error::{LmdbError, StoreError};

@@ -10,6 +10,7 @@
 use std::any::{Any, TypeId};
 
 pub(super) use crate::key::fingerprint::bulk::PlainNumber as Plain;
+use crate::store::codec::Undecodable;
 use crate::store::record::Verifier;
 
 /// The codec tag of bulk values.
@@ -77,17 +78,17 @@ macro_rules! elems {
 
         /// Reads a bulk value of type `R`. With a `verifier`, the record's
         /// checksum is checked as the value is copied: a mismatch is
-        /// `Err(None)`, another fault `Err(Some(why))`.
+        /// `Err(Undecodable::Damaged)`, another fault `Err(Undecodable::Unreadable(why))`.
         pub(crate) fn decode<R: 'static>(
             bytes: &[u8],
             verifier: Option<&Verifier<'_>>,
-        ) -> Result<R, Option<String>> {
+        ) -> Result<R, Undecodable> {
             let Some((&code, body)) = bytes.split_first() else {
-                return Err(Some("an empty bulk value".into()));
+                return Err(Undecodable::Unreadable("an empty bulk value".into()));
             };
-            let want = elem_of::<R>().ok_or(Some("the value type is not a bulk array".into()))?;
+            let want = elem_of::<R>().ok_or(Undecodable::Unreadable("the value type is not a bulk array".into()))?;
             if code != want.code {
-                return Err(Some(format!(
+                return Err(Undecodable::Unreadable(format!(
                     "a bulk array of {}, not of {}",
                     elem_of_code(code).map_or("an unknown type", |e| e.name),
                     want.name
@@ -96,14 +97,14 @@ macro_rules! elems {
             let id = TypeId::of::<R>();
             $(
                 if id == TypeId::of::<Vec<$t>>() {
-                    return cast::<Vec<$t>, R>(take::<$t>(body, verifier)?).map_err(Some);
+                    return cast::<Vec<$t>, R>(take::<$t>(body, verifier)?).map_err(Undecodable::Unreadable);
                 }
                 if id == TypeId::of::<Box<[$t]>>() {
                     let v = take::<$t>(body, verifier)?.into_boxed_slice();
-                    return cast::<Box<[$t]>, R>(v).map_err(Some);
+                    return cast::<Box<[$t]>, R>(v).map_err(Undecodable::Unreadable);
                 }
             )*
-            Err(Some("the value type is not a bulk array".into()))
+            Err(Undecodable::Unreadable("the value type is not a bulk array".into()))
         }
 
         /// A stored bulk value as JSON text (for tools), `None` when damaged.
@@ -148,15 +149,15 @@ pub(super) fn put<T: Plain>(v: &[T], out: &mut Vec<u8>) {
 }
 
 /// The elements of `body`: one copy on a little-endian machine, the
-/// record's checksum checked by `verifier` as they are copied (`Err(None)`
+/// record's checksum checked by `verifier` as they are copied (`Err(Undecodable::Damaged)`
 /// on a mismatch). The elements end the record.
 pub(super) fn take<T: Plain>(
     body: &[u8],
     verifier: Option<&Verifier<'_>>,
-) -> Result<Vec<T>, Option<String>> {
+) -> Result<Vec<T>, Undecodable> {
     let size = size_of::<T>();
     if !body.len().is_multiple_of(size) {
-        return Err(Some(format!(
+        return Err(Undecodable::Unreadable(format!(
             "a bulk array of {} bytes is not a whole number of {size}-byte elements",
             body.len()
         )));
@@ -164,7 +165,7 @@ pub(super) fn take<T: Plain>(
     let n = body.len() / size;
     if cfg!(target_endian = "big") {
         if verifier.is_some_and(|v| !v.check()) {
-            return Err(None);
+            return Err(Undecodable::Damaged);
         }
         return Ok(body.chunks_exact(size).map(T::from_le).collect());
     }
@@ -177,7 +178,7 @@ pub(super) fn take<T: Plain>(
         // SAFETY: as above; the elements end the record.
         Some(verifier) => {
             if !unsafe { verifier.copy_checked(body, dest) } {
-                return Err(None);
+                return Err(Undecodable::Damaged);
             }
         }
     }

@@ -88,6 +88,7 @@ mod with_ndarray {
     use ndarray::{Array, ArrayD, Dimension, Ix0, Ix1, Ix2, Ix3, Ix4, Ix5, Ix6, IxDyn};
 
     use super::{Elem, MAX_AXES, parts};
+    use crate::store::codec::Undecodable;
     use crate::store::codec::bulk::{self, Plain, cast, put, take};
     use crate::store::record::Verifier;
 
@@ -159,40 +160,45 @@ mod with_ndarray {
     fn decode_if<A: Plain, D: Dimension + 'static, R: 'static>(
         bytes: &[u8],
         verifier: Option<&Verifier<'_>>,
-    ) -> Option<Result<R, Option<String>>> {
+    ) -> Option<Result<R, Undecodable>> {
         if std::any::TypeId::of::<R>() != std::any::TypeId::of::<Array<A, D>>() {
             return None;
         }
         Some((|| {
-            let p = parts(bytes).map_err(Some)?;
+            let p = parts(bytes).map_err(Undecodable::Unreadable)?;
             if p.elem.code != A::CODE {
-                return Err(Some(format!(
+                return Err(Undecodable::Unreadable(format!(
                     "an array of {}, not of {}",
                     p.elem.name,
                     bulk::elem_of_code(A::CODE).map_or("?", |e| e.name)
                 )));
             }
             if D::NDIM.is_some_and(|n| n != p.shape.len()) {
-                return Err(Some(format!("an array of {} axes", p.shape.len())));
+                return Err(Undecodable::Unreadable(format!(
+                    "an array of {} axes",
+                    p.shape.len()
+                )));
             }
             let elements = take::<A>(p.data, verifier)?;
             let array = ArrayD::from_shape_vec(IxDyn(&p.shape), elements)
-                .map_err(|e| Some(e.to_string()))?
+                .map_err(|e| Undecodable::Unreadable(e.to_string()))?
                 .into_dimensionality::<D>()
-                .map_err(|e| Some(e.to_string()))?;
-            cast::<Array<A, D>, R>(array).map_err(Some)
+                .map_err(|e| Undecodable::Unreadable(e.to_string()))?;
+            cast::<Array<A, D>, R>(array).map_err(Undecodable::Unreadable)
         })())
     }
 
     /// Reads a shaped value of type `R`. With a `verifier`, the record's
     /// checksum is checked as the value is copied: a mismatch is
-    /// `Err(None)`.
+    /// `Err(Undecodable::Damaged)`.
     pub(crate) fn decode<R: 'static>(
         bytes: &[u8],
         verifier: Option<&Verifier<'_>>,
-    ) -> Result<R, Option<String>> {
+    ) -> Result<R, Undecodable> {
         each_array_type!(decode_if(bytes, verifier));
-        Err(Some("the value type is not an ndarray Array".into()))
+        Err(Undecodable::Unreadable(
+            "the value type is not an ndarray Array".into(),
+        ))
     }
 }
 
