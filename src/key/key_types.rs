@@ -12,30 +12,45 @@
 //! already.
 
 use serde::ser::{self, Serialize};
-use xxhash_rust::xxh3::Xxh3;
 
 /// The fingerprint of the types in `key` (never `0`, which means "not
-/// tracked").
+/// tracked"). Every typed call computes it: no allocation for keys without
+/// sequences or maps, and a cheap mixing function rather than a hasher's
+/// state.
 pub(crate) fn key_types<K: Serialize + ?Sized>(key: &K) -> u64 {
-    let mut tags = Tags(Xxh3::new());
-    // A value whose serialization fails has no key either: the fingerprint
-    // is then never used.
-    let _ = key.serialize(&mut tags);
-    tags.0.digest().max(1)
+    of(key).max(1)
 }
 
 fn of<T: Serialize + ?Sized>(value: &T) -> u64 {
-    let mut tags = Tags(Xxh3::new());
+    let mut tags = Tags(SEED);
+    // A value whose serialization fails has no key either: the fingerprint
+    // is then never used.
     let _ = value.serialize(&mut tags);
-    tags.0.digest()
+    tags.0
 }
 
-struct Tags(Xxh3);
+const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// The running fingerprint.
+struct Tags(u64);
 
 impl Tags {
+    /// Mixes `v` in (a multiply-rotate step; a fingerprint that may only
+    /// cause misses, never a key).
+    fn mix(&mut self, v: u64) {
+        self.0 = (self.0 ^ v)
+            .wrapping_mul(0xff51_afd7_ed55_8ccd)
+            .rotate_left(29)
+            .wrapping_add(SEED);
+    }
+
     fn tag(&mut self, tag: &[u8]) -> Result<(), Never> {
-        self.0.update(&(tag.len() as u64).to_le_bytes());
-        self.0.update(tag);
+        // FNV-1a over the tag's few bytes.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in tag {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.mix(h);
         Ok(())
     }
 }
@@ -75,7 +90,7 @@ impl Items<'_> {
     fn end(mut self) -> Result<(), Never> {
         self.seen.sort_unstable();
         for fp in &self.seen {
-            self.tags.0.update(&fp.to_le_bytes());
+            self.tags.mix(*fp);
         }
         self.tags.tag(b"end")
     }
@@ -149,7 +164,8 @@ impl<'a> ser::Serializer for &'a mut Tags {
         })
     }
     fn serialize_tuple(self, len: usize) -> Result<Items<'a>, Never> {
-        self.tag(format!("tuple {len}").as_bytes())?;
+        self.tag(b"tuple")?;
+        self.mix(len as u64);
         Ok(Items {
             tags: self,
             seen: Vec::new(),
@@ -211,8 +227,7 @@ impl ser::SerializeTuple for Items<'_> {
     type Error = Never;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Never> {
         // A tuple's positions are its type: each in order.
-        let fp = of(value);
-        self.tags.0.update(&fp.to_le_bytes());
+        self.tags.mix(of(value));
         Ok(())
     }
     fn end(self) -> Result<(), Never> {
@@ -268,8 +283,7 @@ impl ser::SerializeStruct for Items<'_> {
     ) -> Result<(), Never> {
         // Fields are in declaration order, which the key text sorts: each
         // field's name goes with its type.
-        let fp = of(&(name, value));
-        self.tags.0.update(&fp.to_le_bytes());
+        self.tags.mix(of(&(name, value)));
         Ok(())
     }
     fn end(self) -> Result<(), Never> {

@@ -521,10 +521,21 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
 }
 
 thread_local! {
-    /// The key types of the typed calls running on this thread, innermost
-    /// last: each a list of (key text, key types fingerprint).
-    static KEY_TYPES: std::cell::RefCell<Vec<Vec<(String, u64)>>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    /// The key types of the typed calls running on this thread: (key
+    /// text, key types fingerprint) entries, each call's after its callers'.
+    /// Entries past `len` are kept for their strings' buffers, so a call
+    /// allocates nothing once the thread has made one like it.
+    static KEY_TYPES: std::cell::RefCell<KeyTypes> = const {
+        std::cell::RefCell::new(KeyTypes { entries: Vec::new(), len: 0, scope: 0 })
+    };
+}
+
+struct KeyTypes {
+    entries: Vec<(String, u64)>,
+    /// How many entries are in force.
+    len: usize,
+    /// Where the innermost typed call's entries begin.
+    scope: usize,
 }
 
 impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
@@ -541,18 +552,37 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         if self.params_shape != 0 {
             return call();
         }
-        let scope: Vec<(String, u64)> = keys
-            .iter()
-            .map(|(text, k)| (text.to_string(), key::key_types::key_types(*k)))
-            .collect();
-        KEY_TYPES.with(|k| k.borrow_mut().push(scope));
-        struct Pop;
-        impl Drop for Pop {
+        let (len, scope) = KEY_TYPES.with(|k| {
+            let mut k = k.borrow_mut();
+            let (len, scope) = (k.len, k.scope);
+            for (text, key) in keys {
+                let fp = key::key_types::key_types(*key);
+                let at = k.len;
+                match k.entries.get_mut(at) {
+                    Some(entry) => {
+                        entry.0.clear();
+                        entry.0.push_str(text);
+                        entry.1 = fp;
+                    }
+                    None => k.entries.push((text.to_string(), fp)),
+                }
+                k.len += 1;
+            }
+            k.scope = len;
+            (len, scope)
+        });
+        /// Ends the call's scope, however the call ends.
+        struct End(usize, usize);
+        impl Drop for End {
             fn drop(&mut self) {
-                KEY_TYPES.with(|k| k.borrow_mut().pop());
+                KEY_TYPES.with(|k| {
+                    let mut k = k.borrow_mut();
+                    k.len = self.0;
+                    k.scope = self.1;
+                });
             }
         }
-        let _pop = Pop;
+        let _end = End(len, scope);
         call()
     }
 
@@ -564,9 +594,8 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         }
         KEY_TYPES
             .with(|k| {
-                let scopes = k.borrow();
-                let scope = scopes.last()?;
-                scope
+                let k = k.borrow();
+                k.entries[k.scope..k.len]
                     .iter()
                     .find(|(text, _)| text == key)
                     .map(|(_, fp)| *fp)
