@@ -43,6 +43,12 @@ pub struct StoreSection {
     /// certificate is verified against, instead of the system's; relative
     /// to the crate root.
     pub remote_ca: Option<Spanned<String>>,
+    /// `"s3://bucket/prefix"` or `"off"`: the object-store tier (feature
+    /// `s3`), for records too big for Redis or instead of it.
+    pub objects: Option<Spanned<String>>,
+    /// With both Redis and an object store, records this big or bigger go
+    /// to the object store, such as `"1MB"` (the default 1 MiB).
+    pub objects_min_size: Option<Spanned<String>>,
     /// The most the whole store may take on disk, such as `"20GB"`: the
     /// least recently used entries are evicted to keep it.
     pub max_size: Option<Spanned<String>>,
@@ -112,6 +118,12 @@ pub struct NamespaceConfig {
     /// certificate is verified against, instead of the system's; relative
     /// to the crate root.
     pub remote_ca: Option<Spanned<String>>,
+    /// `"s3://bucket/prefix"` or `"off"`: the object-store tier (feature
+    /// `s3`), for records too big for Redis or instead of it.
+    pub objects: Option<Spanned<String>>,
+    /// With both Redis and an object store, records this big or bigger go
+    /// to the object store, such as `"1MB"` (the default 1 MiB).
+    pub objects_min_size: Option<Spanned<String>>,
 }
 
 /// Checks an `owner` value: letters, digits, `_`, `-` and `.`, like a
@@ -139,6 +151,8 @@ struct RemoteKeys<'a> {
     remote_timeout: &'a Option<Spanned<String>>,
     remote_lock: &'a Option<Spanned<String>>,
     remote_ca: &'a Option<Spanned<String>>,
+    objects: &'a Option<Spanned<String>>,
+    objects_min_size: &'a Option<Spanned<String>>,
 }
 
 macro_rules! remote_keys {
@@ -148,6 +162,8 @@ macro_rules! remote_keys {
             remote_timeout: &$section.remote_timeout,
             remote_lock: &$section.remote_lock,
             remote_ca: &$section.remote_ca,
+            objects: &$section.objects,
+            objects_min_size: &$section.objects_min_size,
         }
     };
 }
@@ -160,6 +176,8 @@ pub struct RemoteInForce {
     pub remote_timeout: Option<String>,
     pub remote_lock: Option<String>,
     pub remote_ca: Option<String>,
+    pub objects: Option<String>,
+    pub objects_min_size: Option<String>,
 }
 
 impl NamespaceConfig {
@@ -177,6 +195,8 @@ impl NamespaceConfig {
             remote_timeout: pick(|r| r.remote_timeout),
             remote_lock: pick(|r| r.remote_lock),
             remote_ca: pick(|r| r.remote_ca),
+            objects: pick(|r| r.objects),
+            objects_min_size: pick(|r| r.objects_min_size),
         }
     }
 }
@@ -212,6 +232,16 @@ impl RemoteKeys<'_> {
                 "bad remote_ca: expected the path of a PEM file of certificate authorities, without `;`".into(),
             ));
         }
+        if let Some(objects) = &self.objects
+            && let Err(e) = check_objects(objects.get_ref())
+        {
+            out.push((objects.span(), format!("bad objects: {e}")));
+        }
+        if let Some(size) = &self.objects_min_size
+            && let Err(e) = parse_size(size.get_ref())
+        {
+            out.push((size.span(), format!("bad objects_min_size: {e}")));
+        }
         out
     }
 }
@@ -245,6 +275,64 @@ pub fn check_remote(text: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Checks an `objects` value: `"off"`, `"s3://bucket"` or
+/// `"s3://bucket/prefix"`.
+///
+/// # Errors
+///
+/// What was expected.
+pub fn check_objects(spec: &str) -> Result<(), String> {
+    if spec.trim() == "off" {
+        return Ok(());
+    }
+    split_objects(spec).map(|_| ())
+}
+
+/// The bucket and the key prefix (empty, or ending in `/`) of an
+/// object-store address.
+///
+/// # Errors
+///
+/// What was expected.
+pub fn split_objects(spec: &str) -> Result<(String, String), String> {
+    let spec = spec.trim();
+    let expected = "expected \"s3://bucket\" or \"s3://bucket/prefix\" (or \"off\")";
+    let Some(rest) = spec.strip_prefix("s3://") else {
+        return Err(format!(
+            "{spec:?} is not an object-store address; {expected}"
+        ));
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let bucket_ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && !bucket.starts_with(['.', '-'])
+        && !bucket.ends_with(['.', '-']);
+    if !bucket_ok {
+        return Err(format!(
+            "{bucket:?} is not a bucket name (3 to 63 lowercase letters, digits, `.` and `-`); {expected}"
+        ));
+    }
+    let prefix = prefix.trim_matches('/');
+    if !prefix.is_empty()
+        && (prefix.contains(';')
+            || prefix
+                .split('/')
+                .any(|part| part.is_empty() || part == ".."))
+    {
+        return Err(format!(
+            "{prefix:?} is not a key prefix (no `;`, `..` or empty parts); {expected}"
+        ));
+    }
+    let prefix = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    };
+    Ok((bucket.to_string(), prefix))
 }
 
 /// The nodes of a remote address: split at the commas that start another
@@ -799,6 +887,31 @@ ttl = "30d"
         assert_eq!(parse_millis("2s"), Ok(2000));
         for bad in ["0ms", "ms", "5", "1.5ms"] {
             assert!(parse_millis(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn addresses_are_checked() {
+        assert_eq!(
+            split_objects("s3://team-cache").unwrap(),
+            ("team-cache".to_string(), String::new())
+        );
+        assert_eq!(
+            split_objects("s3://team-cache/ml/features/").unwrap(),
+            ("team-cache".to_string(), "ml/features/".to_string())
+        );
+        for bad in [
+            "redis://h:1",
+            "s3://",
+            "s3://Team",
+            "s3://ab",
+            "s3://-team",
+            "s3://team/a//b",
+            "s3://team/a/../b",
+            "s3://team/a;b",
+        ] {
+            let e = split_objects(bad).unwrap_err();
+            assert!(e.contains("expected"), "{bad}: {e}");
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::config::{
 };
 
 /// The fields, by the letter that names each in the string.
-pub const FIELDS: [(u8, &str); 15] = [
+pub const FIELDS: [(u8, &str); 17] = [
     (b'v', "version"),
     (b'c', "codec"),
     (b's', "sync"),
@@ -33,6 +33,8 @@ pub const FIELDS: [(u8, &str); 15] = [
     (b'm', "namespace max size in bytes"),
     (b'n', "store max size in bytes"),
     (b'a', "remote CA file, absolute"),
+    (b'j', "object store address, empty for off"),
+    (b'z', "objects min size in bytes"),
     (b'u', "remote address, last"),
 ];
 
@@ -74,6 +76,11 @@ pub struct Settings {
     /// `remote_ca`: the PEM file of a `rediss://` remote's certificate
     /// authorities, made absolute by the build.
     pub remote_ca: Option<&'static str>,
+    /// The object store from permacache.toml: `None` when not set,
+    /// `Some("")` for `"off"`.
+    pub objects: Option<&'static str>,
+    /// `objects_min_size` in bytes; `0` means the default.
+    pub objects_min_size: u64,
 }
 
 /// Writes the settings string of namespace `ns` (`store` for the keys it
@@ -130,6 +137,15 @@ pub fn write(ns: &NamespaceConfig, store: &StoreSection, body_fingerprint: Optio
                 let root = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default();
                 std::path::Path::new(&root).join(ca).display().to_string()
             }),
+            b'j' => remote
+                .objects
+                .as_deref()
+                .map(|o| if o == "off" { "" } else { o }.to_string()),
+            b'z' => remote
+                .objects_min_size
+                .as_deref()
+                .and_then(|m| parse_size(m).ok())
+                .map(|b| b.to_string()),
             b'u' => remote
                 .remote
                 .as_deref()
@@ -165,6 +181,8 @@ impl Settings {
         max_size: 0,
         store_max_size: 0,
         remote_ca: None,
+        objects: None,
+        objects_min_size: 0,
     };
 
     /// Reads the settings string a crate's build check wrote for one
@@ -216,6 +234,8 @@ impl Settings {
                 b'm' => out.max_size = number(b, start, stop, 10),
                 b'n' => out.store_max_size = number(b, start, stop, 10),
                 b'a' => out.remote_ca = Some(sub(text, start, stop)),
+                b'j' => out.objects = Some(sub(text, start, stop)),
+                b'z' => out.objects_min_size = number(b, start, stop, 10),
                 b'o' => out.owner = sub(text, start, stop),
                 b's' => {
                     out.sync = match sub(text, start, stop).as_bytes() {
@@ -308,14 +328,14 @@ mod tests {
     #[test]
     fn what_the_build_writes_the_macro_reads() {
         let config = Config::parse(
-            "[store]\nremote = \"redis://h:1/2;x\"\nremote_lock = \"2s\"\nmax_size = \"1GB\"\n[namespace.\"a\"]\nversion = 7\ncodec = \"json\"\nsync = \"off\"\nttl = \"2h\"\ntrack_body = true\nowner = \"team\"\nremote_timeout = \"75ms\"\nmax_size = \"8MB\"\n",
+            "[store]\nremote = \"redis://h:1/2;x\"\nremote_lock = \"2s\"\nmax_size = \"1GB\"\nobjects = \"s3://team-cache/ml\"\nobjects_min_size = \"4MB\"\n[namespace.\"a\"]\nversion = 7\ncodec = \"json\"\nsync = \"off\"\nttl = \"2h\"\ntrack_body = true\nowner = \"team\"\nremote_timeout = \"75ms\"\nmax_size = \"8MB\"\n",
         )
         .unwrap();
         let ns = config.namespace.values().next().unwrap();
         let written = write(ns, &config.store, Some(0x0123_4567_89ab_cdef));
         assert_eq!(
             written,
-            "v=7;c=json;s=off;t=7200;b=0123456789abcdef;o=team;w=75;l=2000;m=8000000;n=1000000000;u=redis://h:1/2;x"
+            "v=7;c=json;s=off;t=7200;b=0123456789abcdef;o=team;w=75;l=2000;m=8000000;n=1000000000;j=s3://team-cache/ml;z=4000000;u=redis://h:1/2;x"
         );
         let s = Settings::read(Some(written.leak()), Some("/cache"), "mine");
         assert_eq!(
@@ -337,6 +357,8 @@ mod tests {
                 max_size: 8_000_000,
                 store_max_size: 1_000_000_000,
                 remote_ca: None,
+                objects: Some("s3://team-cache/ml"),
+                objects_min_size: 4_000_000,
             }
         );
         let plain = Settings::read(Some("v=0;c=postcard;"), None, "mine");
@@ -371,7 +393,7 @@ mod tests {
 
     #[test]
     fn an_unknown_field_or_codec_is_refused_not_defaulted() {
-        for bad in ["v=1;z=3;", "c=xml;", "v=;", "v=1x;", "s=sometimes;"] {
+        for bad in ["v=1;q=3;", "c=xml;", "v=;", "v=1x;", "s=sometimes;"] {
             let caught = std::panic::catch_unwind(|| Settings::read(Some(bad), None, "x"));
             assert!(caught.is_err(), "{bad:?} was read");
         }

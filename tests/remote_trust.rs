@@ -195,38 +195,6 @@ async fn join<A: std::future::Future, B: std::future::Future>(
     .await
 }
 
-/// A loopback relay to `port` that passes requests at once and replies one
-/// byte every 30 ms: a link that is alive and never quite silent.
-fn trickling_relay(port: u16) -> u16 {
-    use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let relay = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { continue };
-            let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
-                continue;
-            };
-            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut c_in, &mut s_out);
-            });
-            let (mut s_in, mut c_out) = (server, client);
-            std::thread::spawn(move || {
-                let mut byte = [0u8; 1];
-                while s_in.read_exact(&mut byte).is_ok() {
-                    std::thread::sleep(Duration::from_millis(30));
-                    if c_out.write_all(&byte).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    relay
-}
-
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -400,7 +368,7 @@ fn a_trickling_link_costs_a_call_one_timeout_not_minutes() {
         writer.get_or_compute(&x, || vec![x as u8; 10_000]);
     }
     let port: u16 = redis.url().rsplit(':').next().unwrap().parse().unwrap();
-    let relay = format!("redis://127.0.0.1:{}", trickling_relay(port));
+    let relay = format!("redis://127.0.0.1:{}", common::relay::trickling(port));
     let reader = tempfile::tempdir().unwrap();
     let mut child = common::spawn(&mut role("trickle", reader.path(), &relay, None));
     // Not a speed measurement: a bound on a hang. Without a deadline for

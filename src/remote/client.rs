@@ -8,11 +8,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
+use super::health::Health;
 use super::wait::{self, Reply};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use once_cell::sync::Lazy;
 use redis::cluster::{ClusterClient, ClusterConnection, cluster_pipe};
@@ -29,9 +30,6 @@ const THREADS_MAX: usize = 64;
 /// made) and a call that offers the thread for the next job: made before the
 /// answer is sent, so that a caller's next operation finds it idle.
 type Job = Box<dyn FnOnce(&mut Option<Conn>, &dyn Fn()) + Send>;
-/// The first rest after a fault; it doubles up to [`REST_MAX_MS`].
-const REST_MIN_MS: u64 = 1_000;
-const REST_MAX_MS: u64 = 30_000;
 /// Records per pipeline when pushing or pulling a namespace.
 const BULK: usize = 500;
 
@@ -49,11 +47,6 @@ type Masters = (Vec<(String, redis::Client)>, Vec<String>);
 /// Open remotes, by address, timeout and CA file.
 type Opened = HashMap<(String, Duration, Option<PathBuf>), &'static Remote>;
 static OPEN: Lazy<Mutex<Opened>> = Lazy::new(Default::default);
-static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
-
-fn now_ms() -> u64 {
-    EPOCH.elapsed().as_millis() as u64
-}
 
 enum Client {
     Single(redis::Client),
@@ -109,11 +102,8 @@ pub struct Remote {
     idle: Mutex<Vec<mpsc::Sender<Job>>>,
     /// Connection threads alive.
     threads: AtomicUsize,
-    /// Until when (ms since [`EPOCH`]) the remote rests after a fault.
-    resting_until: AtomicU64,
-    /// The length of the last rest, `0` when healthy.
-    rest_ms: AtomicU64,
-    warned: AtomicBool,
+    /// Its rests after faults, and whether a fault was warned about.
+    health: Health,
     /// The largest value the server takes (`proto-max-bulk-len`), asked at
     /// the first store; `0` until then.
     max_value: AtomicU64,
@@ -221,9 +211,7 @@ impl Remote {
             client,
             idle: Mutex::new(Vec::new()),
             threads: AtomicUsize::new(0),
-            resting_until: AtomicU64::new(0),
-            rest_ms: AtomicU64::new(0),
-            warned: AtomicBool::new(false),
+            health: Health::default(),
             max_value: AtomicU64::new(0),
             certs,
         }));
@@ -390,7 +378,7 @@ impl Remote {
     }
 
     fn is_resting(&self) -> bool {
-        now_ms() < self.resting_until.load(Ordering::Relaxed)
+        self.health.is_resting()
     }
 
     /// What an operation's outcome means for the remote: a network failure
@@ -398,27 +386,12 @@ impl Remote {
     fn settle<T>(&self, out: RedisResult<T>) -> Option<T> {
         match out {
             Ok(value) => {
-                if self.rest_ms.swap(0, Ordering::Relaxed) != 0 {
-                    log::info!("permacache: remote {} is reachable again", self.label);
-                }
+                self.health.ok(&self.label);
                 Some(value)
             }
             Err(e) => {
-                if is_network(&e) {
-                    let rest =
-                        (self.rest_ms.load(Ordering::Relaxed) * 2).clamp(REST_MIN_MS, REST_MAX_MS);
-                    self.rest_ms.store(rest, Ordering::Relaxed);
-                    self.resting_until.store(now_ms() + rest, Ordering::Relaxed);
-                }
-                let e = describe(&e, self.timeout);
-                if !self.warned.swap(true, Ordering::Relaxed) {
-                    warning!(
-                        "permacache: remote {}: {e}; going on with the local store alone and trying the remote again later",
-                        self.label
-                    );
-                } else {
-                    log::debug!("permacache: remote {}: {e}", self.label);
-                }
+                self.health
+                    .failed(&self.label, is_network(&e), &describe(&e, self.timeout));
                 None
             }
         }

@@ -1,5 +1,5 @@
 //! The one error of the remote layer: an address that is not one, a build
-//! without the `redis` feature, or a failure of the Redis client (kept as the
+//! without the `redis` or `s3` feature, or a failure of the Redis client (kept as the
 //! source). Never shows a password: addresses are redacted.
 
 use std::fmt;
@@ -15,13 +15,21 @@ pub enum RemoteError {
         /// What is wrong, and what was expected.
         reason: String,
     },
-    /// This build has no `redis` feature.
-    NoFeature,
+    /// This build lacks the feature the remote needs (`redis` or `s3`).
+    NoFeature(&'static str),
     /// The CA file given for a `rediss://` remote cannot be read.
     BadCa {
         /// The file.
         path: std::path::PathBuf,
         /// Why.
+        reason: String,
+    },
+    /// The object store failed or refused a request.
+    #[cfg(feature = "s3")]
+    Objects {
+        /// The store's address, `s3://bucket/prefix/`.
+        address: String,
+        /// What went wrong, in words.
         reason: String,
     },
     /// The Redis client failed.
@@ -40,14 +48,19 @@ impl fmt::Display for RemoteError {
             RemoteError::BadAddress { address, reason } => {
                 write!(f, "bad remote address {address:?}: {reason}")
             }
-            RemoteError::NoFeature => f.write_str(
-                "this build of permacache has no `redis` feature; enable it in Cargo.toml (permacache = { features = [\"redis\"] })",
+            RemoteError::NoFeature(feature) => write!(
+                f,
+                "this build of permacache has no `{feature}` feature; enable it in Cargo.toml (permacache = {{ features = [\"{feature}\"] }})"
             ),
             RemoteError::BadCa { path, reason } => write!(
                 f,
                 "cannot read the remote's CA file {} ({reason}); expected a PEM file of certificate authorities (remote_ca, PERMACACHE_REMOTE_CA)",
                 path.display()
             ),
+            #[cfg(feature = "s3")]
+            RemoteError::Objects { address, reason } => {
+                write!(f, "object store {address}: {reason}")
+            }
             #[cfg(feature = "redis")]
             RemoteError::Redis { address, .. } => write!(f, "remote {address}"),
         }

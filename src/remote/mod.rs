@@ -26,15 +26,22 @@
 #[cfg(feature = "redis")]
 mod client;
 mod error;
+#[cfg_attr(not(any(feature = "redis", feature = "s3")), allow(dead_code))]
+mod health;
+#[cfg(feature = "s3")]
+mod objects;
 pub mod seal;
 mod tier;
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "redis", feature = "s3")), allow(dead_code))]
 mod wait;
 
 pub use error::RemoteError;
 
 #[cfg(feature = "redis")]
 pub use client::{MAX_VALUE, Remote};
+#[cfg(feature = "s3")]
+pub use objects::Objects;
+pub use tier::object_prefix;
 pub(crate) use tier::{Claim, Fetched, LockGuard, Tier};
 
 use std::time::Duration;
@@ -87,7 +94,19 @@ pub struct RemoteSettings {
     /// verified against, instead of the system's (`PERMACACHE_REMOTE_CA`
     /// overrides it).
     pub ca: Option<std::path::PathBuf>,
+    /// Which object store (`s3://bucket/prefix`).
+    pub objects: RemoteChoice,
+    /// With both remotes, records this long or longer go to the object
+    /// store; 1 MiB when `None`.
+    pub objects_min_size: Option<u64>,
 }
+
+/// The default of `remote_timeout` for an object store, in milliseconds:
+/// S3's first byte often takes 20 to 200 ms, where Redis answers in one.
+pub const DEFAULT_OBJECTS_TIMEOUT_MS: u64 = 1_000;
+
+/// The default of `objects_min_size`: 1 MiB.
+pub const DEFAULT_OBJECTS_MIN_SIZE: u64 = 1 << 20;
 
 /// Shows the address without its password.
 impl std::fmt::Debug for RemoteSettings {
@@ -97,6 +116,8 @@ impl std::fmt::Debug for RemoteSettings {
             .field("timeout", &self.timeout)
             .field("lock", &self.lock)
             .field("ca", &self.ca)
+            .field("objects", &self.objects)
+            .field("objects_min_size", &self.objects_min_size)
             .finish()
     }
 }
@@ -108,6 +129,20 @@ static ENV_REMOTE: Lazy<Option<String>> = Lazy::new(|| {
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
 });
+
+/// `PERMACACHE_OBJECTS`, read once.
+static ENV_OBJECTS: Lazy<Option<String>> = Lazy::new(|| {
+    std::env::var("PERMACACHE_OBJECTS")
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+});
+
+/// The object store `PERMACACHE_OBJECTS` names, if it names one (not unset,
+/// empty or `off`).
+pub fn env_objects() -> Option<&'static str> {
+    ENV_OBJECTS.as_deref().filter(|spec| *spec != "off")
+}
 
 /// `PERMACACHE_REMOTE_TIMEOUT`, read once.
 static ENV_TIMEOUT: Lazy<Option<Duration>> = Lazy::new(|| {
@@ -159,6 +194,29 @@ impl RemoteSettings {
             .or_else(|| self.ca.clone());
         Some((spec, timeout, ca))
     }
+
+    /// The object store's address and timeout to use, after
+    /// `PERMACACHE_OBJECTS` (which overrides the configured one, or as `off`
+    /// turns every object store off, except for a namespace configured
+    /// `"off"`) and `PERMACACHE_REMOTE_TIMEOUT`.
+    pub(crate) fn resolve_objects(&self) -> Option<(String, Duration)> {
+        let spec = match (&self.objects, ENV_OBJECTS.as_deref()) {
+            (RemoteChoice::Off, _) | (_, Some("off")) => return None,
+            (_, Some(env)) => env.to_string(),
+            (RemoteChoice::Use(spec), None) => spec.clone(),
+            (RemoteChoice::Inherit, None) => return None,
+        };
+        let timeout = (*ENV_TIMEOUT)
+            .or(self.timeout)
+            .unwrap_or(Duration::from_millis(DEFAULT_OBJECTS_TIMEOUT_MS));
+        Some((spec, timeout))
+    }
+
+    /// `objects_min_size`, or its default, in bytes.
+    pub(crate) fn objects_min_size_or_default(&self) -> usize {
+        usize::try_from(self.objects_min_size.unwrap_or(DEFAULT_OBJECTS_MIN_SIZE))
+            .unwrap_or(usize::MAX)
+    }
 }
 
 /// Checks a remote address as permacache.toml and `PERMACACHE_REMOTE` take
@@ -196,6 +254,22 @@ pub fn record_key(namespace: &str, header: &Header, key: &[u8]) -> String {
     out
 }
 
+/// The object-store name of a record (under the store's prefix), from its
+/// header and canonical key: `permacache/<namespace>/<version>-<body>/<hash>`.
+pub fn object_name(namespace: &str, header: &Header, key: &[u8]) -> String {
+    let mut out = object_prefix(namespace, header.namespace_version, header.body_fingerprint);
+    push_hex(&mut out, &key_hash(header.owner, key));
+    out
+}
+
+/// The record key (which seals bind) of an object-store name of
+/// `namespace`, when it is one.
+pub fn key_of_object(namespace: &str, name: &str) -> Option<String> {
+    let rest = name.strip_prefix("permacache/")?.strip_prefix(namespace)?;
+    let (version_body, hash) = rest.strip_prefix('/')?.split_once('/')?;
+    (!hash.contains('/')).then(|| format!("permacache:{namespace}:{version_body}:{hash}"))
+}
+
 /// The lock key beside a record key.
 pub(crate) fn lock_key(record_key: &str) -> String {
     format!("permacache-lock:{}", &record_key["permacache:".len()..])
@@ -220,7 +294,7 @@ impl Remote {
         _timeout: Duration,
         _ca: Option<&std::path::Path>,
     ) -> Result<&'static Remote, RemoteError> {
-        Err(RemoteError::NoFeature)
+        Err(RemoteError::NoFeature("redis"))
     }
     pub(crate) fn label(&self) -> &str {
         match *self {}
@@ -263,6 +337,30 @@ impl Remote {
         _key: &str,
         _lock: &str,
     ) -> Option<(Option<Vec<u8>>, bool)> {
+        match *self {}
+    }
+}
+
+/// Without the `s3` feature there is no object store: the type has no
+/// values.
+#[cfg(not(feature = "s3"))]
+pub enum Objects {}
+
+#[cfg(not(feature = "s3"))]
+impl Objects {
+    pub(crate) fn open(_spec: &str, _timeout: Duration) -> Result<&'static Objects, RemoteError> {
+        Err(RemoteError::NoFeature("s3"))
+    }
+    pub(crate) fn label(&self) -> &str {
+        match *self {}
+    }
+    pub(crate) fn get(&self, _name: &str) -> Option<Vec<u8>> {
+        match *self {}
+    }
+    pub(crate) fn put_new(&self, _name: &str, _bytes: &[u8]) {
+        match *self {}
+    }
+    pub(crate) fn delete(&self, _name: &str) {
         match *self {}
     }
 }

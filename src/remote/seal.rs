@@ -1,8 +1,9 @@
-//! Sealed remote values: what a machine writes to Redis around a record,
-//! and checks before it decodes or keeps one. With a team secret
-//! (`PERMACACHE_REMOTE_SECRET`), every value carries a keyed BLAKE3 MAC over
-//! its Redis key and the whole record: whoever can write to Redis but does
-//! not hold the secret cannot plant a value that another machine serves.
+//! Sealed remote values: what a machine writes to a remote (Redis, or the
+//! object store) around a record, and checks before it decodes or keeps one.
+//! With a team secret (`PERMACACHE_REMOTE_SECRET`), every value carries a
+//! keyed BLAKE3 MAC over its record name (the Redis key, in every remote) and
+//! the whole record: whoever can write to a remote but does not hold the
+//! secret cannot plant a value that another machine serves.
 //!
 //! Layout (remote format 3): one byte, the format (3); one byte, `0`
 //! unsigned or `1` signed; the record, byte for byte as in LMDB; and for a
@@ -12,7 +13,7 @@
 //! without one serves signed and unsigned values alike, on the record's
 //! checksum and header checks alone.
 
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "s3"))]
 use once_cell::sync::Lazy;
 
 /// The format byte of a sealed value.
@@ -21,12 +22,12 @@ const UNSIGNED: u8 = 0;
 const SIGNED: u8 = 1;
 const MAC_LEN: usize = 32;
 /// BLAKE3's key derivation context for the MAC key.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "redis", feature = "s3")), allow(dead_code))]
 const CONTEXT: &str = "permacache 2026-11 remote record MAC v3";
 
 /// A team secret, as the MAC key derived from it.
 #[derive(Clone)]
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "redis", feature = "s3")), allow(dead_code))]
 pub struct Secret([u8; 32]);
 
 impl std::fmt::Debug for Secret {
@@ -39,12 +40,12 @@ impl std::fmt::Debug for Secret {
 // `None`), and BLAKE3 is not compiled.
 impl Secret {
     /// The MAC key of a secret phrase.
-    #[cfg(feature = "redis")]
+    #[cfg(any(feature = "redis", feature = "s3"))]
     pub fn new(secret: &[u8]) -> Secret {
         Secret(blake3::derive_key(CONTEXT, secret))
     }
 
-    #[cfg(feature = "redis")]
+    #[cfg(any(feature = "redis", feature = "s3"))]
     fn mac(&self, redis_key: &str, record: &[u8]) -> [u8; MAC_LEN] {
         let mut h = blake3::Hasher::new_keyed(&self.0);
         h.update(&(redis_key.len() as u64).to_le_bytes());
@@ -55,17 +56,17 @@ impl Secret {
 
     /// Whether `mac` is this secret's MAC of the record under `redis_key`,
     /// compared in constant time.
-    #[cfg(feature = "redis")]
+    #[cfg(any(feature = "redis", feature = "s3"))]
     fn verifies(&self, redis_key: &str, record: &[u8], mac: [u8; MAC_LEN]) -> bool {
         blake3::Hash::from(self.mac(redis_key, record)) == blake3::Hash::from(mac)
     }
 
-    #[cfg(not(feature = "redis"))]
+    #[cfg(not(any(feature = "redis", feature = "s3")))]
     fn mac(&self, _redis_key: &str, _record: &[u8]) -> [u8; MAC_LEN] {
         unreachable!("no secret without the redis feature")
     }
 
-    #[cfg(not(feature = "redis"))]
+    #[cfg(not(any(feature = "redis", feature = "s3")))]
     fn verifies(&self, _redis_key: &str, _record: &[u8], _mac: [u8; MAC_LEN]) -> bool {
         unreachable!("no secret without the redis feature")
     }
@@ -73,15 +74,15 @@ impl Secret {
 
 /// `PERMACACHE_REMOTE_SECRET`, read once; an empty value is none.
 pub fn env_secret() -> Option<&'static Secret> {
-    #[cfg(not(feature = "redis"))]
+    #[cfg(not(any(feature = "redis", feature = "s3")))]
     return None;
-    #[cfg(feature = "redis")]
+    #[cfg(any(feature = "redis", feature = "s3"))]
     static SECRET: Lazy<Option<Secret>> = Lazy::new(|| {
         let text = std::env::var_os("PERMACACHE_REMOTE_SECRET")?;
         let bytes = std::os::unix::ffi::OsStrExt::as_bytes(text.as_os_str()).to_vec();
         (!bytes.is_empty()).then(|| Secret::new(&bytes))
     });
-    #[cfg(feature = "redis")]
+    #[cfg(any(feature = "redis", feature = "s3"))]
     SECRET.as_ref()
 }
 
@@ -107,7 +108,7 @@ impl std::fmt::Display for Rejected {
                 "unsigned, and this machine has PERMACACHE_REMOTE_SECRET: written by a machine without the secret, or planted"
             }
             Rejected::BadSignature => {
-                "its signature does not verify: written with another PERMACACHE_REMOTE_SECRET, or changed in Redis"
+                "its signature does not verify: written with another PERMACACHE_REMOTE_SECRET, or changed in the remote"
             }
         })
     }
@@ -167,7 +168,7 @@ pub fn unseal<'v>(
     }
 }
 
-#[cfg(all(test, feature = "redis"))]
+#[cfg(all(test, any(feature = "redis", feature = "s3")))]
 mod tests {
     use super::*;
 

@@ -1,7 +1,10 @@
-//! One namespace's view of its remote: the Redis keys of its records, the
-//! lookups and stores its cache makes there, and the cross-machine
-//! compute-once lock. Every operation is best effort: a remote that cannot
-//! answer is a miss, and a store it cannot take is skipped.
+//! One namespace's view of its remotes: Redis, the object store, or both.
+//! It names its records there, looks them up (Redis first, then the object
+//! store, keeping a hit of the slower one in the faster), routes stores by
+//! size (records of `objects_min_size` and more to the object store when
+//! both are on), and takes the cross-machine compute-once lock. Every
+//! operation is best effort: a remote that cannot answer is a miss, and a
+//! store it cannot take is skipped.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -11,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use once_cell::sync::Lazy;
 
 use super::seal::{Rejected, Secret, env_secret, seal, unseal};
-use super::wait::{block_on, sleep};
-use super::{Remote, RemoteSettings, key_prefix, lock_key, push_hex};
+use super::wait::{block_on, off_thread, sleep};
+use super::{Objects, Remote, RemoteSettings, key_prefix, lock_key, push_hex};
 
 /// How long a waiter sleeps between looks at a locked key, at first and at
 /// most.
@@ -21,15 +24,25 @@ const POLL_MAX: Duration = Duration::from_millis(100);
 
 /// A namespace's shared tier.
 pub(crate) struct Tier {
-    remote: &'static Remote,
-    /// `permacache:<namespace>:<version>-<body>:`.
+    /// Redis, when configured.
+    redis: Option<&'static Remote>,
+    /// The object store, when configured.
+    objects: Option<&'static Objects>,
+    /// With both remotes, records this long or longer go to the object
+    /// store, shorter ones to Redis.
+    objects_min_size: usize,
+    /// `permacache:<namespace>:<version>-<body>:`: the records' names, which
+    /// their seals bind, in every remote.
     prefix: String,
+    /// `permacache/<namespace>/<version>-<body>/`: where the object store
+    /// keeps them.
+    object_prefix: String,
+    /// What the tier's messages call it.
+    label: String,
     lock: Option<Duration>,
     ttl: Option<Duration>,
     /// The team secret records are signed and checked with.
     secret: Option<&'static Secret>,
-    /// Whether a rejected record was warned about.
-    warned_rejected: std::sync::atomic::AtomicBool,
 }
 
 /// What the remote has under one key.
@@ -46,7 +59,7 @@ pub(crate) enum Fetched {
 impl std::fmt::Debug for Tier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tier")
-            .field("remote", &self.remote.label())
+            .field("remote", &self.label)
             .field("lock", &self.lock)
             .finish()
     }
@@ -139,9 +152,36 @@ fn new_token() -> String {
     )
 }
 
+/// The remote `opened`, or none after one warning per address.
+fn usable<T>(namespace: &str, spec: &str, opened: Result<T, super::RemoteError>) -> Option<T> {
+    match opened {
+        Ok(remote) => Some(remote),
+        Err(e) => {
+            let first = BAD_ADDRESSES
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(spec.to_string());
+            if first {
+                warning!(
+                    "permacache: namespace {namespace}: {}; going on without it",
+                    crate::store::Chain(&e)
+                );
+            }
+            None
+        }
+    }
+}
+
+/// The part of an object's name that names one namespace's records of one
+/// version and body: `permacache/<namespace>/<version>-<body>/`.
+pub fn object_prefix(namespace: &str, version: u32, body_fingerprint: u64) -> String {
+    format!("permacache/{namespace}/{version}-{body_fingerprint:016x}/")
+}
+
 impl Tier {
-    /// The tier of a namespace, when its settings and `PERMACACHE_REMOTE`
-    /// ask for one; an unusable address is logged once and gives none.
+    /// The tier of a namespace, when its settings and the environment
+    /// (`PERMACACHE_REMOTE`, `PERMACACHE_OBJECTS`) ask for one; an unusable
+    /// address is logged once and left out.
     pub(crate) fn open(
         namespace: &str,
         settings: &RemoteSettings,
@@ -149,35 +189,40 @@ impl Tier {
         body_fingerprint: u64,
         ttl: Option<Duration>,
     ) -> Option<Tier> {
-        let (spec, timeout, ca) = settings.resolve()?;
-        match Remote::open(&spec, timeout, ca.as_deref()) {
-            Ok(remote) => Some(Tier {
-                remote,
-                prefix: key_prefix(namespace, version, body_fingerprint),
-                lock: settings.lock,
-                ttl,
-                secret: env_secret(),
-                warned_rejected: std::sync::atomic::AtomicBool::new(false),
-            }),
-            Err(e) => {
-                let first = BAD_ADDRESSES
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(spec.clone());
-                if first {
-                    warning!(
-                        "permacache: namespace {namespace}: {}; using the local store alone",
-                        crate::store::Chain(&e)
-                    );
-                }
-                None
-            }
+        let redis = settings.resolve().and_then(|(spec, timeout, ca)| {
+            usable(
+                namespace,
+                &spec,
+                Remote::open(&spec, timeout, ca.as_deref()),
+            )
+        });
+        let objects = settings
+            .resolve_objects()
+            .and_then(|(spec, timeout)| usable(namespace, &spec, Objects::open(&spec, timeout)));
+        if redis.is_none() && objects.is_none() {
+            return None;
         }
+        let label = [redis.map(|r| r.label()), objects.map(|o| o.label())]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" + ");
+        Some(Tier {
+            redis,
+            objects,
+            objects_min_size: settings.objects_min_size_or_default(),
+            prefix: key_prefix(namespace, version, body_fingerprint),
+            object_prefix: object_prefix(namespace, version, body_fingerprint),
+            label,
+            lock: settings.lock,
+            ttl,
+            secret: env_secret(),
+        })
     }
 
-    /// The remote's address, without password.
+    /// The remotes' addresses, without password.
     pub(crate) fn label(&self) -> &str {
-        self.remote.label()
+        &self.label
     }
 
     fn key(&self, hash: &[u8; 16]) -> String {
@@ -187,29 +232,55 @@ impl Tier {
         key
     }
 
-    /// The record stored under a key hash, if the remote has one and answers.
+    /// The object-store name of a record.
+    fn object_name(&self, hash: &[u8; 16]) -> String {
+        let mut name = String::with_capacity(self.object_prefix.len() + 32);
+        name.push_str(&self.object_prefix);
+        push_hex(&mut name, hash);
+        name
+    }
+
+    /// Whether a record of this length goes to the object store.
+    fn to_objects(&self, len: usize) -> bool {
+        self.objects.is_some() && (self.redis.is_none() || len >= self.objects_min_size)
+    }
+
+    /// The record stored under a key hash, if a remote has one and answers.
     pub(crate) fn get(&self, hash: &[u8; 16]) -> Fetched {
         self.get_many(std::slice::from_ref(hash))
             .pop()
             .unwrap_or(Fetched::Absent)
     }
 
-    /// [`Tier::get`] for `async` callers.
+    /// [`Tier::get`] for `async` callers: the object store is asked on
+    /// another thread, so the executor's is never blocked.
     pub(crate) async fn get_async(&self, hash: &[u8; 16]) -> Fetched {
         let key = self.key(hash);
-        match self.remote.get_many_async(std::slice::from_ref(&key)).await {
-            Some(mut values) => match values.pop().flatten() {
-                Some(value) => self.open_value(&key, &value),
-                None => Fetched::Absent,
-            },
-            None => Fetched::Absent,
+        let mut found = Fetched::Absent;
+        if let Some(redis) = self.redis
+            && let Some(Some(value)) = redis
+                .get_many_async(std::slice::from_ref(&key))
+                .await
+                .and_then(|mut values| values.pop())
+        {
+            found = self.open_value(&key, &value);
         }
+        if let (Fetched::Record(_), _) | (_, None) = (&found, self.objects) {
+            return found;
+        }
+        let (objects, name) = (self.objects, self.object_name(hash));
+        let value = match objects {
+            Some(objects) => off_thread(move || objects.get(&name)).await.flatten(),
+            None => None,
+        };
+        self.with_object(&key, value, found)
     }
 
-    /// The records of many key hashes, in one round trip.
+    /// The records of many key hashes: one Redis round trip, then the
+    /// object store for those Redis has not.
     pub(crate) fn get_many(&self, hashes: &[[u8; 16]]) -> Vec<Fetched> {
         let keys: Vec<String> = hashes.iter().map(|h| self.key(h)).collect();
-        match self.remote.get_many(&keys) {
+        let mut found: Vec<Fetched> = match self.redis.and_then(|r| r.get_many(&keys)) {
             Some(values) => keys
                 .iter()
                 .zip(values)
@@ -219,6 +290,38 @@ impl Tier {
                 })
                 .collect(),
             None => hashes.iter().map(|_| Fetched::Absent).collect(),
+        };
+        if let Some(objects) = self.objects {
+            for ((hash, key), slot) in hashes.iter().zip(&keys).zip(found.iter_mut()) {
+                if !matches!(slot, Fetched::Record(_)) {
+                    let value = objects.get(&self.object_name(hash));
+                    let before = std::mem::replace(slot, Fetched::Absent);
+                    *slot = self.with_object(key, value, before);
+                }
+            }
+        }
+        found
+    }
+
+    /// What the object store answered for `key`, over what Redis did
+    /// (`before`); a record is kept in Redis too when it belongs there.
+    fn with_object(&self, key: &str, value: Option<Vec<u8>>, before: Fetched) -> Fetched {
+        let Some(value) = value else {
+            return before;
+        };
+        match self.open_value(key, &value) {
+            Fetched::Record(record) => {
+                if let Some(redis) = self.redis
+                    && !self.to_objects(record.len())
+                {
+                    redis.set_many(&[(key.to_string(), value.as_slice())], self.ttl);
+                }
+                Fetched::Record(record)
+            }
+            rejected => match before {
+                Fetched::Absent => rejected,
+                before => before,
+            },
         }
     }
 
@@ -228,47 +331,75 @@ impl Tier {
         match unseal(key, value, self.secret) {
             Ok(record) => Fetched::Record(record.to_vec()),
             Err(why) => {
-                if !self.warned_rejected.swap(true, Ordering::Relaxed) {
-                    warning!(
-                        "permacache: remote {}: a value under {key} is not served: {why}",
-                        self.label()
-                    );
-                }
+                // The lookup that asked warns, naming the namespace.
+                log::debug!(
+                    "permacache: remote {}: a value under {key} is not served: {why}",
+                    self.label()
+                );
                 Fetched::Rejected(why)
             }
         }
     }
 
     /// Stores records, sealed (signed with the team secret when there is
-    /// one), expiring with the namespace's ttl.
+    /// one): big ones in the object store, written once, and the others in
+    /// Redis, expiring with the namespace's ttl.
     pub(crate) fn put_many(&self, records: &[(&[u8; 16], &[u8])]) {
-        let sealed = self.sealed(records);
-        self.remote.set_many(&entries(&sealed), self.ttl);
+        let (redis, objects) = self.sealed(records);
+        if let (Some(remote), false) = (self.redis, redis.is_empty()) {
+            remote.set_many(&entries(&redis), self.ttl);
+        }
+        if let Some(store) = self.objects {
+            for (name, value) in &objects {
+                store.put_new(name, value);
+            }
+        }
     }
 
     /// [`Tier::put_many`] for `async` callers.
     pub(crate) async fn put_many_async(&self, records: &[(&[u8; 16], &[u8])]) {
-        let sealed = self.sealed(records);
-        self.remote
-            .set_many_async(&entries(&sealed), self.ttl)
-            .await;
-    }
-
-    /// Records under their Redis keys, sealed.
-    fn sealed(&self, records: &[(&[u8; 16], &[u8])]) -> Vec<(String, Vec<u8>)> {
-        records
-            .iter()
-            .map(|(h, r)| {
-                let key = self.key(h);
-                let value = seal(&key, r, self.secret);
-                (key, value)
+        let (redis, objects) = self.sealed(records);
+        if let (Some(remote), false) = (self.redis, redis.is_empty()) {
+            remote.set_many_async(&entries(&redis), self.ttl).await;
+        }
+        if let (Some(store), false) = (self.objects, objects.is_empty()) {
+            off_thread(move || {
+                for (name, value) in &objects {
+                    store.put_new(name, value);
+                }
             })
-            .collect()
+            .await;
+        }
     }
 
-    /// Removes the record of a key hash.
+    /// Records sealed under their names, for Redis and for the object
+    /// store.
+    #[allow(clippy::type_complexity)]
+    fn sealed(
+        &self,
+        records: &[(&[u8; 16], &[u8])],
+    ) -> (Vec<(String, Vec<u8>)>, Vec<(String, Vec<u8>)>) {
+        let (mut redis, mut objects) = (Vec::new(), Vec::new());
+        for (hash, record) in records {
+            let key = self.key(hash);
+            let value = seal(&key, record, self.secret);
+            if self.to_objects(record.len()) {
+                objects.push((self.object_name(hash), value));
+            } else {
+                redis.push((key, value));
+            }
+        }
+        (redis, objects)
+    }
+
+    /// Removes the record of a key hash from every remote.
     pub(crate) fn remove(&self, hash: &[u8; 16]) {
-        self.remote.delete(&self.key(hash));
+        if let Some(redis) = self.redis {
+            redis.delete(&self.key(hash));
+        }
+        if let Some(objects) = self.objects {
+            objects.delete(&self.object_name(hash));
+        }
     }
 
     /// Before computing a missed key: with a compute-once lock configured,
@@ -290,17 +421,17 @@ impl Tier {
         hash: &[u8; 16],
         mut accept: impl FnMut(&[u8]) -> Option<T>,
     ) -> Claim<T> {
-        let Some(lease) = self.lock else {
+        let (Some(lease), Some(remote)) = (self.lock, self.redis) else {
             return Claim::Compute(None);
         };
         let key = self.key(hash);
         let lock = lock_key(&key);
         let token = new_token();
-        let guard = || LockGuard::held(self.remote, lock.clone(), token.clone());
+        let guard = || LockGuard::held(remote, lock.clone(), token.clone());
         // The lock lives HOLD in Redis, renewed while its holder lives;
         // `lease` bounds how long the others wait for it.
         let hold = lease.min(HOLD);
-        match self.remote.try_lock_async(&lock, &token, hold).await {
+        match remote.try_lock_async(&lock, &token, hold).await {
             Some(true) => return Claim::Compute(Some(guard())),
             Some(false) => {}
             None => return Claim::Compute(None),
@@ -310,7 +441,7 @@ impl Tier {
         while Instant::now() < deadline {
             sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
             pause = (pause * 2).min(POLL_MAX);
-            let Some((value, held)) = self.remote.poll_async(&key, &lock).await else {
+            let Some((value, held)) = remote.poll_async(&key, &lock).await else {
                 return Claim::Compute(None);
             };
             if let Some(value) = value.and_then(|bytes| match self.open_value(&key, &bytes) {
@@ -322,7 +453,7 @@ impl Tier {
             if !held {
                 // The holder stopped without storing a usable value (an
                 // error, a panic, a lost lease): take over.
-                match self.remote.try_lock_async(&lock, &token, hold).await {
+                match remote.try_lock_async(&lock, &token, hold).await {
                     Some(true) => return Claim::Compute(Some(guard())),
                     // Another waiter took over: keep waiting for its value.
                     Some(false) => {}

@@ -63,6 +63,7 @@ impl<T> Reply<T> {
     /// Blocks until the answer, or `None` at the deadline. (No spinning:
     /// on two cores a spinning caller takes the core the connection thread
     /// or the server needs.)
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn wait(self) -> Option<T> {
         let (slot, ready) = &*self.shared;
         let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
@@ -199,6 +200,26 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
             return out;
         }
         std::thread::park();
+    }
+}
+
+/// Runs blocking `work` (an object-store request, which keeps its own
+/// deadlines) on a thread of its own, and waits for it as a future; `None`
+/// when no thread can be started.
+pub(crate) async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    // The work bounds itself; this deadline only keeps `Reply` whole.
+    let (reply, answer) = reply(Duration::from_secs(365 * 86_400));
+    let spawned = std::thread::Builder::new()
+        .name("permacache-objects".into())
+        .spawn(move || answer.send(work()));
+    match spawned {
+        Ok(_) => reply.await,
+        Err(e) => {
+            log::debug!("permacache: cannot start a thread for the object store: {e}");
+            None
+        }
     }
 }
 

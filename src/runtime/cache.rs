@@ -197,16 +197,39 @@ impl<R> CacheBuilder<R> {
         self
     }
 
-    /// Keeps this cache local, whatever `PERMACACHE_REMOTE` says.
-    #[cfg(feature = "redis")]
+    /// Keeps this cache local, whatever `PERMACACHE_REMOTE` and
+    /// `PERMACACHE_OBJECTS` say.
+    #[cfg(any(feature = "redis", feature = "s3"))]
     pub fn local_only(mut self) -> Self {
         self.remote.choice = crate::remote::RemoteChoice::Off;
+        self.remote.objects = crate::remote::RemoteChoice::Off;
         self
     }
 
-    /// How long one remote operation may take before the call goes on
-    /// without the remote (50 ms by default).
-    #[cfg(feature = "redis")]
+    /// Shares the cache through an S3-compatible object store
+    /// (`s3://bucket/prefix`; endpoint, region and credentials from the AWS
+    /// variables): a local miss asks it (after Redis, when there is one),
+    /// and computed values go to it. `PERMACACHE_OBJECTS`, when set,
+    /// overrides it.
+    #[cfg(feature = "s3")]
+    pub fn objects(mut self, address: impl Into<String>) -> Self {
+        self.remote.objects = crate::remote::RemoteChoice::Use(address.into());
+        self
+    }
+
+    /// With both Redis and an object store, records of this many bytes or
+    /// more go to the object store and smaller ones to Redis (1 MiB by
+    /// default).
+    #[cfg(feature = "s3")]
+    pub fn objects_min_size(mut self, bytes: u64) -> Self {
+        self.remote.objects_min_size = Some(bytes);
+        self
+    }
+
+    /// How long a remote may stall (move fewer than 16 KiB) before the call
+    /// goes on without it (50 ms by default). On Redis it bounds a whole
+    /// operation.
+    #[cfg(any(feature = "redis", feature = "s3"))]
     pub fn remote_timeout(mut self, timeout: Duration) -> Self {
         self.remote.timeout = Some(timeout);
         self

@@ -329,6 +329,17 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     fn judge_remote(&self, key: &str, bytes: &[u8]) -> Option<R> {
         match self.judge(key, bytes) {
             Lookup::Hit(value) => Some(value),
+            Lookup::Miss(Miss::Damaged, detail) => {
+                // Changed on the way or in the remote: worth a look.
+                self.ns.warn_decode_once(|| {
+                    format!(
+                        "namespace {}: a record from the remote is damaged ({}); recomputing",
+                        self.ns.name(),
+                        detail.as_deref().unwrap_or("no detail")
+                    )
+                });
+                None
+            }
             Lookup::Miss(why, detail) => {
                 log::debug!(
                     "permacache: namespace {}: a record from the remote is a miss ({why}{})",

@@ -277,5 +277,11 @@ fn remote(s: &Settings) -> RemoteSettings {
         timeout: millis(s.remote_timeout_ms),
         lock: millis(s.remote_lock_ms),
         ca: s.remote_ca.map(std::path::PathBuf::from),
+        objects: match s.objects {
+            None => RemoteChoice::Inherit,
+            Some("") => RemoteChoice::Off,
+            Some(spec) => RemoteChoice::Use(spec.to_string()),
+        },
+        objects_min_size: (s.objects_min_size > 0).then_some(s.objects_min_size),
     }
 }

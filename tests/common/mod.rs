@@ -6,6 +6,8 @@
 pub mod fixture;
 pub mod logs;
 pub mod redis_server;
+pub mod relay;
+pub mod s3_server;
 
 use std::process::{Child, Command, Output, Stdio};
 

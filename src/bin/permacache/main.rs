@@ -67,11 +67,14 @@ enum Command {
     /// Remove old entries, entries of older versions, or the least recently
     /// used beyond a size; then compact
     Gc(gc::Args),
-    /// Copy a namespace's entries to the shared tier (Redis; needs the `redis` feature)
+    /// Copy a namespace's entries to the shared tiers (Redis, an object store;
+    /// needs the `redis` or `s3` feature)
     Push(remote::Args),
-    /// Copy a namespace's entries from the shared tier: adds missing ones,
+    /// Copy a namespace's entries from the shared tiers: adds missing ones,
     /// replaces older ones (exit 1 if invalid remote records were skipped)
     Pull(remote::Args),
+    /// List the records the shared tiers hold of a namespace
+    Remote(remote::Args),
     /// Verify one namespace in this process (what `verify` runs per
     /// namespace in a child)
     #[command(name = "__verify-one", hide = true)]
@@ -277,6 +280,7 @@ fn main() -> ExitCode {
         Command::Gc(a) => gc::run(&ctx, a),
         Command::Push(a) => remote::push(&ctx, a),
         Command::Pull(a) => remote::pull(&ctx, a),
+        Command::Remote(a) => remote::list(&ctx, a),
         Command::VerifyOne(a) => verify::run_one(&ctx, &a.namespace),
         Command::GcWork(a) => gc::run_work(&ctx, a),
     };

@@ -1,0 +1,407 @@
+//! The object-store tier against a real S3 API server (`moto_server`) on
+//! loopback: "machines" are child processes with their own store roots,
+//! sharing one bucket alone or beside Redis; values of 8 MB and 200 MB; a
+//! poisoned object, another team secret, write-once objects; the server
+//! killed, frozen, trickling; a missing bucket; the CLI's push, pull and
+//! listing.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::redis_server::RedisServer;
+use common::s3_server::S3Server;
+use common::{ROLE, lines_with, run};
+use permacache::Cache;
+
+const NS: &str = "tests/objects/values";
+
+/// The value of `x` at `size` bytes: every byte depends on `x` and its
+/// place, so a value served for the wrong key or cut short shows.
+fn value(x: u64, size: usize) -> Vec<u8> {
+    (0..size)
+        .map(|i| (x as usize).wrapping_mul(31).wrapping_add(i / 4096) as u8)
+        .collect()
+}
+
+/// The roles a child plays: `values` computes `value(x, SIZE)` for each x
+/// of `XS` through a cache on `PERMACACHE_DIR` (objects and Redis from the
+/// environment), and prints its computations and warnings.
+#[test]
+#[ignore = "run by other tests as a child process"]
+fn child() {
+    common::logs::capture();
+    assert_eq!(std::env::var(ROLE).unwrap(), "values");
+    let size: usize = std::env::var("SIZE").unwrap().parse().unwrap();
+    let xs: Vec<u64> = std::env::var("XS")
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let mut builder = Cache::builder(NS).root(std::env::var("PERMACACHE_DIR").unwrap());
+    if let Ok(ms) = std::env::var("TIMEOUT_MS") {
+        builder = builder.remote_timeout(Duration::from_millis(ms.parse().unwrap()));
+    }
+    let cache: Cache<Vec<u8>> = builder.open().unwrap();
+    let mut runs = 0;
+    for &x in &xs {
+        let got = cache.get_or_compute(&x, || {
+            runs += 1;
+            value(x, size)
+        });
+        assert!(got == value(x, size), "a wrong value for {x}");
+    }
+    for warning in common::logs::all() {
+        println!("warning: {warning}");
+    }
+    println!("runs: {runs}");
+}
+
+/// One machine: a child on its own store root.
+fn machine(root: &Path, env: &[(&str, String)], xs: &str, size: usize) -> Command {
+    let mut cmd = common::child("values");
+    cmd.env("PERMACACHE_DIR", root)
+        .env("XS", xs)
+        .env("SIZE", size.to_string())
+        .env_remove("PERMACACHE_REMOTE")
+        .env_remove("PERMACACHE_OBJECTS")
+        .env_remove("PERMACACHE_REMOTE_SECRET");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// The computations and warnings of a finished machine.
+fn outcome(out: &Output) -> (usize, Vec<String>) {
+    let runs = lines_with(out, "runs: ")[0].trim().parse().unwrap();
+    (runs, lines_with(out, "warning: "))
+}
+
+/// Runs a machine to its end.
+fn on_machine(root: &Path, env: &[(&str, String)], xs: &str, size: usize) -> (usize, Vec<String>) {
+    outcome(&run(&mut machine(root, env, xs, size)))
+}
+
+/// A server with a bucket, and the environment that reaches it.
+fn bucket(name: &str) -> Option<(S3Server, Vec<(&'static str, String)>)> {
+    let server = S3Server::try_start()?;
+    server.create_bucket(name);
+    let mut env = server.env();
+    env.push(("PERMACACHE_OBJECTS", format!("s3://{name}/team")));
+    Some((server, env))
+}
+
+fn dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn two_machines_share_through_the_object_store_alone() {
+    let Some((server, env)) = bucket("shared-alone") else {
+        return;
+    };
+    let (a, b) = (dir(), dir());
+    assert_eq!(on_machine(a.path(), &env, "1,2,3,4,5", 1000), (5, vec![]));
+    let objects = server.list("shared-alone");
+    assert_eq!(objects.len(), 5, "{objects:?}");
+    assert!(
+        objects
+            .iter()
+            .all(|o| o.starts_with("team/permacache/tests/objects/values/0-")),
+        "{objects:?}"
+    );
+    // The second machine computes nothing, and keeps what it was served:
+    // a third run of it is served locally with the object store gone.
+    assert_eq!(on_machine(b.path(), &env, "1,2,3,4,5", 1000), (0, vec![]));
+    drop(server);
+    let mut offline = env.clone();
+    offline.retain(|(k, _)| *k != "PERMACACHE_OBJECTS");
+    assert_eq!(
+        on_machine(b.path(), &offline, "1,2,3,4,5", 1000),
+        (0, vec![])
+    );
+}
+
+#[test]
+fn with_redis_small_records_go_to_redis_and_big_ones_to_the_bucket() {
+    let Some((server, mut env)) = bucket("beside-redis") else {
+        return;
+    };
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
+    env.push(("PERMACACHE_REMOTE", redis.url()));
+    let (a, b) = (dir(), dir());
+    assert_eq!(on_machine(a.path(), &env, "1,2,3", 200), (3, vec![]));
+    assert_eq!(on_machine(a.path(), &env, "10,11", 2 << 20), (2, vec![]));
+    assert_eq!(redis.ask("DBSIZE").trim(), ":3");
+    assert_eq!(server.list("beside-redis").len(), 2);
+    assert_eq!(on_machine(b.path(), &env, "1,2,3", 200), (0, vec![]));
+    assert_eq!(on_machine(b.path(), &env, "10,11", 2 << 20), (0, vec![]));
+    // A small record found only in the bucket (written by a machine without
+    // Redis) is kept in Redis once read.
+    let mut alone = env.clone();
+    alone.retain(|(k, _)| *k != "PERMACACHE_REMOTE");
+    assert_eq!(on_machine(dir().path(), &alone, "7", 200), (1, vec![]));
+    assert_eq!(redis.ask("DBSIZE").trim(), ":3");
+    assert_eq!(on_machine(dir().path(), &env, "7", 200), (0, vec![]));
+    assert_eq!(redis.ask("DBSIZE").trim(), ":4");
+}
+
+#[test]
+fn values_of_8_mb_and_200_mb_are_shared() {
+    let Some((_server, mut env)) = bucket("big-values") else {
+        return;
+    };
+    // moto holds a whole object before it answers a read: 200 MB take it
+    // longer than the default 50 ms to its first byte. (S3 streams.)
+    env.push(("TIMEOUT_MS", "5000".into()));
+    let (a, b) = (dir(), dir());
+    assert_eq!(on_machine(a.path(), &env, "1", 8 << 20), (1, vec![]));
+    assert_eq!(on_machine(b.path(), &env, "1", 8 << 20), (0, vec![]));
+    assert_eq!(on_machine(a.path(), &env, "2", 200 << 20), (1, vec![]));
+    assert_eq!(on_machine(b.path(), &env, "2", 200 << 20), (0, vec![]));
+}
+
+#[test]
+fn a_poisoned_object_is_a_miss_never_a_value() {
+    let Some((server, env)) = bucket("poisoned") else {
+        return;
+    };
+    assert_eq!(on_machine(dir().path(), &env, "1,2,3", 5000), (3, vec![]));
+    let mut names = server.list("poisoned");
+    names.sort();
+    // A changed byte, a truncated object, and another record's bytes.
+    let first = server.get("poisoned", &names[0]).unwrap();
+    let mut changed = first.clone();
+    let at = changed.len() - 40;
+    changed[at] ^= 1;
+    server.put("poisoned", &names[0], &changed);
+    let second = server.get("poisoned", &names[1]).unwrap();
+    server.put("poisoned", &names[1], &second[..second.len() / 2]);
+    server.put("poisoned", &names[2], &first);
+    let (runs, warnings) = on_machine(dir().path(), &env, "1,2,3", 5000);
+    assert_eq!(runs, 3);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("damaged"), "{warnings:?}");
+}
+
+#[test]
+fn another_secret_is_not_served_and_cannot_replace_an_object() {
+    let Some((server, env)) = bucket("secrets") else {
+        return;
+    };
+    let with = |secret: &str| {
+        let mut env = env.clone();
+        env.push(("PERMACACHE_REMOTE_SECRET", secret.to_string()));
+        env
+    };
+    assert_eq!(
+        on_machine(dir().path(), &with("team"), "1,2", 300),
+        (2, vec![])
+    );
+    let before: Vec<Vec<u8>> = server
+        .list("secrets")
+        .iter()
+        .map(|n| server.get("secrets", n).unwrap())
+        .collect();
+    let (runs, warnings) = on_machine(dir().path(), &with("other"), "1,2", 300);
+    assert_eq!(runs, 2);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    // Its own records were refused by the write-once puts: the team's stay.
+    let after: Vec<Vec<u8>> = server
+        .list("secrets")
+        .iter()
+        .map(|n| server.get("secrets", n).unwrap())
+        .collect();
+    assert_eq!(before, after);
+    assert_eq!(
+        on_machine(dir().path(), &with("team"), "1,2", 300),
+        (0, vec![])
+    );
+}
+
+#[test]
+fn a_killed_server_costs_one_warning_and_the_calls_go_on() {
+    let Some((mut server, env)) = bucket("killed") else {
+        return;
+    };
+    server.kill();
+    let (runs, warnings) = on_machine(dir().path(), &env, "1,2,3,4,5,6,7,8", 100);
+    assert_eq!(runs, 8);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("local store alone"), "{warnings:?}");
+}
+
+/// Waits for a machine, failing the test if it is still running after a
+/// minute (not a speed measurement: a bound on a hang).
+fn finish_within_a_minute(mut cmd: Command) -> (usize, Vec<String>) {
+    let mut child = common::spawn(&mut cmd);
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the calls still wait on the object store after a minute"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    outcome(&out)
+}
+
+#[test]
+fn a_frozen_server_costs_one_warning_and_the_calls_go_on() {
+    let Some((server, env)) = bucket("frozen") else {
+        return;
+    };
+    server.signal("-STOP");
+    let (runs, warnings) = finish_within_a_minute(machine(dir().path(), &env, "1,2,3,4,5", 100));
+    server.signal("-CONT");
+    assert_eq!(runs, 5);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("stalled"), "{warnings:?}");
+}
+
+#[test]
+fn a_trickling_server_costs_one_warning_and_the_calls_go_on() {
+    let Some((server, env)) = bucket("trickle") else {
+        return;
+    };
+    // The values are in the bucket; the reader reaches it through a relay
+    // where one 100 kB reply would take almost an hour.
+    assert_eq!(
+        on_machine(dir().path(), &env, "1,2,3", 100_000),
+        (3, vec![])
+    );
+    let mut slow = env.clone();
+    slow.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    slow.push((
+        "AWS_ENDPOINT_URL",
+        format!("http://127.0.0.1:{}", common::relay::trickling(server.port)),
+    ));
+    let (runs, warnings) = finish_within_a_minute(machine(dir().path(), &slow, "1,2,3", 100_000));
+    assert_eq!(runs, 3);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("stalled"), "{warnings:?}");
+}
+
+#[test]
+fn a_missing_bucket_is_named_once_and_the_calls_go_on() {
+    let Some((_server, mut env)) = bucket("present") else {
+        return;
+    };
+    env.retain(|(k, _)| *k != "PERMACACHE_OBJECTS");
+    env.push(("PERMACACHE_OBJECTS", "s3://no-such-bucket".into()));
+    let (runs, warnings) = on_machine(dir().path(), &env, "1,2,3", 100);
+    assert_eq!(runs, 3);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("bucket does not exist"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn a_bad_address_or_plain_http_without_leave_is_named_once() {
+    let Some((_server, mut env)) = bucket("addresses") else {
+        return;
+    };
+    env.retain(|(k, _)| *k != "AWS_ALLOW_HTTP");
+    let (runs, warnings) = on_machine(dir().path(), &env, "1,2", 100);
+    assert_eq!(runs, 2);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("AWS_ALLOW_HTTP=true"), "{warnings:?}");
+    env.retain(|(k, _)| *k != "PERMACACHE_OBJECTS");
+    env.push(("PERMACACHE_OBJECTS", "s3://Bad_Bucket".into()));
+    let (runs, warnings) = on_machine(dir().path(), &env, "1,2", 100);
+    assert_eq!(runs, 2);
+    assert!(warnings[0].contains("is not a bucket name"), "{warnings:?}");
+}
+
+fn cli(root: &Path, env: &[(&str, String)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_permacache"));
+    cmd.arg("--dir")
+        .arg(root)
+        .args(args)
+        .env_remove("PERMACACHE_REMOTE")
+        .env_remove("PERMACACHE_OBJECTS");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn push_pull_and_list_move_a_namespace_through_the_bucket() {
+    let Some((server, env)) = bucket("cli-moves") else {
+        return;
+    };
+    let (a, b) = (dir(), dir());
+    let mut local_only = env.clone();
+    local_only.retain(|(k, _)| *k != "PERMACACHE_OBJECTS");
+    assert_eq!(
+        on_machine(a.path(), &local_only, "1,2,3,4", 3000),
+        (4, vec![])
+    );
+    assert!(server.list("cli-moves").is_empty());
+    let out = cli(a.path(), &env, &["push", NS]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("pushed 4 entries"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(server.list("cli-moves").len(), 4);
+
+    let out = cli(b.path(), &env, &["--json", "remote", NS]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["tiers"][0]["records"].as_array().unwrap().len(), 4);
+
+    let out = cli(b.path(), &env, &["--json", "pull", NS]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["pulled"], 4);
+    // Pulled: served locally with no remote at all.
+    assert_eq!(
+        on_machine(b.path(), &local_only, "1,2,3,4", 3000),
+        (0, vec![])
+    );
+
+    // An object under the namespace that is not its record: skipped,
+    // counted, exit 1.
+    let junk = format!("team/permacache/{NS}/0-0000000000000000/{:032x}", 7);
+    server.put("cli-moves", &junk, b"junk");
+    let out = cli(dir().path(), &env, &["pull", NS]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("pulled 4") && text.contains("skipped 1 invalid"),
+        "{text}"
+    );
+
+    // No tier named: a clear error.
+    let out = cli(a.path(), &local_only, &["push", NS]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--objects"));
+}
