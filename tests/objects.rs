@@ -33,7 +33,11 @@ fn value(x: u64, size: usize) -> Vec<u8> {
 #[ignore = "run by other tests as a child process"]
 fn child() {
     common::logs::capture();
-    assert_eq!(std::env::var(ROLE).unwrap(), "values");
+    match std::env::var(ROLE).unwrap().as_str() {
+        "values" => {}
+        "locked" => return locked(),
+        other => panic!("unknown role {other:?}"),
+    }
     let size: usize = std::env::var("SIZE").unwrap().parse().unwrap();
     let xs: Vec<u64> = std::env::var("XS")
         .unwrap()
@@ -57,6 +61,39 @@ fn child() {
         println!("warning: {warning}");
     }
     println!("runs: {runs}");
+}
+
+/// Computes key 1 slowly under a cross-machine lock, logging each
+/// computation to `COMPUTED_LOG`; with `HOLD_FOREVER`, says "holding" and
+/// never ends its computation.
+fn locked() {
+    let cache: Cache<u64> = Cache::builder("tests/objects/locked")
+        .root(std::env::var("PERMACACHE_DIR").unwrap())
+        .remote_lock(Duration::from_secs(60))
+        .open()
+        .unwrap();
+    let got = cache.get_or_compute(&1u64, || {
+        use std::io::Write;
+        let log = std::env::var("COMPUTED_LOG").unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&log)
+            .unwrap();
+        writeln!(f, "{}", std::process::id()).unwrap();
+        if std::env::var_os("HOLD_FOREVER").is_some() {
+            println!("holding");
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        1001
+    });
+    assert_eq!(got, 1001);
+    for warning in common::logs::all() {
+        println!("warning: {warning}");
+    }
 }
 
 /// One machine: a child on its own store root.
@@ -404,4 +441,95 @@ fn push_pull_and_list_move_a_namespace_through_the_bucket() {
     let out = cli(a.path(), &local_only, &["push", NS]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--objects"));
+}
+
+/// Children of `role` "locked" on these roots, logging to `log`.
+fn locked_on(root: &Path, env: &[(&str, String)], log: &Path) -> Command {
+    let mut cmd = common::child("locked");
+    cmd.env("PERMACACHE_DIR", root)
+        .env("COMPUTED_LOG", log)
+        .env_remove("PERMACACHE_REMOTE")
+        .env_remove("PERMACACHE_REMOTE_SECRET");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn computations(log: &Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+#[test]
+fn four_processes_on_two_machines_compute_one_key_once() {
+    let Some((_server, env)) = bucket("lease-once") else {
+        return;
+    };
+    for round in 0..3 {
+        let (a, b, logs) = (dir(), dir(), dir());
+        let log = logs.path().join("computed");
+        let mut env = env.clone();
+        env.retain(|(k, _)| *k != "PERMACACHE_OBJECTS");
+        env.push((
+            "PERMACACHE_OBJECTS",
+            format!("s3://lease-once/round{round}"),
+        ));
+        let children: Vec<_> = [a.path(), a.path(), b.path(), b.path()]
+            .iter()
+            .map(|root| common::spawn(&mut locked_on(root, &env, &log)))
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                lines_with(&out, "warning: ").is_empty(),
+                "{:?}",
+                lines_with(&out, "warning: ")
+            );
+        }
+        assert_eq!(computations(&log), 1, "round {round}");
+    }
+}
+
+#[test]
+fn a_dead_lease_holder_is_taken_over_by_exactly_one_waiter() {
+    let Some((_server, env)) = bucket("lease-dead") else {
+        return;
+    };
+    let log_dir = dir();
+    let log = log_dir.path().join("computed");
+    let roots: Vec<_> = (0..4).map(|_| dir()).collect();
+    let mut holder = locked_on(roots[0].path(), &env, &log)
+        .env("HOLD_FOREVER", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(holder.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap().contains("holding")));
+    let waiters: Vec<_> = roots[1..]
+        .iter()
+        .map(|root| common::spawn(&mut locked_on(root.path(), &env, &log)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // The lease lapses within its 10 s; one waiter computes, the others are
+    // served its value (well before their 60 s wait ends).
+    for waiter in waiters {
+        let out = waiter.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(computations(&log), 2, "the holder's and one waiter's");
 }

@@ -363,6 +363,18 @@ impl Objects {
     pub(crate) fn delete(&self, _name: &str) {
         match *self {}
     }
+    pub(crate) fn take_lease(&self, _name: &str, _token: &str) -> Option<tier::Taken> {
+        match *self {}
+    }
+    pub(crate) fn lease_held(&self, _name: &str) -> Option<bool> {
+        match *self {}
+    }
+    pub(crate) fn renew_lease(&self, _name: &str, _token: &str, _etag: &str) -> Option<String> {
+        match *self {}
+    }
+    pub(crate) fn release_lease(&self, _name: &str, _token: &str) {
+        match *self {}
+    }
 }
 
 #[cfg(test)]

@@ -75,21 +75,49 @@ pub(crate) enum Claim<T> {
 
 /// How long a compute-once lock lives in Redis without renewal: a holder
 /// that dies (killed, crashed, cut off) is noticed this long after at most,
-/// whatever `remote_lock` says.
+/// whatever `remote_lock` says. (An object store's lease lives longer:
+/// [`OBJECT_HOLD`].)
 pub(crate) const HOLD: Duration = Duration::from_secs(3);
 /// How often a live holder renews its locks.
 const RENEW_EVERY: Duration = Duration::from_secs(1);
 
+#[cfg(feature = "s3")]
+use super::objects::HOLD as OBJECT_HOLD;
+#[cfg(not(feature = "s3"))]
+const OBJECT_HOLD: Duration = HOLD;
+
+/// Where a compute-once lock lives: Redis when the tier has it, else the
+/// object store.
+#[derive(Clone, Copy)]
+enum Lock {
+    Redis(&'static Remote),
+    Objects(&'static Objects),
+}
+
+/// What trying to take a lock gave.
+pub(crate) enum Taken {
+    /// Taken; an object-store lease's ETag, for its renewals.
+    Yes(Option<String>),
+    /// A live holder has it.
+    No,
+}
+
 /// A held compute-once lock, renewed while held and released when dropped
 /// (after the value is stored or not, or when the computation panics).
 pub(crate) struct LockGuard {
-    remote: &'static Remote,
-    key: String,
+    lock: Lock,
+    name: String,
     token: String,
 }
 
-/// A held lock: its remote, key and token.
-type Held = (&'static Remote, String, String);
+/// A held lock: where, its name and token, and a lease's current ETag.
+#[derive(Clone)]
+struct Held {
+    lock: Lock,
+    name: String,
+    token: String,
+    etag: Option<String>,
+}
 
 /// The locks this process holds, renewed by one background thread.
 static HELD: Lazy<Mutex<Vec<Held>>> = Lazy::new(|| {
@@ -99,8 +127,24 @@ static HELD: Lazy<Mutex<Vec<Held>>> = Lazy::new(|| {
             loop {
                 std::thread::sleep(RENEW_EVERY);
                 let held = HELD.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                for (remote, key, token) in held {
-                    remote.renew(&key, &token, HOLD);
+                for h in held {
+                    match h.lock {
+                        Lock::Redis(remote) => {
+                            remote.renew(&h.name, &h.token, HOLD);
+                        }
+                        Lock::Objects(objects) => {
+                            let etag = h.etag.as_deref().unwrap_or_default();
+                            if let Some(new) = objects.renew_lease(&h.name, &h.token, etag) {
+                                let mut all = HELD.lock().unwrap_or_else(|p| p.into_inner());
+                                if let Some(mine) = all
+                                    .iter_mut()
+                                    .find(|m| m.name == h.name && m.token == h.token)
+                                {
+                                    mine.etag = Some(new);
+                                }
+                            }
+                        }
+                    }
                 }
             }
         });
@@ -111,11 +155,14 @@ static HELD: Lazy<Mutex<Vec<Held>>> = Lazy::new(|| {
 });
 
 impl LockGuard {
-    fn held(remote: &'static Remote, key: String, token: String) -> LockGuard {
-        HELD.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((remote, key.clone(), token.clone()));
-        LockGuard { remote, key, token }
+    fn held(lock: Lock, name: String, token: String, etag: Option<String>) -> LockGuard {
+        HELD.lock().unwrap_or_else(|p| p.into_inner()).push(Held {
+            lock,
+            name: name.clone(),
+            token: token.clone(),
+            etag,
+        });
+        LockGuard { lock, name, token }
     }
 }
 
@@ -123,8 +170,11 @@ impl Drop for LockGuard {
     fn drop(&mut self) {
         HELD.lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|(_, k, t)| !(k == &self.key && t == &self.token));
-        self.remote.unlock(&self.key, &self.token);
+            .retain(|h| !(h.name == self.name && h.token == self.token));
+        match self.lock {
+            Lock::Redis(remote) => remote.unlock(&self.name, &self.token),
+            Lock::Objects(objects) => objects.release_lease(&self.name, &self.token),
+        }
     }
 }
 
@@ -421,19 +471,26 @@ impl Tier {
         hash: &[u8; 16],
         mut accept: impl FnMut(&[u8]) -> Option<T>,
     ) -> Claim<T> {
-        let (Some(lease), Some(remote)) = (self.lock, self.redis) else {
+        let Some(lease) = self.lock else {
             return Claim::Compute(None);
         };
         let key = self.key(hash);
-        let lock = lock_key(&key);
+        let (lock, name, hold) = match (self.redis, self.objects) {
+            // The lock lives HOLD in Redis, renewed while its holder lives;
+            // `lease` bounds how long the others wait for it.
+            (Some(remote), _) => (Lock::Redis(remote), lock_key(&key), lease.min(HOLD)),
+            (None, Some(objects)) => (
+                Lock::Objects(objects),
+                format!("{}.lease", self.object_name(hash)),
+                OBJECT_HOLD,
+            ),
+            (None, None) => return Claim::Compute(None),
+        };
         let token = new_token();
-        let guard = || LockGuard::held(remote, lock.clone(), token.clone());
-        // The lock lives HOLD in Redis, renewed while its holder lives;
-        // `lease` bounds how long the others wait for it.
-        let hold = lease.min(HOLD);
-        match remote.try_lock_async(&lock, &token, hold).await {
-            Some(true) => return Claim::Compute(Some(guard())),
-            Some(false) => {}
+        let guard = |etag| LockGuard::held(lock, name.clone(), token.clone(), etag);
+        match self.try_take(lock, &name, &token, hold).await {
+            Some(Taken::Yes(etag)) => return Claim::Compute(Some(guard(etag))),
+            Some(Taken::No) => {}
             None => return Claim::Compute(None),
         }
         let deadline = Instant::now() + lease;
@@ -441,7 +498,7 @@ impl Tier {
         while Instant::now() < deadline {
             sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
             pause = (pause * 2).min(POLL_MAX);
-            let Some((value, held)) = remote.poll_async(&key, &lock).await else {
+            let Some((value, held)) = self.poll(lock, hash, &key, &name).await else {
                 return Claim::Compute(None);
             };
             if let Some(value) = value.and_then(|bytes| match self.open_value(&key, &bytes) {
@@ -451,12 +508,20 @@ impl Tier {
                 return Claim::Found(value);
             }
             if !held {
-                // The holder stopped without storing a usable value (an
-                // error, a panic, a lost lease): take over.
-                match remote.try_lock_async(&lock, &token, hold).await {
-                    Some(true) => return Claim::Compute(Some(guard())),
+                // The holder is done. Its value may be in the other tier
+                // (a big one beside a Redis lock).
+                if let (Some(_), Some(_)) = (self.redis, self.objects)
+                    && let Fetched::Record(record) = self.get_async(hash).await
+                    && let Some(value) = accept(&record)
+                {
+                    return Claim::Found(value);
+                }
+                // It stopped without storing a usable value (an error, a
+                // panic, a lost lease): take over.
+                match self.try_take(lock, &name, &token, hold).await {
+                    Some(Taken::Yes(etag)) => return Claim::Compute(Some(guard(etag))),
                     // Another waiter took over: keep waiting for its value.
-                    Some(false) => {}
+                    Some(Taken::No) => {}
                     None => return Claim::Compute(None),
                 }
             }
@@ -465,5 +530,44 @@ impl Tier {
             "permacache: waited {lease:?} for another worker to compute {key}; computing here"
         );
         Claim::Compute(None)
+    }
+
+    /// Tries to take a lock; `None` when its remote cannot answer.
+    async fn try_take(&self, lock: Lock, name: &str, token: &str, hold: Duration) -> Option<Taken> {
+        match lock {
+            Lock::Redis(remote) => remote
+                .try_lock_async(name, token, hold)
+                .await
+                .map(|taken| if taken { Taken::Yes(None) } else { Taken::No }),
+            Lock::Objects(objects) => {
+                let (name, token) = (name.to_string(), token.to_string());
+                off_thread(move || objects.take_lease(&name, &token))
+                    .await
+                    .flatten()
+            }
+        }
+    }
+
+    /// The value stored under a key and whether its lock is held, where the
+    /// lock lives; `None` when that remote cannot answer.
+    async fn poll(
+        &self,
+        lock: Lock,
+        hash: &[u8; 16],
+        key: &str,
+        name: &str,
+    ) -> Option<(Option<Vec<u8>>, bool)> {
+        match lock {
+            Lock::Redis(remote) => remote.poll_async(key, name).await,
+            Lock::Objects(objects) => {
+                let (object, lease) = (self.object_name(hash), name.to_string());
+                off_thread(move || {
+                    let value = objects.get(&object);
+                    Some((value, objects.lease_held(&lease)?))
+                })
+                .await
+                .flatten()
+            }
+        }
     }
 }

@@ -245,9 +245,10 @@ impl<R> CacheBuilder<R> {
     }
 
     /// Cross-machine compute-once: a worker that misses a key takes a lock on
-    /// it in the remote for `lease`; others missing it meanwhile wait (at most
+    /// it in the remote (Redis when there is one, else a lease object in the
+    /// object store) for `lease`; others missing it meanwhile wait (at most
     /// `lease`) and are served its result.
-    #[cfg(feature = "redis")]
+    #[cfg(any(feature = "redis", feature = "s3"))]
     pub fn remote_lock(mut self, lease: Duration) -> Self {
         self.remote.lock = Some(lease);
         self

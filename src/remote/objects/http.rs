@@ -25,6 +25,8 @@ const ALLOCATE_STEP: usize = 8 * 1024 * 1024;
 /// A response: its status and whole body.
 pub(crate) struct Response {
     pub status: u16,
+    /// The `ETag` header, when given.
+    pub etag: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -257,7 +259,7 @@ fn read_response(
         .and_then(|s| s.parse::<u16>().ok())
         .filter(|_| line.starts_with("HTTP/1."))
         .ok_or_else(|| Failure::Protocol(format!("status line {:?}", line.trim_end())))?;
-    let (mut length, mut chunked) = (None, false);
+    let (mut length, mut chunked, mut etag) = (None, false, None);
     loop {
         next_line(&mut reader, &mut line)?;
         let header = line.trim_end();
@@ -274,6 +276,8 @@ fn read_response(
                     .parse::<u64>()
                     .map_err(|_| Failure::Protocol(format!("content-length {value:?}")))?,
             );
+        } else if name.eq_ignore_ascii_case("etag") {
+            etag = Some(value.to_string());
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = value.to_ascii_lowercase().contains("chunked");
         }
@@ -281,6 +285,7 @@ fn read_response(
     if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
         return Ok(Response {
             status,
+            etag,
             body: Vec::new(),
         });
     }
@@ -302,7 +307,7 @@ fn read_response(
         }
         body
     };
-    Ok(Response { status, body })
+    Ok(Response { status, etag, body })
 }
 
 /// Exactly `length` bytes, allocated as they arrive.

@@ -8,6 +8,9 @@
 //! every remote, a fault is a miss: one warning, a rest, and the call goes on.
 
 mod http;
+mod lease;
+
+pub(crate) use lease::HOLD;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -88,6 +91,10 @@ impl std::fmt::Display for Fault {
                 | "ExpiredToken" | "InvalidToken" => write!(
                     f,
                     "the store refused the credentials ({code}); check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN"
+                ),
+                "" if *status == 403 => write!(
+                    f,
+                    "the store refused the request (HTTP status 403); check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN"
                 ),
                 "" => write!(f, "HTTP status {status}"),
                 _ => write!(f, "HTTP status {status} ({code})"),
@@ -277,6 +284,49 @@ impl Objects {
         }
     }
 
+    /// A small object (a lease) and its ETag, `None` when absent.
+    pub(crate) fn get_tagged(&self, name: &str) -> Result<Option<(Vec<u8>, String)>, Fault> {
+        let name = self.full_name(name);
+        let url = self
+            .bucket
+            .get_object(self.credentials.as_ref(), &name)
+            .sign(SIGNED_FOR);
+        let response = self.send("GET", &url, &[], &[])?;
+        match response.status {
+            200 => Ok(Some((response.body, response.etag.unwrap_or_default()))),
+            404 if error_code(&response.body) != "NoSuchBucket" => Ok(None),
+            _ => Err(Self::status_fault(&response)),
+        }
+    }
+
+    /// Writes a small object (a lease) if it is absent (`replacing` `None`)
+    /// or still the version of that ETag; its new ETag, or `None` when
+    /// another writer got there first.
+    pub(crate) fn put_if(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        replacing: Option<&str>,
+    ) -> Result<Option<String>, Fault> {
+        let name = self.full_name(name);
+        let url = self
+            .bucket
+            .put_object(self.credentials.as_ref(), &name)
+            .sign(SIGNED_FOR);
+        let condition = match replacing {
+            Some(etag) => ("If-Match", etag),
+            None => ("If-None-Match", "*"),
+        };
+        let headers = [condition, ("Content-Type", "application/octet-stream")];
+        let response = self.send("PUT", &url, &headers, bytes)?;
+        match response.status {
+            200 | 201 => Ok(Some(response.etag.unwrap_or_default())),
+            // 404: the object to replace is gone.
+            412 | 409 | 404 => Ok(None),
+            _ => Err(Self::status_fault(&response)),
+        }
+    }
+
     /// Removes the object `name`; absent is done.
     pub(crate) fn delete_strict(&self, name: &str) -> Result<(), Fault> {
         let name = self.full_name(name);
@@ -374,7 +424,7 @@ impl Objects {
 
     /// What an operation's outcome means for the store: a failure is
     /// logged (the first as a warning), and a network one rests it.
-    fn settle<T>(&self, out: Result<T, Fault>) -> Option<T> {
+    pub(crate) fn settle<T>(&self, out: Result<T, Fault>) -> Option<T> {
         match out {
             Ok(value) => {
                 self.health.ok(&self.label);
