@@ -657,3 +657,21 @@ fn a_remote_in_permacache_toml_reaches_the_functions_of_the_crate() {
     // PERMACACHE_REMOTE=off turns the remote off at run time.
     assert_eq!(run(c.path(), Some("off")), ["shared", "local"]);
 }
+
+#[test]
+fn a_100_mb_value_is_shared_with_the_default_timeout() {
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
+    let big = |x: u64| -> Vec<u8> {
+        (0..100usize << 20)
+            .map(|i| (i / 1000) as u8 ^ x as u8)
+            .collect()
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let writer: Cache<Vec<u8>> = cache_at(a.path(), "tests/remote/hundred_mb", &redis.url());
+    assert!(writer.get_or_compute(&1u64, || big(1)) == big(1));
+    let reader: Cache<Vec<u8>> = cache_at(b.path(), "tests/remote/hundred_mb", &redis.url());
+    let got = reader.get_or_compute(&1u64, || panic!("computed again: not served by Redis"));
+    assert!(got == big(1));
+}

@@ -3,7 +3,8 @@
 //! the network (refused, reset, timed out) logs one warning per remote and
 //! rests the remote for a while (1 s, doubling to 30 s) so that calls do not
 //! each wait for a dead server; the first operation after the rest tries
-//! again.
+//! again. Deadlines follow progress: a value is read in pieces, each within
+//! one timeout, and a store gets one timeout per piece it sends.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,10 @@ const THREADS_MAX: usize = 64;
 /// made) and a call that offers the thread for the next job: made before the
 /// answer is sent, so that a caller's next operation finds it idle.
 type Job = Box<dyn FnOnce(&mut Option<Conn>, &dyn Fn()) + Send>;
+/// A value is read in pieces of at most this much, each within one
+/// timeout: a big value over a live link completes, while a stalled one
+/// costs one timeout. (256 KiB in 50 ms: a link of 5 MB/s or faster.)
+const PIECE: usize = 256 * 1024;
 /// Records per pipeline when pushing or pulling a namespace.
 const BULK: usize = 500;
 
@@ -251,7 +256,9 @@ impl Remote {
         &'static self,
         op: impl FnMut(&mut Conn) -> RedisResult<T> + Send + 'static,
     ) -> RedisResult<T> {
-        self.submit(op)?.wait().unwrap_or_else(|| Err(timed_out()))
+        self.submit(op, self.timeout)?
+            .wait()
+            .unwrap_or_else(|| Err(timed_out()))
     }
 
     /// [`Remote::run_strict`] for `async` callers: the executor's thread
@@ -260,16 +267,18 @@ impl Remote {
         &'static self,
         op: impl FnMut(&mut Conn) -> RedisResult<T> + Send + 'static,
     ) -> RedisResult<T> {
-        self.submit(op)?.await.unwrap_or_else(|| Err(timed_out()))
+        self.submit(op, self.timeout)?
+            .await
+            .unwrap_or_else(|| Err(timed_out()))
     }
 
-    /// Hands `op` to a connection thread; its reply is due within the
-    /// timeout.
+    /// Hands `op` to a connection thread; its reply is due within `due`.
     fn submit<T: Send + 'static>(
         &'static self,
         mut op: impl FnMut(&mut Conn) -> RedisResult<T> + Send + 'static,
+        due: Duration,
     ) -> RedisResult<Reply<RedisResult<T>>> {
-        let (reply, answer) = wait::reply(self.timeout);
+        let (reply, answer) = wait::reply(due);
         let job: Job = Box::new(move |slot: &mut Option<Conn>, ready: &dyn Fn()| {
             let out = self.on_connection(slot, &mut op);
             ready();
@@ -400,17 +409,57 @@ impl Remote {
     /// The values of `keys` (`None` for absent ones), or `None` when the
     /// remote cannot answer.
     pub(crate) fn get_many(&'static self, keys: &[String]) -> Option<Vec<Option<Vec<u8>>>> {
-        let keys = keys.to_vec();
-        self.run(move |c| get_many(c, &keys))
+        wait::block_on(self.get_many_async(keys))
     }
 
-    /// [`Remote::get_many`] for `async` callers.
+    /// [`Remote::get_many`] for `async` callers. Each value's first piece
+    /// comes in one round trip for all keys; the rest of a big value, piece
+    /// by piece, each within one timeout.
     pub(crate) async fn get_many_async(
         &'static self,
         keys: &[String],
     ) -> Option<Vec<Option<Vec<u8>>>> {
-        let keys = keys.to_vec();
-        self.run_async(move |c| get_many(c, &keys)).await
+        let owned = keys.to_vec();
+        let heads = self.run_async(move |c| get_heads(c, &owned)).await?;
+        let mut out = Vec::with_capacity(heads.len());
+        for (key, head) in keys.iter().zip(heads) {
+            out.push(match head {
+                Some((value, total)) if value.len() < total => {
+                    self.rest_of(key, value, total, |op| self.run_async(op))
+                        .await
+                }
+                head => head.map(|(value, _)| value),
+            });
+        }
+        Some(out)
+    }
+
+    /// A big value's remaining pieces after its first, `value`; `None` when
+    /// one does not come within a timeout, or the value changed meanwhile.
+    async fn rest_of<F, Fut>(
+        &'static self,
+        key: &str,
+        mut value: Vec<u8>,
+        total: usize,
+        run: F,
+    ) -> Option<Vec<u8>>
+    where
+        F: Fn(Box<dyn FnMut(&mut Conn) -> RedisResult<Vec<u8>> + Send>) -> Fut,
+        Fut: std::future::Future<Output = Option<Vec<u8>>>,
+    {
+        value.reserve_exact(total - value.len());
+        while value.len() < total {
+            let (start, end) = (value.len(), (value.len() + PIECE).min(total));
+            let mut cmd = redis::cmd("GETRANGE");
+            cmd.arg(key).arg(start).arg(end - 1);
+            let piece = run(Box::new(move |c| c.query::<Vec<u8>>(&cmd))).await?;
+            if piece.len() != end - start {
+                log::debug!("permacache: remote key {key} changed while it was read; a miss");
+                return None;
+            }
+            value.extend_from_slice(&piece);
+        }
+        Some(value)
     }
 
     /// Stores values, each expiring after `ttl` when given. A value over
@@ -421,7 +470,18 @@ impl Remote {
             return;
         }
         let fit = self.fitting(entries, self.max_value());
-        self.run(move |c| set_many(c, &fit, ttl));
+        let due = self.due_for(&fit);
+        self.settle(
+            self.submit(move |c| set_many(c, &fit, ttl), due)
+                .and_then(|reply| reply.wait().unwrap_or_else(|| Err(timed_out()))),
+        );
+    }
+
+    /// How long a store of these values may take: one timeout, and one more
+    /// per piece it sends, so a big value over a live link completes.
+    fn due_for(&self, entries: &[(String, Vec<u8>)]) -> Duration {
+        let bytes: usize = entries.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.timeout * (1 + (bytes / PIECE) as u32)
     }
 
     /// [`Remote::set_many`] for `async` callers.
@@ -438,7 +498,12 @@ impl Remote {
             known => known,
         };
         let fit = self.fitting(entries, limit);
-        self.run_async(move |c| set_many(c, &fit, ttl)).await;
+        let due = self.due_for(&fit);
+        let sent = match self.submit(move |c| set_many(c, &fit, ttl), due) {
+            Ok(reply) => reply.await.unwrap_or_else(|| Err(timed_out())),
+            Err(e) => Err(e),
+        };
+        self.settle(sent);
     }
 
     /// The entries under `limit` bytes, owned; a warning for each other.
@@ -507,7 +572,7 @@ impl Remote {
     pub(crate) fn unlock(&'static self, key: &str, token: &str) {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(UNLOCK_SCRIPT).arg(1).arg(key).arg(token);
-        if let Err(e) = self.submit(move |c| c.query::<i64>(&cmd)) {
+        if let Err(e) = self.submit(move |c| c.query::<i64>(&cmd), self.timeout) {
             log::debug!(
                 "permacache: remote {}: cannot release {key}: {}",
                 self.label,
@@ -623,13 +688,21 @@ impl Remote {
     pub fn fetch(&'static self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, RemoteError> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BULK) {
-            out.extend(
-                self.run_strict({
+            let heads = self
+                .run_strict({
                     let chunk = chunk.to_vec();
-                    move |c| get_many(c, &chunk)
+                    move |c| get_heads(c, &chunk)
                 })
-                .map_err(|e| self.failed(e))?,
-            );
+                .map_err(|e| self.failed(e))?;
+            for (key, head) in chunk.iter().zip(heads) {
+                out.push(match head {
+                    Some((value, total)) if value.len() < total => {
+                        let strict = |op| async move { self.run_strict(op).ok() };
+                        wait::block_on(self.rest_of(key, value, total, strict))
+                    }
+                    head => head.map(|(value, _)| value),
+                });
+            }
         }
         Ok(out)
     }
@@ -735,18 +808,23 @@ fn poll_op(key: &str, lock: &str) -> impl FnMut(&mut Conn) -> RedisResult<Polled
     }
 }
 
-fn get_many(c: &mut Conn, keys: &[String]) -> RedisResult<Vec<Option<Vec<u8>>>> {
+/// A value's first piece and its whole length, `None` when absent.
+type Head = Option<(Vec<u8>, usize)>;
+
+/// The first piece ([`PIECE`] bytes at most) and the length of each key's
+/// value, in one round trip (per node, on a cluster).
+fn get_heads(c: &mut Conn, keys: &[String]) -> RedisResult<Vec<Head>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let cmds = keys
-        .iter()
-        .map(|k| {
-            let mut cmd = redis::cmd("GET");
-            cmd.arg(k);
-            cmd
-        })
-        .collect();
+    let head_cmds = |k: &String| {
+        let mut range = redis::cmd("GETRANGE");
+        range.arg(k).arg(0).arg(PIECE - 1);
+        let mut len = redis::cmd("STRLEN");
+        len.arg(k);
+        [range, len]
+    };
+    let cmds = keys.iter().flat_map(head_cmds).collect();
     let values = match c.pipeline(cmds) {
         Ok(values) => values,
         // One key the server refuses (WRONGTYPE, say) fails the pipeline:
@@ -754,29 +832,46 @@ fn get_many(c: &mut Conn, keys: &[String]) -> RedisResult<Vec<Option<Vec<u8>>>> 
         Err(e) if !is_network(&e) => {
             return Ok(keys
                 .iter()
-                .map(
-                    |k| match c.query::<Option<Vec<u8>>>(redis::cmd("GET").arg(k)) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            log::debug!("permacache: remote key {k}: {e}; a miss");
-                            None
-                        }
-                    },
-                )
+                .map(|k| match c.pipeline(head_cmds(k).to_vec()) {
+                    Ok(pair) => head(pair, k),
+                    Err(e) => {
+                        log::debug!("permacache: remote key {k}: {e}; a miss");
+                        None
+                    }
+                })
                 .collect());
         }
         Err(e) => return Err(e),
     };
-    Ok(values
-        .into_iter()
-        .zip(keys)
-        .map(|(v, k)| {
-            redis::from_redis_value::<Option<Vec<u8>>>(v).unwrap_or_else(|e| {
-                log::debug!("permacache: remote key {k}: {e}; a miss");
-                None
-            })
-        })
+    let mut values = values.into_iter();
+    Ok(keys
+        .iter()
+        .map(|k| head(values.by_ref().take(2).collect(), k))
         .collect())
+}
+
+/// A key's head from the replies to its `GETRANGE` and `STRLEN`.
+fn head(pair: Vec<Value>, key: &str) -> Head {
+    let mut pair = pair.into_iter();
+    let (Some(range), Some(len)) = (pair.next(), pair.next()) else {
+        return None;
+    };
+    match (
+        redis::from_redis_value::<Vec<u8>>(range),
+        redis::from_redis_value::<usize>(len),
+    ) {
+        // Absent (a sealed value is never empty).
+        (Ok(_), Ok(0)) => None,
+        (Ok(value), Ok(total)) if value.len() <= total && !value.is_empty() => Some((value, total)),
+        (range, len) => {
+            log::debug!(
+                "permacache: remote key {key}: unexpected replies ({:?}, {:?}); a miss",
+                range.err(),
+                len.err()
+            );
+            None
+        }
+    }
 }
 
 fn set_many(c: &mut Conn, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> RedisResult<()> {
