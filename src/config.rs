@@ -77,7 +77,7 @@ pub struct NamespaceConfig {
     /// How values are encoded.
     #[serde(default)]
     pub codec: CodecName,
-    /// How durable a commit is: `"full"` (the default), `"no-meta-sync"` or
+    /// How durable a commit is: `"no-meta-sync"` (the default), `"full"` or
     /// `"off"`.
     #[serde(default)]
     pub sync: SyncName,

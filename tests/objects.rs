@@ -437,6 +437,21 @@ fn push_pull_and_list_move_a_namespace_through_the_bucket() {
         "{text}"
     );
 
+    // Forget reaches the bucket too: another machine computes the key again.
+    let out = cli(b.path(), &env, &["forget", NS, "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("here and in s3://cli-moves/team/"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(server.list("cli-moves").len(), 4, "3 records and the junk");
+    assert_eq!(on_machine(dir().path(), &env, "1,2,3", 3000), (1, vec![]));
+
     // No tier named: a clear error.
     let out = cli(a.path(), &local_only, &["push", NS]);
     assert_eq!(out.status.code(), Some(1));

@@ -553,6 +553,20 @@ impl Remote {
         self.run(move |c| c.query::<()>(redis::cmd("DEL").arg(&key)));
     }
 
+    /// Removes keys for the CLI, reporting a failure.
+    ///
+    /// # Errors
+    ///
+    /// The failure.
+    pub fn remove(&'static self, keys: &[String]) -> Result<(), RemoteError> {
+        for key in keys {
+            let key = key.clone();
+            self.run_strict(move |c| c.query::<()>(redis::cmd("DEL").arg(&key)))
+                .map_err(|e| self.failed(e))?;
+        }
+        Ok(())
+    }
+
     /// Takes the lock `key` with `token` for `lease`, for `async` callers
     /// (plain calls wait on it too): `Some(true)` when taken, `Some(false)`
     /// when another holds it, `None` when the remote cannot answer.

@@ -313,7 +313,7 @@ impl Tier {
                 .await
                 .and_then(|mut values| values.pop())
         {
-            found = self.open_value(&key, &value);
+            found = self.open_value(&key, value);
         }
         if let (Fetched::Record(_), _) | (_, None) = (&found, self.objects) {
             return found;
@@ -336,7 +336,7 @@ impl Tier {
                 .zip(values)
                 .map(|(key, value)| match value {
                     None => Fetched::Absent,
-                    Some(value) => self.open_value(key, &value),
+                    Some(value) => self.open_value(key, value),
                 })
                 .collect(),
             None => hashes.iter().map(|_| Fetched::Absent).collect(),
@@ -359,12 +359,15 @@ impl Tier {
         let Some(value) = value else {
             return before;
         };
-        match self.open_value(key, &value) {
+        // A record Redis would take is kept there too (a small copy).
+        let for_redis = self
+            .redis
+            .filter(|_| !self.to_objects(value.len()))
+            .map(|redis| (redis, value.clone()));
+        match self.open_value(key, value) {
             Fetched::Record(record) => {
-                if let Some(redis) = self.redis
-                    && !self.to_objects(record.len())
-                {
-                    redis.set_many(&[(key.to_string(), value.as_slice())], self.ttl);
+                if let Some((redis, sealed)) = for_redis {
+                    redis.set_many(&[(key.to_string(), sealed.as_slice())], self.ttl);
                 }
                 Fetched::Record(record)
             }
@@ -376,10 +379,18 @@ impl Tier {
     }
 
     /// The record inside a value read under `key`, when this machine may
-    /// serve it; a rejection is warned about once.
-    fn open_value(&self, key: &str, value: &[u8]) -> Fetched {
-        match unseal(key, value, self.secret) {
-            Ok(record) => Fetched::Record(record.to_vec()),
+    /// serve it, in the value's own buffer (a big value is never copied).
+    fn open_value(&self, key: &str, mut value: Vec<u8>) -> Fetched {
+        let within = unseal(key, &value, self.secret).map(|record| {
+            let start = record.as_ptr() as usize - value.as_ptr() as usize;
+            start..start + record.len()
+        });
+        match within {
+            Ok(range) => {
+                value.truncate(range.end);
+                value.drain(..range.start);
+                Fetched::Record(value)
+            }
             Err(why) => {
                 // The lookup that asked warns, naming the namespace.
                 log::debug!(
@@ -501,7 +512,7 @@ impl Tier {
             let Some((value, held)) = self.poll(lock, hash, &key, &name).await else {
                 return Claim::Compute(None);
             };
-            if let Some(value) = value.and_then(|bytes| match self.open_value(&key, &bytes) {
+            if let Some(value) = value.and_then(|bytes| match self.open_value(&key, bytes) {
                 Fetched::Record(record) => accept(&record),
                 _ => None,
             }) {

@@ -14,6 +14,8 @@ pub struct Args {
     /// Say what would be removed, and remove nothing
     #[arg(long)]
     dry_run: bool,
+    #[command(flatten)]
+    tiers: crate::remote::TierArgs,
 }
 
 #[derive(clap::Args)]
@@ -44,27 +46,38 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         // The LMDB key depends on the owning crate, which the CLI does not
         // know: find the records of this key by reading them.
         let mut hashes: Vec<[u8; 16]> = Vec::new();
+        let mut records = Vec::new();
         ns.for_each_raw(|hash, bytes| {
-            if Record::parse(bytes).is_ok_and(|r| r.key == key.as_bytes())
+            if let Ok(r) = Record::parse(bytes)
+                && r.key == key.as_bytes()
                 && let Ok(hash) = hash.try_into()
             {
                 hashes.push(hash);
+                records.push((r.header, r.key.to_vec()));
             }
             true
         })?;
         if !hashes.is_empty() {
+            let mut remotes = None;
             if !args.dry_run {
+                // The shared tiers first: a failure there leaves the local
+                // record, so the command can be run again.
+                remotes = crate::remote::forget(&args.tiers, &args.namespace, &records)?;
                 ns.remove_many_raw(&hashes)?;
             }
             if ctx.json {
                 ctx.print_json(&json!({
                     "namespace": args.namespace, "forgotten": key,
-                    "records": hashes.len(), "dry_run": args.dry_run
+                    "records": hashes.len(), "dry_run": args.dry_run,
+                    "remote": remotes
                 }));
             } else if args.dry_run {
                 println!("would forget {key} ({} records)", hashes.len());
             } else {
-                println!("forgot {key}");
+                match remotes {
+                    Some(labels) => println!("forgot {key}, here and in {labels}"),
+                    None => println!("forgot {key}"),
+                }
             }
             return Ok(Outcome::Ok);
         }

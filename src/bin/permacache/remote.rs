@@ -28,6 +28,29 @@ pub struct Args {
     objects: Option<String>,
 }
 
+/// The shared tiers a `forget` reaches, besides the local store.
+#[derive(clap::Args)]
+pub struct TierArgs {
+    /// Redis too: redis://host:port/db, or a comma-separated list of
+    /// cluster nodes [default: $PERMACACHE_REMOTE]
+    #[arg(long, value_name = "ADDRESS")]
+    remote: Option<String>,
+    /// The object store too: s3://bucket/prefix [default: $PERMACACHE_OBJECTS]
+    #[arg(long, value_name = "ADDRESS")]
+    objects: Option<String>,
+}
+
+/// Removes the records of `keys` (each a record's header and canonical key)
+/// from the shared tiers named, if any; their labels.
+#[cfg(not(any(feature = "redis", feature = "s3")))]
+pub fn forget(
+    _tiers: &TierArgs,
+    _namespace: &str,
+    _records: &[(permacache::admin::Header, Vec<u8>)],
+) -> anyhow::Result<Option<String>> {
+    Ok(None)
+}
+
 #[cfg(not(any(feature = "redis", feature = "s3")))]
 pub fn push(_ctx: &Ctx, _args: Args) -> anyhow::Result<Outcome> {
     anyhow::bail!(
@@ -46,7 +69,7 @@ pub fn list(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
 }
 
 #[cfg(any(feature = "redis", feature = "s3"))]
-pub use with_remotes::{list, pull, push};
+pub use with_remotes::{forget, list, pull, push};
 
 #[cfg(any(feature = "redis", feature = "s3"))]
 mod with_remotes {
@@ -158,15 +181,51 @@ mod with_remotes {
 
     /// The tiers the arguments or the environment name.
     fn tiers(args: &Args) -> anyhow::Result<Vec<Tier>> {
+        let tiers = named(args.remote.clone(), args.objects.clone())?;
+        if tiers.is_empty() {
+            anyhow::bail!(
+                "no shared tier: pass --remote redis://host:port/db or --objects s3://bucket/prefix, or set PERMACACHE_REMOTE or PERMACACHE_OBJECTS"
+            );
+        }
+        Ok(tiers)
+    }
+
+    /// Removes the records of `keys` (each a record's header and canonical
+    /// key) from the shared tiers named, if any; their labels.
+    pub fn forget(
+        args: &TierArgs,
+        namespace: &str,
+        records: &[(permacache::admin::Header, Vec<u8>)],
+    ) -> anyhow::Result<Option<String>> {
+        let tiers = named(args.remote.clone(), args.objects.clone())?;
+        if tiers.is_empty() {
+            return Ok(None);
+        }
+        for tier in &tiers {
+            match tier {
+                #[cfg(feature = "redis")]
+                Tier::Redis(r) => r.remove(
+                    &records
+                        .iter()
+                        .map(|(h, k)| record_key(namespace, h, k))
+                        .collect::<Vec<_>>(),
+                )?,
+                #[cfg(feature = "s3")]
+                Tier::Objects(o) => {
+                    for (h, k) in records {
+                        o.remove(&permacache::remote::object_name(namespace, h, k))?;
+                    }
+                }
+            }
+        }
+        Ok(Some(labels(&tiers)))
+    }
+
+    /// The tiers named by addresses or, without them, the environment.
+    fn named(redis: Option<String>, objects: Option<String>) -> anyhow::Result<Vec<Tier>> {
         let mut tiers = Vec::new();
-        let redis = args
-            .remote
-            .clone()
-            .or_else(|| permacache::remote::env_address().map(str::to_string));
-        let objects = args
-            .objects
-            .clone()
-            .or_else(|| permacache::remote::env_objects().map(str::to_string));
+        let redis = redis.or_else(|| permacache::remote::env_address().map(str::to_string));
+        let objects = objects.or_else(|| permacache::remote::env_objects().map(str::to_string));
         if let Some(spec) = redis {
             #[cfg(feature = "redis")]
             tiers.push(Tier::Redis(permacache::remote::Remote::open(
@@ -187,11 +246,6 @@ mod with_remotes {
             #[cfg(not(feature = "s3"))]
             anyhow::bail!(
                 "object store {spec:?} asked for, but this permacache was built without the `s3` feature"
-            );
-        }
-        if tiers.is_empty() {
-            anyhow::bail!(
-                "no shared tier: pass --remote redis://host:port/db or --objects s3://bucket/prefix, or set PERMACACHE_REMOTE or PERMACACHE_OBJECTS"
             );
         }
         Ok(tiers)
