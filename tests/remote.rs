@@ -675,3 +675,37 @@ fn a_100_mb_value_is_shared_with_the_default_timeout() {
     let got = reader.get_or_compute(&1u64, || panic!("computed again: not served by Redis"));
     assert!(got == big(1));
 }
+
+#[test]
+fn pull_reaches_every_master_of_a_password_protected_cluster() {
+    if !common::redis_server::available() {
+        return;
+    }
+    let nodes = common::redis_server::start_cluster_with(3, Some("s3cret,pw"));
+    let spec = nodes
+        .iter()
+        .map(|n| format!("redis://:s3cret,pw@127.0.0.1:{}", n.port))
+        .collect::<Vec<_>>()
+        .join(",");
+    let ns = "tests/remote/cli-cluster-password";
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let local: Cache<u64> = Cache::builder(ns).root(a.path()).open().unwrap();
+    for x in 0..200u64 {
+        local.insert(&x, &x).unwrap();
+    }
+    let out = cli(a.path(), &["push", ns, "--remote", &spec]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(b.path(), &["pull", ns, "--remote", &spec]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("pulled 200 entries"), "{text}");
+    assert!(!text.contains("s3cret") && !String::from_utf8_lossy(&out.stderr).contains("s3cret"));
+}

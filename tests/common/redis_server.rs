@@ -161,23 +161,34 @@ pub fn try_cluster(n: usize) -> Option<Vec<RedisServer>> {
 
 /// A Redis Cluster of `n` masters and no replicas.
 pub fn start_cluster(n: usize) -> Vec<RedisServer> {
-    let nodes: Vec<RedisServer> = (0..n)
-        .map(|_| {
-            RedisServer::start_with(&[
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-node-timeout",
-                "2000",
-            ])
-        })
-        .collect();
+    start_cluster_with(n, None)
+}
+
+/// A Redis Cluster of `n` masters whose nodes ask for `password`, when
+/// given.
+pub fn start_cluster_with(n: usize, password: Option<&str>) -> Vec<RedisServer> {
+    let mut args = vec![
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        "2000",
+    ];
+    if let Some(pw) = password {
+        args.extend(["--requirepass", pw, "--masterauth", pw]);
+    }
+    let auth: Vec<&str> = match password {
+        Some(pw) => vec!["-a", pw, "--no-auth-warning"],
+        None => vec![],
+    };
+    let nodes: Vec<RedisServer> = (0..n).map(|_| RedisServer::start_with(&args)).collect();
     let addresses: Vec<String> = nodes
         .iter()
         .map(|s| format!("127.0.0.1:{}", s.port))
         .collect();
     let out = Command::new("redis-cli")
+        .args(&auth)
         .arg("--cluster")
         .arg("create")
         .args(&addresses)
@@ -190,8 +201,16 @@ pub fn start_cluster(n: usize) -> Vec<RedisServer> {
         String::from_utf8_lossy(&out.stdout)
     );
     let deadline = Instant::now() + Duration::from_secs(30);
+    let state = |node: &RedisServer| {
+        let out = Command::new("redis-cli")
+            .args(&auth)
+            .args(["-p", &node.port.to_string(), "CLUSTER", "INFO"])
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
     for node in &nodes {
-        while !node.ask("CLUSTER INFO").contains("cluster_state:ok") {
+        while !state(node).contains("cluster_state:ok") {
             assert!(Instant::now() < deadline, "the cluster did not come up");
             std::thread::sleep(Duration::from_millis(50));
         }
