@@ -3,7 +3,10 @@
 //!
 //! Recency costs a hit no write transaction: hits are noted in memory and
 //! appended to `recency~log` (24-byte rows: LMDB key, milliseconds) with the
-//! next commit, every few seconds, or at exit. Writes are noted the same way.
+//! next commit, or by a background thread within [`FLUSH_EVERY`]. Writes are
+//! noted the same way. No code runs at exit: a process that ends loses the
+//! uses of its last [`FLUSH_EVERY`] at most, which only makes those entries
+//! look older to eviction.
 //! An entry with no row counts from its record's write time.
 //!
 //! Before a commit that would take the live pages of the namespace past
@@ -37,8 +40,9 @@ const PENDING_MAX: usize = 4096;
 /// The log is rewritten without repeated rows once it passes this (and twice
 /// its length after the last rewrite).
 const LOG_MIN: u64 = 1 << 20;
-/// How long hits wait in memory at most (checked at the next hit).
-const PENDING_AGE: Duration = Duration::from_secs(2);
+/// How long hits wait in memory at most: checked at the next hit, and by a
+/// background thread this often.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
@@ -97,7 +101,7 @@ impl Recency {
         *b = b.tighter(budget);
         if b.is_set() {
             self.active.store(true, Ordering::Release);
-            register_exit_flush();
+            start_flusher();
         }
     }
 
@@ -119,7 +123,7 @@ impl Recency {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             pending.push((*hash, now_ms()));
             let age = EPOCH.elapsed().as_millis() as u64 - self.last_flush.load(Ordering::Relaxed);
-            pending.len() >= PENDING_MAX || age >= PENDING_AGE.as_millis() as u64
+            pending.len() >= PENDING_MAX || age >= FLUSH_EVERY.as_millis() as u64
         };
         if due {
             self.flush(dir, &[]);
@@ -174,15 +178,21 @@ impl Recency {
     }
 }
 
-/// Writes every open namespace's pending uses at exit.
-fn register_exit_flush() {
+/// Starts (once) the thread that writes every open namespace's pending
+/// uses within [`FLUSH_EVERY`].
+fn start_flusher() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    extern "C" fn at_exit() {
-        super::namespace::flush_all_recency();
-    }
     ONCE.call_once(|| {
-        if let Err(e) = crate::sys::at_exit(at_exit) {
-            log::debug!("permacache: recency logs are not flushed at exit: {e}");
+        let spawned = std::thread::Builder::new()
+            .name("permacache-recency".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(FLUSH_EVERY);
+                    super::namespace::flush_all_recency();
+                }
+            });
+        if let Err(e) = spawned {
+            log::debug!("permacache: recency is written with commits only: {e}");
         }
     });
 }

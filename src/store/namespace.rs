@@ -269,7 +269,8 @@ pub(super) fn create_dir(dir: &Path) -> Result<(), StoreError> {
 }
 
 /// Writes the pending uses of every open namespace to their recency logs
-/// (at exit).
+/// (from the background thread of `budget.rs`; skipped while the registry
+/// is busy).
 pub(super) fn flush_all_recency() {
     let Ok(open) = OPEN.try_lock() else {
         return;

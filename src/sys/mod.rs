@@ -32,7 +32,7 @@ pub(crate) use filesystem::{network_filesystem, on_read_only_filesystem};
 pub(crate) use linux::{KeyLockFile, KeyLockHeld, allocate};
 #[cfg(any(not(target_os = "linux"), permacache_portable))]
 pub(crate) use portable::{KeyLockFile, KeyLockHeld, allocate};
-pub(crate) use unix::{at_exit, flock, same_file};
+pub(crate) use unix::{flock, same_file};
 
 #[cfg(test)]
 mod tests {

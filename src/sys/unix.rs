@@ -21,22 +21,6 @@ pub(crate) fn same_file(file: &File, path: &Path) -> bool {
     }
 }
 
-/// Runs `hook` when the process exits normally (`exit`, or returning from
-/// `main`).
-///
-/// # Errors
-///
-/// When the C library has no room left for another exit hook.
-pub(crate) fn at_exit(hook: extern "C" fn()) -> std::io::Result<()> {
-    // SAFETY: `hook` is a plain `extern "C" fn()` that lives for the whole
-    // program, which is all `atexit` asks.
-    if unsafe { libc::atexit(hook) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::other("atexit has no room for another hook"))
-    }
-}
-
 /// The result of a libc call that returns 0 on success and -1 with `errno`
 /// on failure.
 pub(super) fn check(rc: libc::c_int) -> std::io::Result<()> {
