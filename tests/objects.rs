@@ -49,11 +49,17 @@ fn child() {
         builder = builder.remote_timeout(Duration::from_millis(ms.parse().unwrap()));
     }
     let cache: Cache<Vec<u8>> = builder.open().unwrap();
+    let mode = match std::env::var("MODE").as_deref() {
+        Ok("refresh") => permacache::Mode::Refresh,
+        _ => permacache::Mode::Normal,
+    };
     let mut runs = 0;
     for &x in &xs {
-        let got = cache.get_or_compute(&x, || {
-            runs += 1;
-            value(x, size)
+        let got = permacache::with_mode(mode, || {
+            cache.get_or_compute(&x, || {
+                runs += 1;
+                value(x, size)
+            })
         });
         assert!(got == value(x, size), "a wrong value for {x}");
     }
@@ -224,6 +230,29 @@ fn a_poisoned_object_is_a_miss_never_a_value() {
     assert_eq!(runs, 3);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("damaged"), "{warnings:?}");
+    // The machine that recomputed replaced the bad objects: the next one is
+    // served.
+    assert_eq!(on_machine(dir().path(), &env, "1,2,3", 5000), (0, vec![]));
+}
+
+#[test]
+fn refresh_mode_replaces_the_object() {
+    let Some((server, env)) = bucket("refreshed") else {
+        return;
+    };
+    assert_eq!(on_machine(dir().path(), &env, "1", 300), (1, vec![]));
+    let name = server.list("refreshed").pop().unwrap();
+    let before = server.get("refreshed", &name).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let mut cmd = machine(dir().path(), &env, "1", 300);
+    cmd.env("MODE", "refresh");
+    assert_eq!(outcome(&run(&mut cmd)), (1, vec![]));
+    let after = server.get("refreshed", &name).unwrap();
+    assert_ne!(
+        before, after,
+        "the refreshed record (a newer write time) replaced it"
+    );
+    assert_eq!(on_machine(dir().path(), &env, "1", 300), (0, vec![]));
 }
 
 #[test]

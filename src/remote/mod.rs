@@ -357,7 +357,13 @@ impl Objects {
     pub(crate) fn get(&self, _name: &str) -> Option<Vec<u8>> {
         match *self {}
     }
-    pub(crate) fn put_new(&self, _name: &str, _bytes: &[u8]) {
+    pub(crate) fn put_record(
+        &self,
+        _name: &str,
+        _bytes: &[u8],
+        _replace: bool,
+        _good: impl Fn(&[u8]) -> bool,
+    ) {
         match *self {}
     }
     pub(crate) fn delete(&self, _name: &str) {

@@ -202,6 +202,45 @@ fn new_token() -> String {
     )
 }
 
+/// A record sealed for the object store.
+struct Sealed {
+    /// Its object name.
+    name: String,
+    /// Its record key, which the seal binds.
+    key: String,
+    /// Its LMDB key hash.
+    hash: [u8; 16],
+    value: Vec<u8>,
+}
+
+/// Writes sealed records to the object store (see [`Tier::put_many`]).
+fn put_objects(
+    store: &'static Objects,
+    secret: Option<&'static Secret>,
+    objects: &[Sealed],
+    replace: bool,
+) {
+    for sealed in objects {
+        let good = |existing: &[u8]| is_good_record(existing, &sealed.key, &sealed.hash, secret);
+        store.put_record(&sealed.name, &sealed.value, replace, good);
+    }
+}
+
+/// Whether an object already under a record's name is kept rather than
+/// replaced: a sealed record this machine serves for the record key `key`
+/// (LMDB key hash `hash`), or one signed with another secret, which is not
+/// this machine's to judge (another team's, or changed: either way replacing
+/// it would start a tug of war). Damaged, unsigned (where this machine
+/// signs), foreign or misnamed bytes are replaced.
+fn is_good_record(value: &[u8], key: &str, hash: &[u8; 16], secret: Option<&Secret>) -> bool {
+    match unseal(key, value, secret) {
+        Ok(record) => crate::store::Record::parse(record)
+            .is_ok_and(|r| crate::store::key_hash(r.header.owner, r.key) == *hash),
+        Err(Rejected::BadSignature) => true,
+        Err(_) => false,
+    }
+}
+
 /// The remote `opened`, or none after one warning per address.
 fn usable<T>(namespace: &str, spec: &str, opened: Result<T, super::RemoteError>) -> Option<T> {
     match opened {
@@ -403,49 +442,50 @@ impl Tier {
     }
 
     /// Stores records, sealed (signed with the team secret when there is
-    /// one): big ones in the object store, written once, and the others in
-    /// Redis, expiring with the namespace's ttl.
-    pub(crate) fn put_many(&self, records: &[(&[u8; 16], &[u8])]) {
+    /// one): big ones in the object store, the others in Redis, expiring
+    /// with the namespace's ttl. An object is written once: one already
+    /// there is kept when it is a good record of its key, and replaced when
+    /// it is not (damaged, planted, of another secret), or when `replace`
+    /// (refresh mode) says so.
+    pub(crate) fn put_many(&self, records: &[(&[u8; 16], &[u8])], replace: bool) {
         let (redis, objects) = self.sealed(records);
         if let (Some(remote), false) = (self.redis, redis.is_empty()) {
             remote.set_many(&entries(&redis), self.ttl);
         }
         if let Some(store) = self.objects {
-            for (name, value) in &objects {
-                store.put_new(name, value);
-            }
+            self.put_objects(store, &objects, replace);
         }
     }
 
     /// [`Tier::put_many`] for `async` callers.
-    pub(crate) async fn put_many_async(&self, records: &[(&[u8; 16], &[u8])]) {
+    pub(crate) async fn put_many_async(&self, records: &[(&[u8; 16], &[u8])], replace: bool) {
         let (redis, objects) = self.sealed(records);
         if let (Some(remote), false) = (self.redis, redis.is_empty()) {
             remote.set_many_async(&entries(&redis), self.ttl).await;
         }
         if let (Some(store), false) = (self.objects, objects.is_empty()) {
-            off_thread(move || {
-                for (name, value) in &objects {
-                    store.put_new(name, value);
-                }
-            })
-            .await;
+            let secret = self.secret;
+            off_thread(move || put_objects(store, secret, &objects, replace)).await;
         }
     }
 
+    fn put_objects(&self, store: &'static Objects, objects: &[Sealed], replace: bool) {
+        put_objects(store, self.secret, objects, replace);
+    }
     /// Records sealed under their names, for Redis and for the object
     /// store.
-    #[allow(clippy::type_complexity)]
-    fn sealed(
-        &self,
-        records: &[(&[u8; 16], &[u8])],
-    ) -> (Vec<(String, Vec<u8>)>, Vec<(String, Vec<u8>)>) {
+    fn sealed(&self, records: &[(&[u8; 16], &[u8])]) -> (Vec<(String, Vec<u8>)>, Vec<Sealed>) {
         let (mut redis, mut objects) = (Vec::new(), Vec::new());
         for (hash, record) in records {
             let key = self.key(hash);
             let value = seal(&key, record, self.secret);
             if self.to_objects(record.len()) {
-                objects.push((self.object_name(hash), value));
+                objects.push(Sealed {
+                    name: self.object_name(hash),
+                    key,
+                    hash: **hash,
+                    value,
+                });
             } else {
                 redis.push((key, value));
             }

@@ -401,7 +401,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             records.iter().map(|(h, r)| (h, r.as_slice())).collect();
         let local = self.store_locally(&refs);
         if let Some(tier) = &self.tier {
-            tier.put_many(&refs);
+            tier.put_many(&refs, super::pipeline::rules().replace_remote);
         }
         local
     }
@@ -413,7 +413,8 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             records.iter().map(|(h, r)| (h, r.as_slice())).collect();
         let local = self.store_locally(&refs);
         if let Some(tier) = &self.tier {
-            tier.put_many_async(&refs).await;
+            tier.put_many_async(&refs, super::pipeline::rules().replace_remote)
+                .await;
         }
         local
     }

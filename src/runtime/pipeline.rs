@@ -41,17 +41,19 @@ pub(crate) struct Rules {
     pub keep_remote_hits: bool,
     /// Count a call that does not read as a miss ([`Miss::Mode`]).
     pub count_mode_miss: bool,
+    /// Replace what the remotes hold, even a write-once object.
+    pub replace_remote: bool,
 }
 
 /// The mode table.
 ///
-/// | mode | read | store | on a miss | process lock | remote lock | keep remote hits | count `Miss::Mode` |
-/// |---|---|---|---|---|---|---|---|
-/// | normal | yes | yes | compute | yes | yes | yes | no |
-/// | off | no | no | compute | no | no | no | yes |
-/// | error-on-miss | yes | no | fail ([`CacheMiss`]) | no | no | yes | no |
-/// | refresh | no | yes | compute | yes | no | yes | yes |
-/// | read-only | yes | no | compute | no | no | no | no |
+/// | mode | read | store | on a miss | process lock | remote lock | keep remote hits | count `Miss::Mode` | replace remote records |
+/// |---|---|---|---|---|---|---|---|---|
+/// | normal | yes | yes | compute | yes | yes | yes | no | no |
+/// | off | no | no | compute | no | no | no | yes | no |
+/// | error-on-miss | yes | no | fail ([`CacheMiss`]) | no | no | yes | no | no |
+/// | refresh | no | yes | compute | yes | no | yes | yes | yes |
+/// | read-only | yes | no | compute | no | no | no | no | no |
 pub(crate) const fn rules_of(mode: Mode) -> Rules {
     let (read, store, compute_on_miss, process_lock, remote_lock, keep_remote_hits) = match mode {
         Mode::Normal => (true, true, true, true, true, true),
@@ -68,6 +70,7 @@ pub(crate) const fn rules_of(mode: Mode) -> Rules {
         remote_lock,
         keep_remote_hits,
         count_mode_miss: !read,
+        replace_remote: store && !read,
     }
 }
 

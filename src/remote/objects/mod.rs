@@ -446,12 +446,51 @@ impl Objects {
         self.settle(self.get_strict(name)).flatten()
     }
 
-    /// Writes an object once; a failure is logged.
-    pub(crate) fn put_new(&self, name: &str, bytes: &[u8]) {
+    /// Writes a record's object: unconditionally when `replace`; else once,
+    /// keeping an object already there when `good` judges it a good record
+    /// and replacing it (if still the version read) when not. A failure is
+    /// logged.
+    pub(crate) fn put_record(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        replace: bool,
+        good: impl Fn(&[u8]) -> bool,
+    ) {
         if self.health.is_resting() {
             return;
         }
-        self.settle(self.put_new_strict(name, bytes));
+        if replace {
+            self.settle(self.put_always(name, bytes));
+            return;
+        }
+        if self.settle(self.put_new_strict(name, bytes)) != Some(Put::Exists) {
+            return;
+        }
+        if let Some(Some((existing, etag))) = self.settle(self.get_tagged(name))
+            && !good(&existing)
+        {
+            log::debug!(
+                "permacache: object store {}: {name} held no good record; replacing it",
+                self.label
+            );
+            self.settle(self.put_if(name, bytes, Some(&etag)));
+        }
+    }
+
+    /// Writes an object whatever is there.
+    fn put_always(&self, name: &str, bytes: &[u8]) -> Result<(), Fault> {
+        let name = self.full_name(name);
+        let url = self
+            .bucket
+            .put_object(self.credentials.as_ref(), &name)
+            .sign(SIGNED_FOR);
+        let headers = [("Content-Type", "application/octet-stream")];
+        let response = self.send("PUT", &url, &headers, bytes)?;
+        match response.status {
+            200 | 201 => Ok(()),
+            _ => Err(Self::status_fault(&response)),
+        }
     }
 
     /// Removes an object; a failure is logged.
