@@ -14,9 +14,19 @@ use std::time::{Duration, Instant};
 use common::redis_server::RedisServer;
 use common::s3_server::S3Server;
 use common::{ROLE, lines_with, run};
-use permacache::Cache;
+use permacache::{Cache, permacached};
 
 const NS: &str = "tests/objects/values";
+
+static CUBED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+permacached! {
+    "tests/objects/cubes" =>
+    fn cubes(#[parallel] xs: Vec<u64>) -> Vec<u64> {
+        CUBED.fetch_add(xs.len(), std::sync::atomic::Ordering::SeqCst);
+        xs.iter().map(|x| x * x * x).collect()
+    }
+}
 
 /// The value of `x` at `size` bytes: every byte depends on `x` and its
 /// place, so a value served for the wrong key or cut short shows.
@@ -36,6 +46,18 @@ fn child() {
     match std::env::var(ROLE).unwrap().as_str() {
         "values" => {}
         "locked" => return locked(),
+        "cubes" => {
+            let xs: Vec<u64> = (0..100).collect();
+            assert_eq!(
+                cubes(xs.clone()),
+                xs.iter().map(|x| x * x * x).collect::<Vec<_>>()
+            );
+            for warning in common::logs::all() {
+                println!("warning: {warning}");
+            }
+            println!("runs: {}", CUBED.load(std::sync::atomic::Ordering::SeqCst));
+            return;
+        }
         other => panic!("unknown role {other:?}"),
     }
     let size: usize = std::env::var("SIZE").unwrap().parse().unwrap();
@@ -576,4 +598,22 @@ fn a_dead_lease_holder_is_taken_over_by_exactly_one_waiter() {
         );
     }
     assert_eq!(computations(&log), 2, "the holder's and one waiter's");
+}
+
+#[test]
+fn a_batch_call_is_served_its_misses_by_the_bucket() {
+    let Some((_server, env)) = bucket("batches") else {
+        return;
+    };
+    let batch = |root: &Path| {
+        let mut cmd = common::child("cubes");
+        cmd.env("PERMACACHE_DIR", root)
+            .env_remove("PERMACACHE_REMOTE");
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        outcome(&run(&mut cmd))
+    };
+    assert_eq!(batch(dir().path()), (100, vec![]));
+    assert_eq!(batch(dir().path()), (0, vec![]));
 }

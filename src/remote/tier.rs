@@ -202,6 +202,33 @@ fn new_token() -> String {
     )
 }
 
+/// Objects fetched at once by a batch at most.
+const FETCHES_AT_ONCE: usize = 8;
+
+/// The objects `names`, each `None` when absent or unanswered, fetched
+/// [`FETCHES_AT_ONCE`] at a time.
+fn fetch_all(objects: &'static Objects, names: &[String]) -> Vec<Option<Vec<u8>>> {
+    if names.len() <= 1 {
+        return names.iter().map(|n| objects.get(n)).collect();
+    }
+    let per_thread = names.len().div_ceil(FETCHES_AT_ONCE);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = names
+            .chunks(per_thread)
+            .map(|chunk| {
+                let worker =
+                    scope.spawn(move || chunk.iter().map(|n| objects.get(n)).collect::<Vec<_>>());
+                (chunk.len(), worker)
+            })
+            .collect();
+        workers
+            .into_iter()
+            // A worker that panicked answered nothing: its keys are misses.
+            .flat_map(|(len, w)| w.join().unwrap_or_else(|_| vec![None; len]))
+            .collect()
+    })
+}
+
 /// A record sealed for the object store.
 struct Sealed {
     /// Its object name.
@@ -381,12 +408,16 @@ impl Tier {
             None => hashes.iter().map(|_| Fetched::Absent).collect(),
         };
         if let Some(objects) = self.objects {
-            for ((hash, key), slot) in hashes.iter().zip(&keys).zip(found.iter_mut()) {
-                if !matches!(slot, Fetched::Record(_)) {
-                    let value = objects.get(&self.object_name(hash));
-                    let before = std::mem::replace(slot, Fetched::Absent);
-                    *slot = self.with_object(key, value, before);
-                }
+            let asked: Vec<usize> = (0..hashes.len())
+                .filter(|&i| !matches!(found[i], Fetched::Record(_)))
+                .collect();
+            let names: Vec<String> = asked
+                .iter()
+                .map(|&i| self.object_name(&hashes[i]))
+                .collect();
+            for (&i, value) in asked.iter().zip(fetch_all(objects, &names)) {
+                let before = std::mem::replace(&mut found[i], Fetched::Absent);
+                found[i] = self.with_object(&keys[i], value, before);
             }
         }
         found
