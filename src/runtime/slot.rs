@@ -21,7 +21,7 @@ use crate::{Cache, Codec, KeyError};
 
 /// The cache of one cached function, opened on first use.
 #[doc(hidden)]
-pub struct Slot<R> {
+pub struct Slot<R: crate::__private::CachedValue> {
     path: &'static str,
     settings: Settings,
     /// The fingerprint of the function's parameter types (traced on first
