@@ -69,6 +69,20 @@ pub enum RemoteChoice {
     Use(String),
 }
 
+impl RemoteChoice {
+    /// The address in force, given the environment variable's value: the
+    /// variable overrides the choice (or, as `off`, turns it off), except a
+    /// choice of `Off`.
+    fn resolve(&self, env: Option<&str>) -> Option<String> {
+        match (self, env) {
+            (RemoteChoice::Off, _) | (_, Some("off")) => None,
+            (_, Some(env)) => Some(env.to_string()),
+            (RemoteChoice::Use(spec), None) => Some(spec.clone()),
+            (RemoteChoice::Inherit, None) => None,
+        }
+    }
+}
+
 /// Shows the address without its password.
 impl std::fmt::Debug for RemoteChoice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -180,12 +194,7 @@ impl RemoteSettings {
     /// remote (or, as `off`, turns every remote off), except for a namespace
     /// configured `"off"`.
     pub(crate) fn resolve(&self) -> Option<(String, Duration, Option<std::path::PathBuf>)> {
-        let spec = match (&self.choice, ENV_REMOTE.as_deref()) {
-            (RemoteChoice::Off, _) | (_, Some("off")) => return None,
-            (_, Some(env)) => env.to_string(),
-            (RemoteChoice::Use(spec), None) => spec.clone(),
-            (RemoteChoice::Inherit, None) => return None,
-        };
+        let spec = self.choice.resolve(ENV_REMOTE.as_deref())?;
         let timeout = (*ENV_TIMEOUT)
             .or(self.timeout)
             .unwrap_or(Duration::from_millis(DEFAULT_REMOTE_TIMEOUT_MS));
@@ -200,12 +209,7 @@ impl RemoteSettings {
     /// turns every object store off, except for a namespace configured
     /// `"off"`) and `PERMACACHE_REMOTE_TIMEOUT`.
     pub(crate) fn resolve_objects(&self) -> Option<(String, Duration)> {
-        let spec = match (&self.objects, ENV_OBJECTS.as_deref()) {
-            (RemoteChoice::Off, _) | (_, Some("off")) => return None,
-            (_, Some(env)) => env.to_string(),
-            (RemoteChoice::Use(spec), None) => spec.clone(),
-            (RemoteChoice::Inherit, None) => return None,
-        };
+        let spec = self.objects.resolve(ENV_OBJECTS.as_deref())?;
         let timeout = (*ENV_TIMEOUT)
             .or(self.timeout)
             .unwrap_or(Duration::from_millis(DEFAULT_OBJECTS_TIMEOUT_MS));

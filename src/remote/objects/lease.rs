@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::Objects;
+use super::{Objects, When};
 use crate::remote::tier::Taken;
 
 /// How long a lease lives without renewal: a holder that dies is noticed
@@ -38,14 +38,14 @@ impl Objects {
     /// store cannot answer.
     pub(crate) fn take_lease(&self, name: &str, token: &str) -> Option<Taken> {
         let current = self.settle(self.get_tagged(name))?;
-        let replacing = match &current {
-            None => None,
+        let when = match &current {
+            None => When::Absent,
             Some((bytes, etag)) => match parse(bytes) {
                 Some((_, until)) if until > now_ms() => return Some(Taken::No),
-                _ => Some(etag.as_str()),
+                _ => When::Unchanged(etag),
             },
         };
-        let put = self.settle(self.put_if(name, &body(token), replacing))?;
+        let put = self.settle(self.put(name, &body(token), when))?;
         Some(put.map_or(Taken::No, |etag| Taken::Yes(Some(etag))))
     }
 
@@ -62,7 +62,9 @@ impl Objects {
     /// Extends the lease `name` while it is still the version `etag`; its
     /// new ETag, `None` when it was lost (or the store cannot answer).
     pub(crate) fn renew_lease(&self, name: &str, token: &str, etag: &str) -> Option<String> {
-        self.put_if(name, &body(token), Some(etag)).ok().flatten()
+        self.put(name, &body(token), When::Unchanged(etag))
+            .ok()
+            .flatten()
     }
 
     /// Removes the lease `name` when it is still `token`'s.

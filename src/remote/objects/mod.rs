@@ -103,12 +103,15 @@ impl std::fmt::Display for Fault {
     }
 }
 
-/// What a write-once put did.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Put {
-    Stored,
-    /// An object was already there, and is kept.
-    Exists,
+/// When a put writes.
+#[derive(Clone, Copy)]
+pub(crate) enum When<'a> {
+    /// Whatever is there.
+    Always,
+    /// When no object is there (`If-None-Match: *`).
+    Absent,
+    /// When the object is still the version of this ETag (`If-Match`).
+    Unchanged(&'a str),
 }
 
 /// The S3 error code in an error response's XML body.
@@ -249,42 +252,8 @@ impl Objects {
         }
     }
 
-    /// The object `name` (under the prefix), `None` when absent.
-    pub(crate) fn get_strict(&self, name: &str) -> Result<Option<Vec<u8>>, Fault> {
-        let name = self.full_name(name);
-        let url = self
-            .bucket
-            .get_object(self.credentials.as_ref(), &name)
-            .sign(SIGNED_FOR);
-        let response = self.send("GET", &url, &[], &[])?;
-        match response.status {
-            200 => Ok(Some(response.body)),
-            404 if error_code(&response.body) != "NoSuchBucket" => Ok(None),
-            _ => Err(Self::status_fault(&response)),
-        }
-    }
-
-    /// Writes `bytes` as the object `name` unless one is there.
-    pub(crate) fn put_new_strict(&self, name: &str, bytes: &[u8]) -> Result<Put, Fault> {
-        let name = self.full_name(name);
-        let url = self
-            .bucket
-            .put_object(self.credentials.as_ref(), &name)
-            .sign(SIGNED_FOR);
-        let headers = [
-            ("If-None-Match", "*"),
-            ("Content-Type", "application/octet-stream"),
-        ];
-        let response = self.send("PUT", &url, &headers, bytes)?;
-        match response.status {
-            200 | 201 => Ok(Put::Stored),
-            // 409: another writer's put of the same object is under way.
-            412 | 409 => Ok(Put::Exists),
-            _ => Err(Self::status_fault(&response)),
-        }
-    }
-
-    /// A small object (a lease) and its ETag, `None` when absent.
+    /// The object `name` (under the prefix) and its ETag, `None` when
+    /// absent.
     pub(crate) fn get_tagged(&self, name: &str) -> Result<Option<(Vec<u8>, String)>, Fault> {
         let name = self.full_name(name);
         let url = self
@@ -299,30 +268,37 @@ impl Objects {
         }
     }
 
-    /// Writes a small object (a lease) if it is absent (`replacing` `None`)
-    /// or still the version of that ETag; its new ETag, or `None` when
-    /// another writer got there first.
-    pub(crate) fn put_if(
+    /// The object `name`, `None` when absent.
+    pub(crate) fn get_strict(&self, name: &str) -> Result<Option<Vec<u8>>, Fault> {
+        Ok(self.get_tagged(name)?.map(|(bytes, _)| bytes))
+    }
+
+    /// Writes `bytes` as the object `name` when `when` holds; its new ETag,
+    /// or `None` when the condition did not hold (another writer got there
+    /// first, or the object to replace is gone).
+    pub(crate) fn put(
         &self,
         name: &str,
         bytes: &[u8],
-        replacing: Option<&str>,
+        when: When,
     ) -> Result<Option<String>, Fault> {
         let name = self.full_name(name);
         let url = self
             .bucket
             .put_object(self.credentials.as_ref(), &name)
             .sign(SIGNED_FOR);
-        let condition = match replacing {
-            Some(etag) => ("If-Match", etag),
-            None => ("If-None-Match", "*"),
-        };
-        let headers = [condition, ("Content-Type", "application/octet-stream")];
+        let mut headers = vec![("Content-Type", "application/octet-stream")];
+        match when {
+            When::Always => {}
+            When::Absent => headers.push(("If-None-Match", "*")),
+            When::Unchanged(etag) => headers.push(("If-Match", etag)),
+        }
         let response = self.send("PUT", &url, &headers, bytes)?;
         match response.status {
             200 | 201 => Ok(Some(response.etag.unwrap_or_default())),
+            // 409: another writer's put of the same object is under way;
             // 404: the object to replace is gone.
-            412 | 409 | 404 => Ok(None),
+            412 | 409 | 404 if !matches!(when, When::Always) => Ok(None),
             _ => Err(Self::status_fault(&response)),
         }
     }
@@ -408,8 +384,8 @@ impl Objects {
     ///
     /// A failure.
     pub fn store(&self, name: &str, bytes: &[u8]) -> Result<bool, RemoteError> {
-        self.put_new_strict(name, bytes)
-            .map(|put| put == Put::Stored)
+        self.put(name, bytes, When::Absent)
+            .map(|etag| etag.is_some())
             .map_err(|f| self.fault(f))
     }
 
@@ -461,10 +437,11 @@ impl Objects {
             return;
         }
         if replace {
-            self.settle(self.put_always(name, bytes));
+            self.settle(self.put(name, bytes, When::Always));
             return;
         }
-        if self.settle(self.put_new_strict(name, bytes)) != Some(Put::Exists) {
+        if self.settle(self.put(name, bytes, When::Absent)) != Some(None) {
+            // Written, or the store cannot answer.
             return;
         }
         if let Some(Some((existing, etag))) = self.settle(self.get_tagged(name))
@@ -474,22 +451,7 @@ impl Objects {
                 "permacache: object store {}: {name} held no good record; replacing it",
                 self.label
             );
-            self.settle(self.put_if(name, bytes, Some(&etag)));
-        }
-    }
-
-    /// Writes an object whatever is there.
-    fn put_always(&self, name: &str, bytes: &[u8]) -> Result<(), Fault> {
-        let name = self.full_name(name);
-        let url = self
-            .bucket
-            .put_object(self.credentials.as_ref(), &name)
-            .sign(SIGNED_FOR);
-        let headers = [("Content-Type", "application/octet-stream")];
-        let response = self.send("PUT", &url, &headers, bytes)?;
-        match response.status {
-            200 | 201 => Ok(()),
-            _ => Err(Self::status_fault(&response)),
+            self.settle(self.put(name, bytes, When::Unchanged(&etag)));
         }
     }
 
