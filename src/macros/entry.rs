@@ -65,7 +65,6 @@ macro_rules! permacached {
             "(its key and its stored value are fixed at compile time): write one cached function per type, ",
             "or take a concrete type such as an enum or `serde_json::Value`"
         ));
-        $crate::__permacache_culprit!($name);
     };
     // error: a function without its namespace path
     ($(#[$attr:meta])* $vis:vis $(async)? fn $name:tt $($rest:tt)*) => {
@@ -74,14 +73,12 @@ macro_rules! permacached {
             "` needs its namespace path first, as in `\"unique/path/", ::core::stringify!($name),
             "\" => fn ", ::core::stringify!($name), "(...)`"
         ));
-        $crate::__permacache_culprit!($name);
     };
     // error: a path not followed by a function
     ($path:literal => $first:tt $($rest:tt)*) => {
         ::core::compile_error!(::core::concat!(
             "permacached!: expected a function after `", ::core::stringify!($path), " =>`"
         ));
-        $crate::__permacache_culprit!($first);
     };
     ($path:literal => ) => {
         ::core::compile_error!(::core::concat!(
@@ -200,7 +197,13 @@ macro_rules! __permacache_params {
             "may not run its body, so it cannot promise to change the argument: take `&T` (or `T`) and ",
             "return what changes"
         ));
-        $crate::__permacache_culprit!($p);
+    };
+    // error: a defaulted parameter named like the builder's `run`
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* run : $ty:ty = $d:expr $(, $($rest:tt)*)?]) => {
+        ::core::compile_error!(
+            "permacached!: a parameter with a default cannot be named `run`: its setter would clash with `run()`, which makes the call in `f::call(..).run()`; rename the parameter (for example `run_id`)"
+        );
     };
     // a borrowed parameter with a default: `x: &T = ...`
     (@parse $fnctx:tt [$($all:tt)*] $req:tt [$($opt:tt)*] $par:tt $out:tt
@@ -363,7 +366,6 @@ macro_rules! __permacache_params {
         ::core::compile_error!(
             "permacached!: a cached function cannot be a method (`&self`): `permacached!` defines a module and a macro beside the function, which an `impl` block cannot hold; define it at module level taking the receiver by reference (`fn predict(model: &Model, x: i32)`, in the key through `Serialize`, or `#[ignore] model: &Model`) and call it from the method (`fn predict(&self, x: i32) -> f64 { predict(self, x) }`)"
         );
-        $crate::__permacache_culprit!($s);
     };
     // error: a method taking `self`
     (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt [$(mut)? self $($rest:tt)*]) => {
@@ -379,7 +381,6 @@ macro_rules! __permacache_params {
             ": Type` and rebind it at the start of the body: `let mut ", ::core::stringify!($p), " = ",
             ::core::stringify!($p), ";`"
         ));
-        $crate::__permacache_culprit!($p);
     };
     // error: not `name: Type`
     (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt [$first:tt $($other:tt)*]) => {
@@ -387,15 +388,5 @@ macro_rules! __permacache_params {
             "permacached!: expected parameters as `name: Type` or `name: Type = default`, found `",
             ::core::stringify!($first $($other)*), "`"
         ));
-        $crate::__permacache_culprit!($first);
     };
-}
-
-/// Accepts nothing: a culprit token fed to it makes rustc point at that
-/// token ("no rules expected this token"), beside the message of the
-/// `compile_error!` that comes with it.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __permacache_culprit {
-    () => {};
 }

@@ -90,7 +90,6 @@ macro_rules! __permacache_key_arg {
             ::core::stringify!($p),
             "`; expected #[drop_if_eq(value)], #[drop_if(path)], #[ignore], #[hash], #[fingerprint], #[display], #[key_with(path)] or #[in_file]"
         ));
-        $crate::__permacache_culprit!($rule);
     };
     // the value goes into the key
     (@emit $k:ident, $p:ident, $($v:tt)*) => {
