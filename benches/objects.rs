@@ -3,7 +3,7 @@
 //!
 //! - a hit served by the object store (small and 8 MB values; read-only mode,
 //!   so every call asks the store) vs one raw GET of the same object by the
-//!   tier's own client (presigning and the HTTP exchange, nothing else);
+//!   tier's own client (signing and the HTTP exchange, nothing else);
 //! - a local hit with the object store configured vs one without.
 //!
 //! `cargo bench --features s3 --bench objects` (needs moto_server:

@@ -2,7 +2,8 @@
 //! loopback: "machines" are child processes with their own store roots,
 //! sharing one bucket alone or beside Redis; values of 8 MB and 200 MB; a
 //! poisoned object, another team secret, write-once objects; the server
-//! killed, frozen, trickling; a missing bucket; the CLI's push, pull and
+//! killed, frozen, trickling; a missing bucket; bad credentials (moto
+//! checking signatures); the CLI's push, pull and
 //! listing.
 
 mod common;
@@ -404,6 +405,48 @@ fn a_missing_bucket_is_named_once_and_the_calls_go_on() {
         warnings[0].contains("bucket does not exist"),
         "{warnings:?}"
     );
+}
+
+#[test]
+fn bad_credentials_are_named_once_and_the_calls_go_on() {
+    // moto with its IAM authentication on: signatures are checked.
+    let Some((server, key, secret)) = S3Server::try_start_with_credentials("guarded") else {
+        return;
+    };
+    let env = |key: &str, secret: &str| {
+        let mut env = server.env();
+        env.retain(|(k, _)| *k != "AWS_ACCESS_KEY_ID" && *k != "AWS_SECRET_ACCESS_KEY");
+        env.push(("AWS_ACCESS_KEY_ID", key.to_string()));
+        env.push(("AWS_SECRET_ACCESS_KEY", secret.to_string()));
+        env.push(("PERMACACHE_OBJECTS", "s3://guarded/team".into()));
+        env.push(("PERMACACHE_REMOTE_TIMEOUT", "10s".into()));
+        env
+    };
+    // The team's credentials: requests signed with them are accepted, and
+    // a second machine is served.
+    let good = env(&key, &secret);
+    assert_eq!(on_machine(dir().path(), &good, "1,2", 100), (2, vec![]));
+    assert_eq!(on_machine(dir().path(), &good, "1,2", 100), (0, vec![]));
+    // A wrong secret, then an unknown key: one warning naming the refusal
+    // and what to check; every call computes its right value.
+    for (key, secret, code) in [
+        (key.as_str(), "not-the-secret", "SignatureDoesNotMatch"),
+        (
+            "AKIANOSUCHKEY0000000",
+            secret.as_str(),
+            "InvalidAccessKeyId",
+        ),
+    ] {
+        let (runs, warnings) = on_machine(dir().path(), &env(key, secret), "1,2,3", 100);
+        assert_eq!(runs, 3);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains(code) && warnings[0].contains("AWS_SECRET_ACCESS_KEY"),
+            "{warnings:?}"
+        );
+    }
+    // The refused machines stored nothing: key 3 is computed again.
+    assert_eq!(on_machine(dir().path(), &good, "1,2,3", 100), (1, vec![]));
 }
 
 #[test]

@@ -36,32 +36,98 @@ pub fn available() -> bool {
 }
 
 /// A fake signature: moto checks that a request is signed, not the
-/// signature.
+/// signature, unless started with credentials.
 const AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
 
 impl S3Server {
     /// A server, or `None` (the test is skipped) without moto here.
     pub fn try_start() -> Option<S3Server> {
-        if !available() {
-            return None;
-        }
-        let port = free_port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let server = S3Server {
-            child: Some(child),
-            port,
-        };
+        let server = S3Server::launch(&[])?;
         let deadline = Instant::now() + Duration::from_secs(60);
         while server.try_request("GET", "/", &[]).is_none() {
             assert!(Instant::now() < deadline, "moto_server did not answer");
             std::thread::sleep(Duration::from_millis(50));
         }
         Some(server)
+    }
+
+    /// A server that checks credentials and signatures (moto's IAM
+    /// authentication), with bucket `bucket` and one user allowed
+    /// everything: its access key id and secret. Only the four set-up
+    /// requests go unauthenticated.
+    pub fn try_start_with_credentials(bucket: &str) -> Option<(S3Server, String, String)> {
+        let server = S3Server::launch(&[("INITIAL_NO_AUTH_ACTION_COUNT", "4")])?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // A connection, not a request: every answered request counts
+        // against the unauthenticated four.
+        while TcpStream::connect(("127.0.0.1", server.port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not answer");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server.create_bucket(bucket);
+        server.iam(&[("Action", "CreateUser"), ("UserName", "team")]);
+        let created = server.iam(&[("Action", "CreateAccessKey"), ("UserName", "team")]);
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        server.iam(&[
+            ("Action", "PutUserPolicy"),
+            ("UserName", "team"),
+            ("PolicyName", "all"),
+            ("PolicyDocument", policy),
+        ]);
+        let field = |name: &str| {
+            let open = format!("<{name}>");
+            let (_, rest) = created.split_once(&open).expect("an access key");
+            rest.split_once('<').expect("an access key").0.to_string()
+        };
+        Some((server, field("AccessKeyId"), field("SecretAccessKey")))
+    }
+
+    fn launch(env: &[(&str, &str)]) -> Option<S3Server> {
+        if !available() {
+            return None;
+        }
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        Some(S3Server {
+            child: Some(child),
+            port,
+        })
+    }
+
+    /// One IAM query-API request; its response body.
+    fn iam(&self, params: &[(&str, &str)]) -> String {
+        let mut form = String::from("Version=2010-05-08");
+        for (name, value) in params {
+            form.push('&');
+            form.push_str(name);
+            form.push('=');
+            for b in value.bytes() {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    form.push(b as char);
+                } else {
+                    form.push_str(&format!("%{b:02X}"));
+                }
+            }
+        }
+        let auth = AUTH.replace("/s3/", "/iam/");
+        let (status, body) = self
+            .exchange(
+                "POST",
+                "/",
+                &auth,
+                "application/x-www-form-urlencoded",
+                form.as_bytes(),
+            )
+            .expect("moto_server: an IAM request failed");
+        let body = String::from_utf8_lossy(&body).into_owned();
+        assert_eq!(status, 200, "{body}");
+        body
     }
 
     /// `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL`.
@@ -114,11 +180,22 @@ impl S3Server {
     }
 
     fn try_request(&self, method: &str, path: &str, body: &[u8]) -> Option<(u16, Vec<u8>)> {
+        self.exchange(method, path, AUTH, "application/octet-stream", body)
+    }
+
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        auth: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Option<(u16, Vec<u8>)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: {AUTH}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: {auth}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             self.port,
             body.len()
         )

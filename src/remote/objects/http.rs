@@ -149,11 +149,14 @@ fn failed(e: io::Error, timeout: Duration) -> Failure {
     }
 }
 
-/// Sends `method` to a (presigned) `url` with `headers` and `body`, and
-/// reads the response whole; a body over `max_body` bytes is refused.
+/// Sends `method` for `target` (path and query) to `url`'s host with
+/// `headers` and `body`, and reads the response whole; a body over
+/// `max_body` bytes is refused.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn exchange(
     method: &str,
     url: &Url,
+    target: &str,
     headers: &[(&str, &str)],
     body: &[u8],
     timeout: Duration,
@@ -168,10 +171,6 @@ pub(crate) fn exchange(
     let authority = match url.port() {
         Some(port) => format!("{host}:{port}"),
         None => host.to_string(),
-    };
-    let target = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_string(),
     };
     let mut head = format!(
         "{method} {target} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n",

@@ -1,14 +1,16 @@
 //! The object-store tier (feature `s3`): an S3-compatible bucket (AWS S3,
 //! GCS's S3 API, MinIO, Ceph, Garage) named `s3://bucket/prefix`, holding
-//! the same sealed records as Redis, one object per record. Requests are
-//! presigned by `rusty-s3` (no I/O of its own) and sent by [`http`], whose
-//! deadlines follow progress, not size. Credentials, region and endpoint come
+//! the same sealed records as Redis, one object per record. Addresses are
+//! built by `rusty-s3` (no I/O of its own), requests signed in their header
+//! by [`sign`] and sent by [`http`], whose deadlines follow progress, not
+//! size. Credentials, region and endpoint come
 //! from the standard AWS variables. Objects are written once, with
 //! `If-None-Match: *`, so a planted object never replaces a good one. Like
 //! every remote, a fault is a miss: one warning, a rest, and the call goes on.
 
 mod http;
 mod lease;
+mod sign;
 
 pub(crate) use lease::HOLD;
 
@@ -17,13 +19,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use once_cell::sync::Lazy;
-use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+use rusty_s3::{Bucket, S3Action, UrlStyle};
 
 use super::RemoteError;
 use super::health::Health;
 use crate::config::split_objects;
+use sign::Signer;
 
-/// How long a presigned request stays valid: enough to start it.
+/// rusty-s3 builds addresses through its presigning call, here without
+/// credentials (an unsigned address): `sign.rs` signs the request itself.
 const SIGNED_FOR: Duration = Duration::from_secs(15 * 60);
 /// The longest object read: a bigger one is not a record of ours.
 const MAX_OBJECT: u64 = 64 << 30;
@@ -40,7 +44,9 @@ pub struct Objects {
     bucket: Bucket,
     /// Prepended to every object name: empty, or ending in `/`.
     prefix: String,
-    credentials: Option<Credentials>,
+    /// `None` without `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`:
+    /// requests go unsigned (a public bucket).
+    signer: Option<Signer>,
     timeout: Duration,
     tls: Option<Arc<rustls::ClientConfig>>,
     health: Health,
@@ -194,6 +200,15 @@ impl Objects {
         } else {
             UrlStyle::VirtualHost
         };
+        let signer = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            (Some(key), Some(secret)) => Some(Signer {
+                key,
+                secret,
+                token: var("AWS_SESSION_TOKEN"),
+                region: region.clone(),
+            }),
+            _ => None,
+        };
         let bucket = Bucket::new(endpoint.clone(), style, name.clone(), region).map_err(|e| {
             bad(format!(
                 "cannot address bucket {name:?} at {endpoint_text}: {e}"
@@ -207,7 +222,7 @@ impl Objects {
             label: format!("s3://{name}/{prefix}"),
             bucket,
             prefix,
-            credentials: Credentials::from_env(),
+            signer,
             timeout,
             tls,
             health: Health::default(),
@@ -232,10 +247,21 @@ impl Objects {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<http::Response, Fault> {
+        let signed = self.signer.as_ref().map(|s| s.sign(method, url));
+        let target = match (&signed, url.query()) {
+            (Some(signed), _) => signed.target.clone(),
+            (None, Some(query)) => format!("{}?{query}", url.path()),
+            (None, None) => url.path().to_string(),
+        };
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(signed) = &signed {
+            all.extend(signed.headers.iter().map(|(n, v)| (*n, v.as_str())));
+        }
         http::exchange(
             method,
             url,
-            headers,
+            &target,
+            &all,
             body,
             self.timeout,
             self.tls.as_ref(),
@@ -256,10 +282,7 @@ impl Objects {
     /// absent.
     pub(crate) fn get_tagged(&self, name: &str) -> Result<Option<(Vec<u8>, String)>, Fault> {
         let name = self.full_name(name);
-        let url = self
-            .bucket
-            .get_object(self.credentials.as_ref(), &name)
-            .sign(SIGNED_FOR);
+        let url = self.bucket.get_object(None, &name).sign(SIGNED_FOR);
         let response = self.send("GET", &url, &[], &[])?;
         match response.status {
             200 => Ok(Some((response.body, response.etag.unwrap_or_default()))),
@@ -283,10 +306,7 @@ impl Objects {
         when: When,
     ) -> Result<Option<String>, Fault> {
         let name = self.full_name(name);
-        let url = self
-            .bucket
-            .put_object(self.credentials.as_ref(), &name)
-            .sign(SIGNED_FOR);
+        let url = self.bucket.put_object(None, &name).sign(SIGNED_FOR);
         let mut headers = vec![("Content-Type", "application/octet-stream")];
         match when {
             When::Always => {}
@@ -306,10 +326,7 @@ impl Objects {
     /// Removes the object `name`; absent is done.
     pub(crate) fn delete_strict(&self, name: &str) -> Result<(), Fault> {
         let name = self.full_name(name);
-        let url = self
-            .bucket
-            .delete_object(self.credentials.as_ref(), &name)
-            .sign(SIGNED_FOR);
+        let url = self.bucket.delete_object(None, &name).sign(SIGNED_FOR);
         let response = self.send("DELETE", &url, &[], &[])?;
         match response.status {
             200 | 204 | 404 => Ok(()),
@@ -323,7 +340,7 @@ impl Objects {
         let mut names = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut action = self.bucket.list_objects_v2(self.credentials.as_ref());
+            let mut action = self.bucket.list_objects_v2(None);
             action.with_prefix(full.as_str());
             action.with_max_keys(LIST_PAGE);
             if let Some(token) = &token {
