@@ -4,10 +4,14 @@
 //! - a hit served by the object store (small and 8 MB values; read-only mode,
 //!   so every call asks the store) vs one raw GET of the same object by the
 //!   tier's own client (signing and the HTTP exchange, nothing else);
-//! - a local hit with the object store configured vs one without.
+//! - a local hit with the object store configured vs one without;
+//! - the first call of a 200 MB value on a fresh machine (a new, empty
+//!   store root each time), served by each tier: the object store, Redis
+//!   (with `--features redis`), beside one raw GET of the object, and a
+//!   local hit of it.
 //!
 //! `cargo bench --features s3 --bench objects` (needs moto_server:
-//! `pip install 'moto[server]'`). The server is Python: the figures say what
+//! `pip install 'moto[server]'`; with `redis`, redis-server). The server is Python: the figures say what
 //! the tier adds to a request, not what S3 would take.
 
 use std::hint::black_box;
@@ -15,7 +19,7 @@ use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use permacache::{Cache, Mode, with_mode};
 
 struct Server(Child, u16);
@@ -141,5 +145,109 @@ fn objects(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, objects);
+#[cfg(feature = "redis")]
+fn redis_server() -> (Server, tempfile::TempDir) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--dir"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server (apt-get install -y redis-server)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (Server(child, port), dir)
+}
+
+/// The first call of a 200 MB value on a fresh machine, tier by tier.
+fn first_call_200mb(c: &mut Criterion) {
+    const SIZE: usize = 200 << 20;
+    let server = moto_server();
+    let endpoint = format!("http://127.0.0.1:{}", server.1);
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ] {
+        // SAFETY: as in `objects`, before any cache of this group opens.
+        unsafe { std::env::set_var(k, v) };
+    }
+    let address = "s3://bench-objects";
+    let ns = "bench/objects/200mb";
+    let value = || vec![9u8; SIZE];
+    let home = tempfile::tempdir().unwrap();
+    let writer: Cache<Vec<u8>> = Cache::builder(ns)
+        .root(home.path())
+        .objects(address)
+        .open()
+        .unwrap();
+    writer.get_or_compute(&1u64, value);
+    let store = permacache::remote::Objects::open(address, Duration::from_secs(1)).unwrap();
+    let name = store
+        .list(&format!("permacache/{ns}/"))
+        .unwrap()
+        .pop()
+        .unwrap();
+
+    let mut g = c.benchmark_group("first call, 200 MB");
+    g.sampling_mode(SamplingMode::Flat);
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(1));
+    g.measurement_time(Duration::from_secs(20));
+    // A fresh machine per call: a new store root, the tier configured.
+    let fresh = |configure: &dyn Fn(
+        permacache::CacheBuilder<Vec<u8>>,
+    ) -> permacache::CacheBuilder<Vec<u8>>,
+                 b: &mut criterion::Bencher| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let root = tempfile::tempdir().unwrap();
+                let cache = configure(Cache::builder(ns).root(root.path()))
+                    .open()
+                    .unwrap();
+                let start = Instant::now();
+                let got = cache.get_or_compute(&1u64, || unreachable!("served by the tier"));
+                spent += start.elapsed();
+                assert_eq!(got.len(), SIZE);
+            }
+            spent
+        })
+    };
+    g.bench_function("object store", |b| fresh(&|c| c.objects(address), b));
+    g.bench_function("floor, one GET of the object", |b| {
+        b.iter(|| black_box(store.fetch(&name).unwrap().unwrap().len()))
+    });
+    #[cfg(feature = "redis")]
+    let _redis = {
+        let redis = redis_server();
+        let url = format!("redis://127.0.0.1:{}", (redis.0).1);
+        let seed_root = tempfile::tempdir().unwrap();
+        let seed: Cache<Vec<u8>> = Cache::builder(ns)
+            .root(seed_root.path())
+            .remote(&url)
+            .open()
+            .unwrap();
+        seed.get_or_compute(&1u64, value);
+        g.bench_function("Redis", |b| fresh(&|c| c.remote(&url), b));
+        (redis, seed_root)
+    };
+    g.bench_function("local hit", |b| {
+        b.iter(|| black_box(writer.get_or_compute(&1u64, || unreachable!()).len()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, objects, first_call_200mb);
 criterion_main!(benches);

@@ -469,19 +469,30 @@ fn compact_gives_free_pages_back_and_refuses_a_store_in_use() {
 }
 
 #[test]
-fn usage_errors_exit_2_and_every_command_has_help() {
+fn usage_errors_exit_2_and_every_command_has_help_with_an_example() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(
         permacache(dir.path(), &["frobnicate"]).status.code(),
         Some(2)
     );
     for cmd in [
-        "list", "count", "show", "clear", "forget", "export", "import", "stats", "verify",
-        "compact", "gc",
+        "list", "count", "show", "clear", "drop", "forget", "export", "import", "stats", "verify",
+        "compact", "gc", "push", "pull", "remote",
     ] {
         let out = permacache(dir.path(), &[cmd, "--help"]);
         assert!(out.status.success(), "{cmd}");
-        assert!(stdout(&out).contains("Usage: permacache"), "{cmd}");
+        let help = stdout(&out);
+        assert!(help.contains("Usage: permacache"), "{cmd}");
+        // An example of the command itself, after the options.
+        let examples = help.split("Examples:").nth(1).unwrap_or_default();
+        let runs_cmd = |line: &str| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            words.windows(2).any(|w| w == ["permacache", cmd])
+        };
+        assert!(
+            examples.lines().any(runs_cmd),
+            "{cmd} --help has no example: {help}"
+        );
     }
     let stats = json(permacache(dir.path(), &["--json", "stats"]));
     assert_eq!(stats["entries"], 0);

@@ -43,37 +43,74 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Every namespace under the root, with entries, bytes on disk and last write
+    #[command(
+        after_help = "Examples:\n  permacache list\n  permacache --dir ~/.cache/permacache list --json"
+    )]
     List,
     /// How many entries a namespace holds
+    #[command(after_help = "Examples:\n  permacache count myproject/features")]
     Count(count::Args),
     /// The entries of a namespace: keys as canonical JSON, values as JSON where the codec allows
+    #[command(
+        after_help = "Examples:\n  permacache show myproject/features\n  permacache show myproject/features --all --json"
+    )]
     Show(show::Args),
     /// Remove every entry of a namespace
+    #[command(
+        after_help = "Examples:\n  permacache clear myproject/features --dry-run\n  permacache clear myproject/features"
+    )]
     Clear(forget::ClearArgs),
     /// Remove a namespace: its files, not the namespaces nested in it
+    #[command(after_help = "Examples:\n  permacache drop myproject/old_features")]
     Drop(NamespaceArg),
     /// Remove the entry of one key
+    #[command(
+        after_help = "Examples:\n  permacache forget myproject/features '{\"x\":3}'\n  permacache forget myproject/features '{\"x\":3}' --objects s3://team-cache/permacache"
+    )]
     Forget(forget::Args),
     /// Write a namespace to one portable file
+    #[command(after_help = "Examples:\n  permacache export myproject/features features.export")]
     Export(export::Args),
     /// Read a namespace from an export file
+    #[command(
+        after_help = "Examples:\n  permacache import myproject/features features.export\n  permacache import myproject/features features.export --merge"
+    )]
     Import(import::Args),
     /// LMDB figures for each namespace and the whole store
+    #[command(after_help = "Examples:\n  permacache stats\n  permacache stats --json")]
     Stats,
     /// Read every record and report the ones that cannot be read (exit 1 if any)
+    #[command(
+        after_help = "Examples:\n  permacache verify\n  permacache verify myproject/features"
+    )]
     Verify(verify::Args),
     /// Give free pages back to the filesystem
+    #[command(
+        after_help = "Examples:\n  permacache compact\n  permacache compact myproject/features"
+    )]
     Compact(compact::Args),
     /// Remove old entries, entries of older versions, or the least recently
     /// used beyond a size; then compact
+    #[command(
+        after_help = "Examples:\n  permacache gc myproject/features --older-than 30d\n  permacache gc myproject/features --stale-versions --dry-run\n  permacache gc --all --max-size 20GB"
+    )]
     Gc(gc::Args),
     /// Copy a namespace's entries to the shared tiers (Redis, an object store;
     /// needs the `redis` or `s3` feature)
+    #[command(
+        after_help = "Examples:\n  permacache push myproject/features --remote redis://cache.internal:6379/0\n  permacache push myproject/features --objects s3://team-cache/permacache"
+    )]
     Push(remote::Args),
     /// Copy a namespace's entries from the shared tiers: adds missing ones,
     /// replaces older ones (exit 1 if invalid remote records were skipped)
+    #[command(
+        after_help = "Examples:\n  permacache pull myproject/features --objects s3://team-cache/permacache\n  PERMACACHE_REMOTE=redis://cache.internal:6379/0 permacache pull myproject/features"
+    )]
     Pull(remote::Args),
     /// List the records the shared tiers hold of a namespace
+    #[command(
+        after_help = "Examples:\n  permacache remote myproject/features --objects s3://team-cache/permacache"
+    )]
     Remote(remote::Args),
     /// Verify one namespace in this process (what `verify` runs per
     /// namespace in a child)
