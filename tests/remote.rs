@@ -105,6 +105,12 @@ fn child() {
                         .open(&log)
                         .unwrap();
                     writeln!(f, "{x}").unwrap();
+                    if std::env::var_os("HOLD_FOREVER").is_some() {
+                        println!("holding");
+                        loop {
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                    }
                     std::thread::sleep(Duration::from_millis(300));
                     x + 1000
                 });
@@ -392,6 +398,51 @@ fn one_worker_computes_a_locked_key_while_the_others_wait() {
     let mut lines: Vec<&str> = computed.lines().collect();
     lines.sort();
     assert_eq!(lines, ["11", "12", "13", "14"], "each key computed once");
+}
+
+#[test]
+fn a_killed_lock_holder_is_taken_over_by_exactly_one_waiter() {
+    let Some(redis) = RedisServer::try_start() else {
+        return;
+    };
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let roots: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let locked = |root: &Path| {
+        let mut cmd = child_cmd("locked");
+        cmd.env("PERMACACHE_DIR", root)
+            .env("PERMACACHE_REMOTE", redis.url())
+            .env("COMPUTED_LOG", log.path())
+            .env("XS", "21");
+        cmd
+    };
+    let mut holder = locked(roots[0].path())
+        .env("HOLD_FOREVER", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(holder.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap().contains("holding")));
+    let waiters: Vec<_> = roots[1..]
+        .iter()
+        .map(|root| common::spawn(&mut locked(root.path())))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // The lock lapses within its hold (3 s) once nobody renews it; one
+    // waiter takes it and computes, the others are served its value (well
+    // before their 30 s wait ends).
+    for waiter in waiters {
+        let out = waiter.wait_with_output().unwrap();
+        assert!(out.status.success());
+    }
+    let computed = std::fs::read_to_string(log.path()).unwrap();
+    assert_eq!(
+        computed.lines().collect::<Vec<_>>(),
+        ["21", "21"],
+        "the holder's computation and one waiter's"
+    );
 }
 
 #[test]
