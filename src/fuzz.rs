@@ -9,7 +9,7 @@ use once_cell::sync::Lazy;
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::cache::Cache;
-use crate::store::{Codec, HEADER_LEN, decode, seal_record};
+use crate::store::{Codec, HEADER_LEN, decode, seal_record, set_record_codec};
 
 /// A recursive value: stored as CBOR, with a depth limit.
 #[derive(Serialize, Deserialize, Clone)]
@@ -54,7 +54,7 @@ fn judge_both<R: Serialize + serde::de::DeserializeOwned + 'static>(
         .encode_record("k", sample)
         .expect("the sample encodes");
     record.truncate(HEADER_LEN + 4 + 1);
-    record[1] = codec;
+    set_record_codec(&mut record, codec);
     record.extend_from_slice(value);
     seal_record(&mut record);
     let _ = cache.judge("k", &record).hit();

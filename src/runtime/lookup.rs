@@ -10,13 +10,14 @@ use serde::de::DeserializeOwned;
 use super::cache::Cache;
 use super::pipeline::rules;
 use super::stats::{Miss, Outcome};
+use super::warn_once::{Topic, warn_once};
 use crate::key;
 use crate::remote::Fetched;
 use crate::store::{
     Chain, HEADER_LEN, Header, Malformed, Record, StoreError, Undecodable, VERIFY_WHILE_COPYING,
     begin_record, checksum_ok, decode, decode_bulk_verified, is_bulk,
 };
-use crate::store::{key_hash, seal_record};
+use crate::store::{key_hash, seal_record, set_record_codec};
 
 /// Records up to this long are copied into a buffer each thread keeps.
 const PRIVATE_MAX: usize = 64 << 10;
@@ -331,7 +332,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             Lookup::Hit(value) => Some(value),
             Lookup::Miss(Miss::Damaged, detail) => {
                 // Changed on the way or in the remote: worth a look.
-                self.ns.warn_decode_once(|| {
+                warn_once(self.ns, Topic::Record, || {
                     format!(
                         "namespace {}: a record from the remote is damaged ({}); recomputing",
                         self.ns.name(),
@@ -359,7 +360,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             return;
         }
         if let Err(e) = self.ns.put_many_raw(records.iter().copied()) {
-            self.ns.warn_store_once(|| {
+            warn_once(self.ns, Topic::Store, || {
                 format!(
                     "namespace {}: {}; values served by the remote are not kept in the local store",
                     self.ns.name(),
@@ -384,7 +385,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         let mut out = Vec::with_capacity(HEADER_LEN + key.len() + 64);
         begin_record(&mut out, &header, key.as_bytes());
         header.codec = self.plan.encode(value, &mut out)?;
-        out[1] = header.codec;
+        set_record_codec(&mut out, header.codec);
         seal_record(&mut out);
         Ok(out)
     }
@@ -443,7 +444,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
 
     /// Logs (once per namespace) that a stored entry could not be used.
     pub(crate) fn warn_unusable(&self, why: Miss, detail: &str) {
-        self.ns.warn_decode_once(|| {
+        warn_once(self.ns, Topic::Record, || {
             format!(
                 "namespace {}: a stored entry is {why} ({detail}); recomputing and overwriting it",
                 self.ns.name()
@@ -453,7 +454,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
 
     /// Logs (once per namespace) a store failure.
     pub(crate) fn warn(&self, e: &StoreError) {
-        self.ns.warn_store_once(|| {
+        warn_once(self.ns, Topic::Store, || {
             format!(
                 "namespace {}: {}; computing without the cache",
                 self.ns.name(),

@@ -3,7 +3,7 @@
 //! (mode table, lookup, compute-once, store); [`lookup`] judges records;
 //! [`slot`] opens a cached function's cache on first use; [`batch`] and
 //! [`out_files`] adapt their call kinds to the pipeline; [`stats`] counts
-//! outcomes.
+//! outcomes; [`warn_once`] says each trouble once per namespace.
 
 pub(crate) mod batch;
 pub(crate) mod cache;
@@ -13,3 +13,4 @@ pub(crate) mod out_files;
 pub(crate) mod pipeline;
 pub(crate) mod slot;
 pub(crate) mod stats;
+pub(crate) mod warn_once;

@@ -34,6 +34,8 @@ pub use record::{
     CHECKSUM_LEN, HEADER_LEN, Header, Malformed, RECORD_FORMAT_VERSION, Record, key_hash,
     name_fingerprint, refile,
 };
-pub(crate) use record::{begin as begin_record, checksum_ok, seal as seal_record};
+pub(crate) use record::{
+    begin as begin_record, checksum_ok, seal as seal_record, set_codec as set_record_codec,
+};
 pub(crate) use root::resolve as resolve_root;
 pub use root::{check_namespace, default_dir, set_store_dir, store_dir};

@@ -229,8 +229,14 @@ impl<'a> Verifier<'a> {
     }
 }
 
+/// Sets the codec of a record begun by [`begin`]: a value's codec is known
+/// only once it is encoded.
+pub fn set_codec(out: &mut [u8], codec: u8) {
+    out[1] = codec;
+}
+
 /// Starts a record in `out`: the header and the key. The caller appends the
-/// value, then calls [`seal`].
+/// value, sets its codec ([`set_codec`]), then calls [`seal`].
 pub fn begin(out: &mut Vec<u8>, header: &Header, key: &[u8]) {
     out.reserve(HEADER_LEN + key.len() + CHECKSUM_LEN);
     out.push(header.format);
