@@ -399,25 +399,71 @@ pub enum SyncName {
 }
 
 impl SyncName {
+    /// Every `sync` value by its name in permacache.toml and the settings
+    /// string: the one table of durability names.
+    pub const NAMES: [(SyncName, &'static str); 3] = [
+        (SyncName::Full, "full"),
+        (SyncName::NoMetaSync, "no-meta-sync"),
+        (SyncName::Off, "off"),
+    ];
+
     /// The name as written.
     pub fn as_str(self) -> &'static str {
-        match self {
-            SyncName::Full => "full",
-            SyncName::NoMetaSync => "no-meta-sync",
-            SyncName::Off => "off",
-        }
+        name_in(&Self::NAMES, self)
+    }
+
+    /// The value named `name` (at compile time too).
+    pub const fn from_name(name: &str) -> Option<SyncName> {
+        value_in(&Self::NAMES, name)
     }
 }
 
 impl CodecName {
+    /// Every codec by its name in permacache.toml and the settings string:
+    /// the one table of codec names (their record tags are
+    /// `store::Codec`'s).
+    pub const NAMES: [(CodecName, &'static str); 3] = [
+        (CodecName::Postcard, "postcard"),
+        (CodecName::Json, "json"),
+        (CodecName::Cbor, "cbor"),
+    ];
+
     /// The name as written.
     pub fn as_str(self) -> &'static str {
-        match self {
-            CodecName::Postcard => "postcard",
-            CodecName::Json => "json",
-            CodecName::Cbor => "cbor",
-        }
+        name_in(&Self::NAMES, self)
     }
+
+    /// The codec named `name` (at compile time too).
+    pub const fn from_name(name: &str) -> Option<CodecName> {
+        value_in(&Self::NAMES, name)
+    }
+}
+
+fn name_in<T: PartialEq + Copy>(table: &[(T, &'static str)], value: T) -> &'static str {
+    table
+        .iter()
+        .find(|(v, _)| *v == value)
+        .map(|(_, name)| *name)
+        .expect("every value is in its table")
+}
+
+const fn value_in<T: Copy>(table: &[(T, &'static str)], name: &str) -> Option<T> {
+    let mut i = 0;
+    while i < table.len() {
+        let (value, n) = table[i];
+        if n.len() == name.len() {
+            let (a, b) = (n.as_bytes(), name.as_bytes());
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return Some(value);
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 /// A problem in permacache.toml, with where it is.

@@ -238,21 +238,17 @@ impl Settings {
                 b'z' => out.objects_min_size = number(b, start, stop, 10),
                 b'o' => out.owner = sub(text, start, stop),
                 b's' => {
-                    out.sync = match sub(text, start, stop).as_bytes() {
-                        b"full" => SyncName::Full,
-                        b"no-meta-sync" => SyncName::NoMetaSync,
-                        b"off" => SyncName::Off,
-                        _ => panic!(
+                    out.sync = match SyncName::from_name(sub(text, start, stop)) {
+                        Some(sync) => sync,
+                        None => panic!(
                             "permacache: an unknown sync value in the settings string; build with one permacache version (cargo update -p permacache)"
                         ),
                     }
                 }
                 b'c' => {
-                    out.codec = match sub(text, start, stop).as_bytes() {
-                        b"postcard" => CodecName::Postcard,
-                        b"json" => CodecName::Json,
-                        b"cbor" => CodecName::Cbor,
-                        _ => panic!(
+                    out.codec = match CodecName::from_name(sub(text, start, stop)) {
+                        Some(codec) => codec,
+                        None => panic!(
                             "permacache: an unknown codec in the settings string; build with one permacache version (cargo update -p permacache)"
                         ),
                     }

@@ -123,7 +123,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         }
         match decode(codec, record.value) {
             Ok(value) => Lookup::Hit(value),
-            Err(why) => Lookup::Miss(Miss::Unreadable, Some(why)),
+            Err(why) => Lookup::Miss(Miss::Unreadable, Some(why.to_string())),
         }
     }
 

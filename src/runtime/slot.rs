@@ -249,11 +249,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Slot<R> {
 
 /// The codec a settings string names.
 fn codec(name: CodecName) -> Codec {
-    match name {
-        CodecName::Postcard => Codec::Postcard,
-        CodecName::Json => Codec::Json,
-        CodecName::Cbor => Codec::Cbor,
-    }
+    Codec::from(name)
 }
 
 /// The durability a settings string names.

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::StoreError;
 use super::record::{Record, Verifier};
+use crate::config::CodecName;
 use crate::key::{self, Flavor};
 use crate::shape::ValueShape;
 
@@ -65,39 +66,41 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// Every codec with its record tag and its name in permacache.toml: the
+    /// one table of codecs (the names are spelled in [`CodecName::NAMES`]).
+    const ALL: [(Codec, u8, CodecName); 3] = [
+        (Codec::Postcard, 0, CodecName::Postcard),
+        (Codec::Json, 1, CodecName::Json),
+        (Codec::Cbor, 2, CodecName::Cbor),
+    ];
+
     /// The tag stored in each record.
     pub fn tag(self) -> u8 {
-        match self {
-            Codec::Postcard => 0,
-            Codec::Json => 1,
-            Codec::Cbor => 2,
-        }
+        Self::ALL
+            .iter()
+            .find(|(c, _, _)| *c == self)
+            .map_or(0, |(_, tag, _)| *tag)
     }
 
     /// The codec of a record's tag.
     pub fn from_tag(tag: u8) -> Option<Codec> {
-        match tag {
-            0 => Some(Codec::Postcard),
-            1 => Some(Codec::Json),
-            2 => Some(Codec::Cbor),
-            _ => None,
-        }
+        Self::ALL
+            .iter()
+            .find(|(_, t, _)| *t == tag)
+            .map(|(c, _, _)| *c)
     }
 
     /// The codec's name in permacache.toml.
     pub fn name(self) -> &'static str {
-        match self {
-            Codec::Postcard => "postcard",
-            Codec::Json => "json",
-            Codec::Cbor => "cbor",
-        }
+        Self::ALL
+            .iter()
+            .find(|(c, _, _)| *c == self)
+            .map_or("postcard", |(_, _, name)| name.as_str())
     }
 
     /// The codec named `name` in permacache.toml.
     pub fn from_name(name: &str) -> Option<Codec> {
-        [Codec::Postcard, Codec::Json, Codec::Cbor]
-            .into_iter()
-            .find(|c| c.name() == name)
+        CodecName::from_name(name).map(Codec::from)
     }
 
     /// How values of `shape` are written by a namespace of this codec.
@@ -191,6 +194,15 @@ impl Plan {
     }
 }
 
+impl From<CodecName> for Codec {
+    fn from(name: CodecName) -> Codec {
+        Codec::ALL
+            .iter()
+            .find(|(_, _, n)| *n == name)
+            .map_or(Codec::Postcard, |(c, _, _)| *c)
+    }
+}
+
 /// Why a stored value was not decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Undecodable {
@@ -211,21 +223,28 @@ impl std::fmt::Display for Undecodable {
 
 impl std::error::Error for Undecodable {}
 
-/// Decodes a value stored under codec `tag`; the error says why the bytes are
-/// not an `R`.
-pub(crate) fn decode<R: DeserializeOwned + 'static>(tag: u8, bytes: &[u8]) -> Result<R, String> {
+/// Decodes a value stored under codec `tag` (its record's checksum already
+/// checked); the error says why the bytes are not an `R`.
+pub(crate) fn decode<R: DeserializeOwned + 'static>(
+    tag: u8,
+    bytes: &[u8],
+) -> Result<R, Undecodable> {
     if is_bulk(tag) {
-        return decode_bulk(tag, bytes, None).map_err(|e| e.to_string());
+        return decode_bulk(tag, bytes, None);
     }
+    let unreadable = |why: String| Undecodable::Unreadable(why);
     match Codec::from_tag(tag) {
         Some(Codec::Postcard) => match postcard::take_from_bytes(bytes) {
             Ok((value, [])) => Ok(value),
-            Ok((_, rest)) => Err(format!("{} bytes left over after the value", rest.len())),
-            Err(e) => Err(e.to_string()),
+            Ok((_, rest)) => Err(unreadable(format!(
+                "{} bytes left over after the value",
+                rest.len()
+            ))),
+            Err(e) => Err(unreadable(e.to_string())),
         },
-        Some(Codec::Json) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
-        Some(Codec::Cbor) => ciborium::from_reader(bytes).map_err(|e| e.to_string()),
-        None => Err(format!("unknown codec {tag}")),
+        Some(Codec::Json) => serde_json::from_slice(bytes).map_err(|e| unreadable(e.to_string())),
+        Some(Codec::Cbor) => ciborium::from_reader(bytes).map_err(|e| unreadable(e.to_string())),
+        None => Err(unreadable(format!("unknown codec {tag}"))),
     }
 }
 

@@ -44,9 +44,18 @@ pub(crate) fn allocate_lock_file(file: &File, max_readers: u32) -> std::io::Resu
     }
 }
 
-/// Why a data file cannot be mapped safely.
+/// Why a data file cannot be mapped safely: its length against its meta
+/// pages, its magic, its version, a root page past its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Damage(pub(crate) String);
+pub struct Damage(pub(crate) String);
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Damage {}
 
 const MDB_MAGIC: u32 = 0xBEEF_C0DE;
 const MDB_DATA_VERSION: u32 = 1;
@@ -198,8 +207,8 @@ pub(crate) fn check_data_file_settled(dir: &Path) -> Result<(), Damage> {
 /// # Errors
 ///
 /// What is wrong with the data file.
-pub fn check_files(root: &Path, name: &str) -> Result<(), String> {
-    check_data_file_settled(&root.join(name)).map_err(|d| d.0)
+pub fn check_files(root: &Path, name: &str) -> Result<(), Damage> {
+    check_data_file_settled(&root.join(name))
 }
 
 /// Moves a damaged `dir/data.mdb` aside, as `data.mdb~damaged-<seconds>`

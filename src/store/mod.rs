@@ -14,7 +14,7 @@ mod ffi;
 mod group_commit;
 mod guard;
 mod key_lock;
-pub use guard::check_files;
+pub use guard::{Damage, check_files};
 mod namespace;
 mod presence;
 mod record;

@@ -97,11 +97,11 @@ macro_rules! elems {
             let id = TypeId::of::<R>();
             $(
                 if id == TypeId::of::<Vec<$t>>() {
-                    return cast::<Vec<$t>, R>(take::<$t>(body, verifier)?).map_err(Undecodable::Unreadable);
+                    return cast::<Vec<$t>, R>(take::<$t>(body, verifier)?);
                 }
                 if id == TypeId::of::<Box<[$t]>>() {
                     let v = take::<$t>(body, verifier)?.into_boxed_slice();
-                    return cast::<Box<[$t]>, R>(v).map_err(Undecodable::Unreadable);
+                    return cast::<Box<[$t]>, R>(v);
                 }
             )*
             Err(Undecodable::Unreadable("the value type is not a bulk array".into()))
@@ -189,11 +189,11 @@ pub(super) fn take<T: Plain>(
 }
 
 /// `value` as `R`, which the caller checked is its type.
-pub(super) fn cast<V: 'static, R: 'static>(value: V) -> Result<R, String> {
+pub(super) fn cast<V: 'static, R: 'static>(value: V) -> Result<R, Undecodable> {
     (Box::new(value) as Box<dyn Any>)
         .downcast::<R>()
         .map(|boxed| *boxed)
-        .map_err(|_| "the value type is not a bulk array".into())
+        .map_err(|_| Undecodable::Unreadable("the value type is not a bulk array".into()))
 }
 
 #[cfg(test)]

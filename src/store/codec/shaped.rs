@@ -184,7 +184,7 @@ mod with_ndarray {
                 .map_err(|e| Undecodable::Unreadable(e.to_string()))?
                 .into_dimensionality::<D>()
                 .map_err(|e| Undecodable::Unreadable(e.to_string()))?;
-            cast::<Array<A, D>, R>(array).map_err(Undecodable::Unreadable)
+            cast::<Array<A, D>, R>(array)
         })())
     }
 
