@@ -126,21 +126,34 @@ pub struct NamespaceConfig {
     pub objects_min_size: Option<Spanned<String>>,
 }
 
+/// A setting's value that is not what was expected: what it is, and what
+/// is expected, in words (a permacache.toml error adds where it is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadValue(pub(crate) String);
+
+impl std::fmt::Display for BadValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadValue {}
+
 /// Checks an `owner` value: letters, digits, `_`, `-` and `.`, like a
 /// package name.
 ///
 /// # Errors
 ///
 /// What was expected.
-pub fn check_owner(owner: &str) -> Result<(), String> {
+pub fn check_owner(owner: &str) -> Result<(), BadValue> {
     if owner.is_empty()
         || !owner
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
     {
-        return Err(format!(
+        return Err(BadValue(format!(
             "bad owner {owner:?}: expected a name of letters, digits, `_`, `-` and `.`, like a package name"
-        ));
+        )));
     }
     Ok(())
 }
@@ -252,7 +265,7 @@ impl RemoteKeys<'_> {
 /// # Errors
 ///
 /// What was expected.
-pub fn check_remote(text: &str) -> Result<(), String> {
+pub fn check_remote(text: &str) -> Result<(), BadValue> {
     if text.trim() == "off" {
         return Ok(());
     }
@@ -261,17 +274,17 @@ pub fn check_remote(text: &str) -> Result<(), String> {
             .strip_prefix("redis://")
             .or_else(|| node.strip_prefix("rediss://"))
         else {
-            return Err(format!(
+            return Err(BadValue(format!(
                 "{:?} is not a Redis address; expected \"redis://host:port/db\" (\"rediss://\" for TLS), a comma-separated list of cluster nodes, or \"off\"",
                 redact_node(node)
-            ));
+            )));
         };
         let host = rest.rsplit('@').next().unwrap_or("");
         if host.is_empty() || host.starts_with(':') || host.starts_with('/') {
-            return Err(format!(
+            return Err(BadValue(format!(
                 "{:?} has no host; expected redis://host:port",
                 redact_node(node)
-            ));
+            )));
         }
     }
     Ok(())
@@ -283,7 +296,7 @@ pub fn check_remote(text: &str) -> Result<(), String> {
 /// # Errors
 ///
 /// What was expected.
-pub fn check_objects(spec: &str) -> Result<(), String> {
+pub fn check_objects(spec: &str) -> Result<(), BadValue> {
     if spec.trim() == "off" {
         return Ok(());
     }
@@ -296,13 +309,13 @@ pub fn check_objects(spec: &str) -> Result<(), String> {
 /// # Errors
 ///
 /// What was expected.
-pub fn split_objects(spec: &str) -> Result<(String, String), String> {
+pub fn split_objects(spec: &str) -> Result<(String, String), BadValue> {
     let spec = spec.trim();
     let expected = "expected \"s3://bucket\" or \"s3://bucket/prefix\" (or \"off\")";
     let Some(rest) = spec.strip_prefix("s3://") else {
-        return Err(format!(
+        return Err(BadValue(format!(
             "{spec:?} is not an object-store address; {expected}"
-        ));
+        )));
     };
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     let bucket_ok = (3..=63).contains(&bucket.len())
@@ -312,9 +325,9 @@ pub fn split_objects(spec: &str) -> Result<(String, String), String> {
         && !bucket.starts_with(['.', '-'])
         && !bucket.ends_with(['.', '-']);
     if !bucket_ok {
-        return Err(format!(
+        return Err(BadValue(format!(
             "{bucket:?} is not a bucket name (3 to 63 lowercase letters, digits, `.` and `-`); {expected}"
-        ));
+        )));
     }
     let prefix = prefix.trim_matches('/');
     if !prefix.is_empty()
@@ -323,9 +336,9 @@ pub fn split_objects(spec: &str) -> Result<(String, String), String> {
                 .split('/')
                 .any(|part| part.is_empty() || part == ".."))
     {
-        return Err(format!(
+        return Err(BadValue(format!(
             "{prefix:?} is not a key prefix (no `;`, `..` or empty parts); {expected}"
-        ));
+        )));
     }
     let prefix = if prefix.is_empty() {
         String::new()
@@ -524,7 +537,7 @@ impl Config {
             if let Some(owner) = &ns.owner
                 && let Err(e) = check_owner(owner.get_ref())
             {
-                errors.push(at(owner.span(), e));
+                errors.push(at(owner.span(), e.to_string()));
             }
             if let Some(size) = &ns.max_size
                 && let Err(e) = parse_size(size.get_ref())
@@ -579,7 +592,7 @@ impl Config {
 /// # Errors
 ///
 /// What was expected, when `text` is not such a duration.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
+pub fn parse_duration(text: &str) -> Result<u64, BadValue> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
@@ -594,10 +607,10 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     match digits.parse::<u64>() {
         Ok(n) if unit_secs > 0 && n > 0 => n
             .checked_mul(unit_secs)
-            .ok_or_else(|| format!("{text:?} is too long")),
-        _ => Err(format!(
+            .ok_or_else(|| BadValue(format!("{text:?} is too long"))),
+        _ => Err(BadValue(format!(
             "{text:?} is not a duration; expected a positive number and a unit, like \"45s\", \"15m\", \"12h\", \"30d\" or \"2w\""
-        )),
+        ))),
     }
 }
 
@@ -608,7 +621,7 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
 /// # Errors
 ///
 /// What was expected, when `text` is not such a size.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, BadValue> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -630,16 +643,16 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         Ok(n) if unit_bytes > 0 && n > 0.0 && n.is_finite() && !number.starts_with('.') => {
             let bytes = n * unit_bytes as f64;
             if bytes >= u64::MAX as f64 {
-                Err(format!("{text:?} is too big"))
+                Err(BadValue(format!("{text:?} is too big")))
             } else if bytes < 1.0 {
-                Err(format!("{text:?} is less than a byte"))
+                Err(BadValue(format!("{text:?} is less than a byte")))
             } else {
                 Ok(bytes as u64)
             }
         }
-        _ => Err(format!(
+        _ => Err(BadValue(format!(
             "{text:?} is not a size; expected a positive number and a unit, like \"20GB\", \"512MB\", \"1.5GiB\" or \"800KB\""
-        )),
+        ))),
     }
 }
 
@@ -649,7 +662,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// # Errors
 ///
 /// What was expected, when `text` is not such a duration.
-pub fn parse_millis(text: &str) -> Result<u64, String> {
+pub fn parse_millis(text: &str) -> Result<u64, BadValue> {
     let t = text.trim();
     if let Some(ms) = t.strip_suffix("ms")
         && !ms.is_empty()
@@ -657,15 +670,15 @@ pub fn parse_millis(text: &str) -> Result<u64, String> {
     {
         return match ms.parse::<u64>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!("{text:?} is not a positive duration")),
+            _ => Err(BadValue(format!("{text:?} is not a positive duration"))),
         };
     }
     parse_duration(t)
         .map(|secs| secs.saturating_mul(1000))
         .map_err(|_| {
-            format!(
+            BadValue(format!(
                 "{text:?} is not a duration; expected a positive number and a unit, like \"50ms\", \"2s\" or \"10m\""
-            )
+            ))
         })
 }
 
@@ -957,7 +970,7 @@ ttl = "30d"
             "s3://team/a;b",
         ] {
             let e = split_objects(bad).unwrap_err();
-            assert!(e.contains("expected"), "{bad}: {e}");
+            assert!(e.to_string().contains("expected"), "{bad}: {e}");
         }
     }
 }

@@ -170,7 +170,7 @@ impl Remote {
         }
         check_address(spec).map_err(|reason| RemoteError::BadAddress {
             address: redacted(spec),
-            reason,
+            reason: reason.to_string(),
         })?;
         let failed = |source| RemoteError::Redis {
             address: redacted(spec),

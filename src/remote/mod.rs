@@ -49,7 +49,7 @@ use std::time::Duration;
 use once_cell::sync::Lazy;
 
 use crate::config::{
-    DEFAULT_REMOTE_TIMEOUT_MS, check_remote, parse_millis, redact_node, split_nodes,
+    BadValue, DEFAULT_REMOTE_TIMEOUT_MS, check_remote, parse_millis, redact_node, split_nodes,
 };
 use crate::store::{Header, key_hash};
 
@@ -229,9 +229,9 @@ impl RemoteSettings {
 /// # Errors
 ///
 /// What was expected.
-pub fn check_address(spec: &str) -> Result<(), String> {
+pub fn check_address(spec: &str) -> Result<(), BadValue> {
     if spec.trim() == "off" {
-        return Err("\"off\" is not an address".into());
+        return Err(BadValue("\"off\" is not an address".into()));
     }
     check_remote(spec)
 }

@@ -41,11 +41,11 @@ pub struct Args {
     max_size: Option<u64>,
 }
 
-fn parse_age(s: &str) -> Result<u64, String> {
+fn parse_age(s: &str) -> Result<u64, permacache::config::BadValue> {
     permacache::config::parse_duration(s)
 }
 
-fn parse_size(s: &str) -> Result<u64, String> {
+fn parse_size(s: &str) -> Result<u64, permacache::config::BadValue> {
     permacache::config::parse_size(s)
 }
 

@@ -174,7 +174,7 @@ impl Objects {
             address: spec.to_string(),
             reason,
         };
-        let (name, prefix) = split_objects(spec).map_err(bad)?;
+        let (name, prefix) = split_objects(spec).map_err(|e| bad(e.to_string()))?;
         let region = var("AWS_REGION")
             .or_else(|| var("AWS_DEFAULT_REGION"))
             .unwrap_or_else(|| "us-east-1".into());
