@@ -1,8 +1,9 @@
 //! Size budgets: a namespace (or the whole store) kept within `max_size` by
 //! evicting its least recently used entries.
 //!
-//! Recency costs a hit no write transaction: hits are noted in memory and
-//! appended to `recency~log` (24-byte rows: LMDB key, milliseconds) with the
+//! Recency costs a hit no write transaction: hits are noted in memory, once
+//! per entry and second (a hit on an entry noted this second reads no clock
+//! and takes no lock), and appended to `recency~log` (24-byte rows: LMDB key, milliseconds) with the
 //! next commit, or by a background thread within [`FLUSH_EVERY`]. Writes are
 //! noted the same way. No code runs at exit: a process that ends loses the
 //! uses of its last [`FLUSH_EVERY`] at most, which only makes those entries
@@ -36,13 +37,30 @@ pub const HIGH: f64 = 0.85;
 /// ... and goes on until they fill no more than this share.
 pub const LOW: f64 = 0.65;
 /// Hits kept in memory before they are written to the log.
-const PENDING_MAX: usize = 4096;
+const PENDING_MAX: usize = 16_384;
+/// Slots of the table of entries already noted in the current second
+/// (8 bytes each, made when a budget comes in force).
+const NOTED_SLOTS: usize = 1 << 16;
 /// The log is rewritten without repeated rows once it passes this (and twice
 /// its length after the last rewrite).
 const LOG_MIN: u64 = 1 << 20;
-/// How long hits wait in memory at most: checked at the next hit, and by a
-/// background thread this often.
+/// How long hits wait in memory at most: a background thread writes them
+/// this often (a hit itself writes only when [`PENDING_MAX`] are waiting).
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// The time in ms since the epoch, as of the background thread's last
+/// round (every [`FLUSH_EVERY`]): a hit reads this atomic, not the clock,
+/// to tell whether its entry was already noted this second.
+static COARSE_NOW_MS: AtomicU64 = AtomicU64::new(0);
+
+/// [`now_ms`] as of the background thread's last round (the clock itself
+/// before its first).
+fn coarse_now_ms() -> u64 {
+    match COARSE_NOW_MS.load(Ordering::Relaxed) {
+        0 => now_ms(),
+        ms => ms,
+    }
+}
 
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
@@ -86,14 +104,15 @@ pub(crate) struct Recency {
     /// Set once any budget is in force: hits are noted only then.
     active: std::sync::atomic::AtomicBool,
     pending: Mutex<Vec<([u8; 16], u64)>>,
-    /// When the pending uses were last written, in ms since the process's
-    /// first note.
-    last_flush: AtomicU64,
+    /// The entries noted in the current second, direct-mapped by their LMDB
+    /// key: each slot holds the key's high bits and the second. A hit on an
+    /// entry already noted this second is not noted again, so the log grows
+    /// with the entries used, not with the hits. A slot two entries share
+    /// only notes more.
+    noted: once_cell::sync::OnceCell<Box<[AtomicU64]>>,
     /// The log's length after its last rewrite.
     log_floor: AtomicU64,
 }
-
-static EPOCH: once_cell::sync::Lazy<Instant> = once_cell::sync::Lazy::new(Instant::now);
 
 impl Recency {
     pub(crate) fn set(&self, budget: Budget) {
@@ -114,18 +133,29 @@ impl Recency {
     }
 
     /// Notes a use of the entry under `hash`; writes the pending uses to the
-    /// log in `dir` when there are many or they are old.
+    /// log in `dir` when [`PENDING_MAX`] are waiting (the background thread
+    /// writes them before that, within [`FLUSH_EVERY`]).
     pub(crate) fn touch(&self, dir: &Path, hash: &[u8; 16]) {
         if !self.is_active() {
             return;
         }
-        let due = {
+        let bits = u64::from_le_bytes(hash[..8].try_into().expect("8 bytes"));
+        let mark = (bits & !0xFFFF) | ((coarse_now_ms() / 1000) & 0xFFFF);
+        let noted = self
+            .noted
+            .get_or_init(|| (0..NOTED_SLOTS).map(|_| AtomicU64::new(0)).collect());
+        let slot = &noted[bits as usize & (NOTED_SLOTS - 1)];
+        if slot.load(Ordering::Relaxed) == mark {
+            return;
+        }
+        slot.store(mark, Ordering::Relaxed);
+        let full = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            // The use's own time (a write's time is exact too).
             pending.push((*hash, now_ms()));
-            let age = EPOCH.elapsed().as_millis() as u64 - self.last_flush.load(Ordering::Relaxed);
-            pending.len() >= PENDING_MAX || age >= FLUSH_EVERY.as_millis() as u64
+            pending.len() >= PENDING_MAX
         };
-        if due {
+        if full {
             self.flush(dir, &[]);
         }
     }
@@ -134,8 +164,6 @@ impl Recency {
     pub(crate) fn flush(&self, dir: &Path, written: &[[u8; 16]]) {
         let rows = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            self.last_flush
-                .store(EPOCH.elapsed().as_millis() as u64, Ordering::Relaxed);
             if pending.is_empty() && written.is_empty() {
                 return;
             }
@@ -183,15 +211,20 @@ impl Recency {
 fn start_flusher() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        COARSE_NOW_MS.store(now_ms(), Ordering::Relaxed);
         let spawned = std::thread::Builder::new()
             .name("permacache-recency".into())
             .spawn(|| {
                 loop {
                     std::thread::sleep(FLUSH_EVERY);
+                    COARSE_NOW_MS.store(now_ms(), Ordering::Relaxed);
                     super::namespace::flush_all_recency();
                 }
             });
         if let Err(e) = spawned {
+            // Hits then note the clock itself, and are written with commits
+            // or once PENDING_MAX wait.
+            COARSE_NOW_MS.store(0, Ordering::Relaxed);
             log::debug!("permacache: recency is written with commits only: {e}");
         }
     });
