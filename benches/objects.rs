@@ -44,6 +44,8 @@ fn raw(port: u16, method: &str, path: &str) -> Option<u16> {
     out.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// A `moto_server` with bucket `bench-objects`, and the AWS variables
+/// pointing at it.
 fn moto_server() -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -62,12 +64,7 @@ fn moto_server() -> Server {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(raw(port, "PUT", "/bench-objects"), Some(200));
-    Server(child, port)
-}
-
-fn objects(c: &mut Criterion) {
-    let server = moto_server();
-    let endpoint = format!("http://127.0.0.1:{}", server.1);
+    let endpoint = format!("http://127.0.0.1:{port}");
     for (k, v) in [
         ("AWS_ENDPOINT_URL", endpoint.as_str()),
         ("AWS_ALLOW_HTTP", "true"),
@@ -75,10 +72,16 @@ fn objects(c: &mut Criterion) {
         ("AWS_SECRET_ACCESS_KEY", "test"),
         ("AWS_REGION", "us-east-1"),
     ] {
-        // SAFETY: set before any cache opens or thread of ours starts;
-        // nothing reads the environment concurrently.
+        // SAFETY: each bench group starts its server before any cache of
+        // its own opens; the recency thread and earlier groups' connections
+        // read no AWS variable.
         unsafe { std::env::set_var(k, v) };
     }
+    Server(child, port)
+}
+
+fn objects(c: &mut Criterion) {
+    let _server = moto_server();
     let address = "s3://bench-objects";
     let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let open = |ns: &str, dir: usize| -> Cache<Vec<u8>> {
@@ -172,17 +175,6 @@ fn redis_server() -> (Server, tempfile::TempDir) {
 fn first_call_200mb(c: &mut Criterion) {
     const SIZE: usize = 200 << 20;
     let server = moto_server();
-    let endpoint = format!("http://127.0.0.1:{}", server.1);
-    for (k, v) in [
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_ALLOW_HTTP", "true"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-    ] {
-        // SAFETY: as in `objects`, before any cache of this group opens.
-        unsafe { std::env::set_var(k, v) };
-    }
     // A bucket of its own: an object store stays open per address for the
     // process, and the first group's server is gone.
     assert_eq!(raw(server.1, "PUT", "/bench-200mb"), Some(200));

@@ -624,14 +624,7 @@ fn a_dead_lease_holder_is_taken_over_by_exactly_one_waiter() {
     let log_dir = dir();
     let log = log_dir.path().join("computed");
     let roots: Vec<_> = (0..4).map(|_| dir()).collect();
-    let mut holder = locked_on(roots[0].path(), &env, &log)
-        .env("HOLD_FOREVER", "1")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::BufRead;
-    let mut lines = std::io::BufReader::new(holder.stdout.take().unwrap()).lines();
-    assert!(lines.any(|l| l.unwrap().contains("holding")));
+    let mut holder = common::holding(&mut locked_on(roots[0].path(), &env, &log));
     let waiters: Vec<_> = roots[1..]
         .iter()
         .map(|root| common::spawn(&mut locked_on(root.path(), &env, &log)))

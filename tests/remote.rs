@@ -415,14 +415,7 @@ fn a_killed_lock_holder_is_taken_over_by_exactly_one_waiter() {
             .env("XS", "21");
         cmd
     };
-    let mut holder = locked(roots[0].path())
-        .env("HOLD_FOREVER", "1")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::BufRead;
-    let mut lines = std::io::BufReader::new(holder.stdout.take().unwrap()).lines();
-    assert!(lines.any(|l| l.unwrap().contains("holding")));
+    let mut holder = common::holding(&mut locked(roots[0].path()));
     let waiters: Vec<_> = roots[1..]
         .iter()
         .map(|root| common::spawn(&mut locked(root.path())))

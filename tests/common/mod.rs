@@ -47,6 +47,23 @@ pub fn spawn(cmd: &mut Command) -> Child {
     cmd.stdout(Stdio::piped()).spawn().expect("spawn child")
 }
 
+/// Starts a child that computes a locked key forever (`HOLD_FOREVER`), and
+/// returns once it says it is holding the lock.
+pub fn holding(cmd: &mut Command) -> Child {
+    use std::io::BufRead;
+    let mut holder = cmd
+        .env("HOLD_FOREVER", "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn child");
+    let mut lines = std::io::BufReader::new(holder.stdout.take().expect("piped")).lines();
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("holding"))),
+        "the holder ended before holding the lock"
+    );
+    holder
+}
+
 /// What follows `marker` on each line a child printed that holds it (libtest
 /// may print its own text before the child's first line).
 pub fn lines_with(out: &Output, marker: &str) -> Vec<String> {
