@@ -44,6 +44,7 @@
 use serde::ser::{self, Serialize};
 
 use super::KeyError;
+use bulk::PlainNumber;
 
 pub(crate) mod bulk;
 
@@ -258,10 +259,10 @@ fn tagged_element(out: &mut Vec<u8>, code: u8, le: &[u8]) {
 }
 
 macro_rules! small_ints {
-    ($($method:ident: $ty:ty = $code:literal,)*) => {$(
+    ($($method:ident: $ty:ty,)*) => {$(
         #[inline]
         fn $method(self, v: $ty) -> Result<(), KeyError> {
-            self.number($code, v.to_le_bytes(), |b| b.int(i128::from(v)));
+            self.number(<$ty as PlainNumber>::CODE, v.to_le_bytes(), |b| b.int(i128::from(v)));
             Ok(())
         }
     )*};
@@ -285,9 +286,9 @@ impl<'s, 'o> ser::Serializer for &'s mut Binary<'o> {
     }
 
     small_ints! {
-        serialize_u8: u8 = 1, serialize_i8: i8 = 2, serialize_u16: u16 = 3,
-        serialize_i16: i16 = 4, serialize_u32: u32 = 5, serialize_i32: i32 = 6,
-        serialize_u64: u64 = 7, serialize_i64: i64 = 8,
+        serialize_u8: u8, serialize_i8: i8, serialize_u16: u16,
+        serialize_i16: i16, serialize_u32: u32, serialize_i32: i32,
+        serialize_u64: u64, serialize_i64: i64,
     }
 
     fn serialize_i128(self, v: i128) -> Result<(), KeyError> {
@@ -311,7 +312,7 @@ impl<'s, 'o> ser::Serializer for &'s mut Binary<'o> {
     #[inline]
     fn serialize_f32(self, v: f32) -> Result<(), KeyError> {
         let le = v.to_bits().to_le_bytes();
-        self.number(9, le, |b| {
+        self.number(<f32 as PlainNumber>::CODE, le, |b| {
             b.out.push(b'g');
             b.out.extend_from_slice(&le);
         });
@@ -321,7 +322,7 @@ impl<'s, 'o> ser::Serializer for &'s mut Binary<'o> {
     #[inline]
     fn serialize_f64(self, v: f64) -> Result<(), KeyError> {
         let le = v.to_bits().to_le_bytes();
-        self.number(10, le, |b| {
+        self.number(<f64 as PlainNumber>::CODE, le, |b| {
             b.out.push(b'f');
             b.out.extend_from_slice(&le);
         });

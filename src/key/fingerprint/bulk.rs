@@ -51,7 +51,17 @@ macro_rules! plain_numbers {
     };
 }
 
-plain_numbers!(1 u8, 2 i8, 3 u16, 4 i16, 5 u32, 6 i32, 7 u64, 8 i64, 9 f32, 10 f64);
+/// The one table of element codes: every plain number type with its code,
+/// the same in fingerprints (format 3) and in stored arrays (codec tags 3
+/// and 4). Calls `$then!` with the table.
+macro_rules! element_codes {
+    ($then:ident) => {
+        $then!(1 u8, 2 i8, 3 u16, 4 i16, 5 u32, 6 i32, 7 u64, 8 i64, 9 f32, 10 f64);
+    };
+}
+pub(crate) use element_codes;
+
+element_codes!(plain_numbers);
 
 /// A value `#[fingerprint]` hashes without serde: its encoding as a short
 /// head, its elements' bytes where they are, and a short tail.

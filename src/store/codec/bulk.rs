@@ -28,7 +28,8 @@ pub(crate) struct Elem {
     pub(crate) name: &'static str,
 }
 
-/// The element types and their codes, in one table.
+/// What stored arrays do with each element type of the table
+/// (`element_codes!`).
 macro_rules! elems {
     ($($code:literal $t:ty),* $(,)?) => {
         /// The element type of `R` when `R` is a bulk array (or, with the
@@ -118,9 +119,7 @@ macro_rules! elems {
     };
 }
 
-elems! {
-    1 u8, 2 i8, 3 u16, 4 i16, 5 u32, 6 i32, 7 u64, 8 i64, 9 f32, 10 f64,
-}
+crate::key::fingerprint::bulk::element_codes!(elems);
 
 /// Whether stored bytes are a well-formed bulk value.
 pub fn is_well_formed(bytes: &[u8]) -> bool {
