@@ -446,8 +446,40 @@ fn in_file(c: &mut Criterion) {
     g.finish();
 }
 
+/// A slice of 250,000 small structs as an argument: `#[fingerprint]`'s
+/// serde path (`permacache::fingerprint`) beside `#[hash]`
+/// (`permacache::stable_hash`, canonical JSON hashed).
+fn fingerprint_structs(c: &mut Criterion) {
+    #[derive(Serialize)]
+    struct Row {
+        id: u64,
+        name: String,
+        score: f64,
+        weights: [f32; 4],
+    }
+    let rows: Vec<Row> = (0..250_000u64)
+        .map(|i| Row {
+            id: i,
+            name: format!("row-{i}"),
+            score: i as f64 * 0.5,
+            weights: [i as f32, 1.0, 2.0, 3.0],
+        })
+        .collect();
+    let slice: &[Row] = &rows;
+    let mut g = c.benchmark_group("fingerprint_250k_structs");
+    g.sample_size(10);
+    g.bench_function("fingerprint", |b| {
+        b.iter(|| permacache::fingerprint(black_box(slice)).unwrap())
+    });
+    g.bench_function("stable_hash", |b| {
+        b.iter(|| permacache::stable_hash(black_box(slice)).unwrap())
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    fingerprint_structs,
     in_file,
     hit_80kb,
     nested_array_hit,

@@ -13,6 +13,38 @@ struct Point {
     x: i32,
 }
 
+/// Entries of [`nested_maps`]: structs beside maps of structs.
+type NestedEntries = Vec<(Point, HashMap<u8, Point>)>;
+
+/// Maps of structs holding maps and sequences of structs.
+fn nested_maps() -> BTreeMap<String, NestedEntries> {
+    let inner = |n: i32| -> HashMap<u8, Point> {
+        (0..3u8)
+            .map(|k| {
+                (
+                    2 - k,
+                    Point {
+                        y: n + i32::from(k),
+                        x: -n,
+                    },
+                )
+            })
+            .collect()
+    };
+    [
+        ("b".to_string(), vec![(Point { y: 1, x: 2 }, inner(1))]),
+        (
+            "a".to_string(),
+            vec![
+                (Point { y: 3, x: 4 }, inner(3)),
+                (Point { y: 0, x: 0 }, HashMap::new()),
+            ],
+        ),
+    ]
+    .into_iter()
+    .collect()
+}
+
 #[derive(Serialize)]
 struct Meters(f64);
 
@@ -351,6 +383,12 @@ fn every_golden_fingerprint_is_unchanged() {
         (
             fingerprint(&(1u8, 2.0f64)).unwrap(),
             "b95658c8ee96c2d60d5dbfbc55ce3541",
+        ),
+        // Maps and structs nested in each other (entries sorted by key,
+        // then value): unchanged since maps were encoded in one buffer.
+        (
+            fingerprint(&nested_maps()).unwrap(),
+            "5d32b6af562b8506d8b0e98c33efea9c",
         ),
         (
             dsl_fingerprint::key(&[1u8, 2, 3]),

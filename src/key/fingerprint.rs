@@ -440,10 +440,16 @@ impl<'s, 'o> ser::Serializer for &'s mut Binary<'o> {
     fn serialize_map(self, _len: Option<usize>) -> Result<Map<'s, 'o>, KeyError> {
         self.not_a_number();
         self.out.push(b'{');
+        let (scratch, spans) = SCRATCH
+            .try_with(|pool| pool.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         Ok(Map {
             b: self,
-            entries: Vec::new(),
-            key: None,
+            scratch,
+            spans,
+            key_end: None,
         })
     }
 
@@ -508,21 +514,63 @@ impl Seq<'_, '_> {
     }
 }
 
-/// A map or struct: entries collected, then written sorted by key encoding.
+/// A map or struct: entries encoded one after another into one scratch
+/// buffer, then written sorted by key encoding (then value encoding).
 pub(crate) struct Map<'s, 'o> {
     b: &'s mut Binary<'o>,
-    entries: Vec<(Vec<u8>, Vec<u8>)>,
-    key: Option<Vec<u8>>,
+    /// The entries' encodings, each key followed by its value.
+    scratch: Vec<u8>,
+    /// Each entry's start, key end and end in `scratch`.
+    spans: Vec<[usize; 3]>,
+    /// Where a map's pending key ends (it starts where the last entry ends).
+    key_end: Option<usize>,
+}
+
+/// Scratch buffers of finished maps, reused by the next ones on this thread:
+/// a struct costs no allocation once the first few are done.
+type Scratch = (Vec<u8>, Vec<[usize; 3]>);
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<Scratch>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Map<'_, '_> {
+    /// Encodes `key` into the scratch buffer; returns where it ends.
+    fn key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<usize, KeyError> {
+        Binary::new(&mut self.scratch).value(key)?;
+        Ok(self.scratch.len())
+    }
+
+    /// Encodes the value of the entry that began at `start` with a key
+    /// ending at `key_end`.
+    fn value<T: Serialize + ?Sized>(
+        &mut self,
+        start: usize,
+        key_end: usize,
+        value: &T,
+    ) -> Result<(), KeyError> {
+        Binary::new(&mut self.scratch).value(value)?;
+        self.spans.push([start, key_end, self.scratch.len()]);
+        Ok(())
+    }
+
     fn finish(mut self) -> Result<(), KeyError> {
-        self.entries.sort();
-        for (k, v) in &self.entries {
-            self.b.out.extend_from_slice(k);
-            self.b.out.extend_from_slice(v);
+        let scratch = &self.scratch;
+        let entry = |s: &[usize; 3]| (&scratch[s[0]..s[1]], &scratch[s[1]..s[2]]);
+        self.spans.sort_unstable_by(|a, b| entry(a).cmp(&entry(b)));
+        for span in &self.spans {
+            self.b.out.extend_from_slice(&scratch[span[0]..span[2]]);
         }
         self.b.out.push(b'}');
+        let (mut scratch, mut spans) = (self.scratch, self.spans);
+        scratch.clear();
+        spans.clear();
+        let _ = SCRATCH.try_with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if pool.len() < 16 && scratch.capacity() <= 1 << 20 {
+                pool.push((scratch, spans));
+            }
+        });
         Ok(())
     }
 }
@@ -553,16 +601,16 @@ impl ser::SerializeMap for Map<'_, '_> {
     type Ok = ();
     type Error = KeyError;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), KeyError> {
-        self.key = Some(Binary::encode(key)?);
+        self.key_end = Some(self.key(key)?);
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
-        let key = self
-            .key
+        let key_end = self
+            .key_end
             .take()
             .ok_or_else(|| KeyError::Custom("map value serialized before its key".into()))?;
-        self.entries.push((key, Binary::encode(value)?));
-        Ok(())
+        let start = self.spans.last().map_or(0, |s| s[2]);
+        self.value(start, key_end, value)
     }
     fn end(self) -> Result<(), KeyError> {
         self.finish()
@@ -579,8 +627,9 @@ macro_rules! struct_impls {
                 key: &'static str,
                 value: &T,
             ) -> Result<(), KeyError> {
-                self.entries.push((Binary::encode(key)?, Binary::encode(value)?));
-                Ok(())
+                let start = self.scratch.len();
+                let key_end = self.key(key)?;
+                self.value(start, key_end, value)
             }
             fn end(self) -> Result<(), KeyError> {
                 self.finish()
