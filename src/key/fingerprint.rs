@@ -238,24 +238,21 @@ fn tagged_element(out: &mut Vec<u8>, code: u8, le: &[u8]) {
             out.extend_from_slice(&i128::from(v).to_le_bytes());
         }};
     }
-    match code {
-        1 => int!(u8),
-        2 => int!(i8),
-        3 => int!(u16),
-        4 => int!(i16),
-        5 => int!(u32),
-        6 => int!(i32),
-        7 => int!(u64),
-        8 => int!(i64),
-        9 => {
-            out.push(b'g');
-            out.extend_from_slice(le);
-        }
-        _ => {
-            out.push(b'f');
-            out.extend_from_slice(le);
-        }
+    macro_rules! ints {
+        ($($t:ty),*) => {$(
+            if code == <$t as PlainNumber>::CODE {
+                int!($t);
+                return;
+            }
+        )*};
     }
+    ints!(u8, i8, u16, i16, u32, i32, u64, i64);
+    out.push(if code == <f32 as PlainNumber>::CODE {
+        b'g'
+    } else {
+        b'f'
+    });
+    out.extend_from_slice(le);
 }
 
 macro_rules! small_ints {
