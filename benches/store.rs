@@ -270,7 +270,7 @@ fn key_lock(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             let hash = permacache::admin::key_hash(0, &n.to_le_bytes());
-            drop(ns.lock_key(&hash, "key"));
+            drop(ns.lock_key(&hash));
         })
     });
     g.finish();

@@ -148,7 +148,9 @@ impl<R: Serialize + DeserializeOwned + Clone + 'static> Slot<R> {
                 let mut any_waited = false;
                 for &(i, hash) in &order {
                     let key = key_refs[i].unwrap_or_default();
-                    if let Some((lock, waited)) = cache.namespace().lock_key(&hash, key) {
+                    if let Some((lock, waited)) =
+                        super::pipeline::lock_key(cache.namespace(), &hash, key)
+                    {
                         _held.1.push(lock);
                         any_waited |= waited;
                     }

@@ -22,7 +22,7 @@ use super::cache::Cache;
 use super::mode::{CacheMiss, Mode, mode};
 use super::stats::{Miss, Outcome};
 use crate::remote::{Claim, LockGuard};
-use crate::store::KeyLock;
+use crate::store::{KeyLock, Locking};
 
 /// What a call may do in the mode in force: one column per decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,33 @@ pub(crate) const fn rules_of(mode: Mode) -> Rules {
         keep_remote_hits,
         count_mode_miss: !read,
         replace_remote: store && !read,
+    }
+}
+
+/// Takes the cross-process lock of `key` (LMDB key `hash`) in `ns`:
+/// held and whether this waited, or `None` where such locks cannot be had
+/// or the wait ran out, which is said in a warning naming the key and the
+/// holder (the call then computes without it).
+pub(crate) fn lock_key<'n>(
+    ns: &'n crate::store::Namespace,
+    hash: &[u8; 16],
+    key: &str,
+) -> Option<(KeyLock<'n>, bool)> {
+    match ns.try_lock_key(hash) {
+        Locking::Held(lock, waited) => Some((lock, waited)),
+        Locking::Unavailable => None,
+        Locking::TimedOut(holder) => {
+            let holder = holder.map_or_else(
+                || "another process".to_string(),
+                |pid| format!("process {pid}"),
+            );
+            warning!(
+                "permacache: namespace {}: key {key} has been computed by {holder} for over {:?} (lock_wait): computing it here too",
+                ns.name(),
+                ns.lock_wait()
+            );
+            None
+        }
     }
 }
 
@@ -155,7 +182,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         // Another process of this machine may be computing it: wait for it,
         // then look again.
         let hash = self.hash(key);
-        let _key_lock = match rules.process_lock.then(|| self.ns.lock_key(&hash, key)) {
+        let _key_lock = match rules.process_lock.then(|| lock_key(self.ns, &hash, key)) {
             Some(Some((lock, waited))) => {
                 if waited
                     && rules.read
@@ -219,7 +246,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         // file lock: this blocks the executor's thread, as LMDB reads do),
         // then look again.
         let hash = self.hash(key);
-        let key_lock = match rules.process_lock.then(|| self.ns.lock_key(&hash, key)) {
+        let key_lock = match rules.process_lock.then(|| lock_key(self.ns, &hash, key)) {
             Some(Some((lock, waited))) => {
                 if waited
                     && rules.read

@@ -29,6 +29,7 @@ pub use compact::{Compacted, bytes_on_disk, compact, drop_namespace};
 pub(crate) use error::Chain;
 pub use error::{LmdbError, StoreError};
 pub use key_lock::KeyLock;
+pub(crate) use key_lock::Locking;
 pub use namespace::{Durability, Namespace, NamespaceStats, list_namespaces};
 pub use record::{
     CHECKSUM_LEN, HEADER_LEN, Header, Malformed, RECORD_FORMAT_VERSION, Record, key_hash,

@@ -127,30 +127,30 @@ impl Namespace {
         &self.dir
     }
 
-    /// Takes the cross-process lock of `key`, whose LMDB key is `hash`,
+    /// Takes the cross-process lock of the key whose LMDB key is `hash`,
     /// waiting while another process holds it, at most the namespace's
-    /// `lock_wait`; returns it and whether this waited. `None` where such
-    /// locks cannot be had (a read-only store, a filesystem without them) or
-    /// the wait ran out (with a warning naming the key and the holder): the
-    /// call then computes without it.
-    #[doc(hidden)]
-    pub fn lock_key(&self, hash: &[u8; 16], key: &str) -> Option<(KeyLock<'_>, bool)> {
-        let wait = Duration::from_millis(self.lock_wait_ms.load(Ordering::Relaxed));
-        match self.key_locks.as_ref()?.lock(hash, wait) {
-            Locking::Held(lock, waited) => Some((lock, waited)),
-            Locking::Unavailable => None,
-            Locking::TimedOut(holder) => {
-                let holder = holder.map_or_else(
-                    || "another process".to_string(),
-                    |pid| format!("process {pid}"),
-                );
-                warning!(
-                    "permacache: namespace {}: key {key} has been computed by {holder} for over {wait:?} (lock_wait): computing it here too",
-                    self.name
-                );
-                None
-            }
+    /// `lock_wait` (what to do when that runs out is the runtime's).
+    pub(crate) fn try_lock_key(&self, hash: &[u8; 16]) -> Locking<'_> {
+        match &self.key_locks {
+            Some(locks) => locks.lock(hash, self.lock_wait()),
+            None => Locking::Unavailable,
         }
+    }
+
+    /// Takes the cross-process lock of the key whose LMDB key is `hash`, as
+    /// [`try_lock_key`](Self::try_lock_key); returns it and whether this
+    /// waited, `None` where it cannot be had or the wait ran out.
+    #[doc(hidden)]
+    pub fn lock_key(&self, hash: &[u8; 16]) -> Option<(KeyLock<'_>, bool)> {
+        match self.try_lock_key(hash) {
+            Locking::Held(lock, waited) => Some((lock, waited)),
+            Locking::Unavailable | Locking::TimedOut(_) => None,
+        }
+    }
+
+    /// How long a call waits for another process computing the same key.
+    pub(crate) fn lock_wait(&self) -> Duration {
+        Duration::from_millis(self.lock_wait_ms.load(Ordering::Relaxed))
     }
 
     /// Sets how long a call waits for another process computing the same
