@@ -3,8 +3,9 @@
 //!
 //! Recency costs a hit no write transaction: hits are noted in memory, once
 //! per entry and second (a hit on an entry noted this second reads no clock
-//! and takes no lock), and appended to `recency~log` (24-byte rows: LMDB key, milliseconds) with the
-//! next commit, or by a background thread within [`FLUSH_EVERY`]. Writes are
+//! and takes no lock), and appended to `recency~log` (24-byte rows: LMDB
+//! key, milliseconds) with the next commit, or by a background thread
+//! within [`FLUSH_EVERY`]. Writes are
 //! noted the same way. No code runs at exit: a process that ends loses the
 //! uses of its last [`FLUSH_EVERY`] at most, which only makes those entries
 //! look older to eviction.
