@@ -449,7 +449,7 @@ fn bad_credentials_are_named_once_and_the_calls_go_on() {
     assert_eq!(on_machine(dir().path(), &good, "1,2,3", 100), (1, vec![]));
     // Listings are not checked here: moto's checker reads a query's `%2F`
     // as `/` and refuses even boto3's own signature of a prefix holding a
-    // slash (tried with boto3 against moto 5). `sign.rs`'s unit test checks
+    // slash (tried with boto3 against moto 5.2). `sign.rs`'s unit test checks
     // such a query against botocore's signer instead.
 }
 
