@@ -3,8 +3,8 @@
 //! the same sealed records as Redis, one object per record. Addresses are
 //! built by `rusty-s3` (no I/O of its own), requests signed in their header
 //! by [`sign`] and sent by [`http`], whose deadlines follow progress, not
-//! size. Credentials, region and endpoint come
-//! from the standard AWS variables. Objects are written once, with
+//! size. Credentials, region and endpoint come from the standard AWS
+//! variables. Objects are written once, with
 //! `If-None-Match: *`, so a planted object never replaces a good one. Like
 //! every remote, a fault is a miss: one warning, a rest, and the call goes on.
 
