@@ -48,9 +48,12 @@ mod store;
 #[doc(hidden)]
 pub mod admin {
     pub use crate::store::*;
+    pub use crate::utc::fields as utc_fields;
 }
 #[cfg(feature = "store")]
 mod sys;
+#[cfg(feature = "store")]
+mod utc;
 #[cfg(feature = "store")]
 mod xxh3;
 
