@@ -194,6 +194,23 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         local
     }
 
+    /// The value another process of this machine stored under `key` since
+    /// this call's lookup missed (and before its key lock was free), read
+    /// locally; counted only as a hit, the miss before it being counted.
+    pub(crate) fn stored_meanwhile(&self, key: &str) -> Option<R> {
+        let hash = self.hash(key);
+        match self.lookup_local(key, &hash) {
+            Ok(found @ Lookup::Hit(_)) => {
+                self.counters.count(self.ns.name(), found.outcome());
+                match found {
+                    Lookup::Hit(value) => Some(value),
+                    Lookup::Miss(..) => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
     /// The lookup's outcome from the local answer and what the remote had
     /// (when it was asked), counted.
     fn conclude(

@@ -184,11 +184,18 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         let hash = self.hash(key);
         let _key_lock = match rules.process_lock.then(|| lock_key(self.ns, &hash, key)) {
             Some(Some((lock, waited))) => {
-                if waited
-                    && rules.read
-                    && let Some(out) = self.look(key, &mut serve, &stored, rules)
-                {
-                    return out;
+                // Without a wait, another process may still have stored and
+                // let go between the lookup and the lock.
+                if rules.read {
+                    let again = if waited {
+                        self.look(key, &mut serve, &stored, rules)
+                    } else {
+                        self.stored_meanwhile(key)
+                            .and_then(|v| self.serve_or_store(key, v, &mut serve, &stored, rules))
+                    };
+                    if let Some(out) = again {
+                        return out;
+                    }
                 }
                 Some(lock)
             }
@@ -248,11 +255,15 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         let hash = self.hash(key);
         let key_lock = match rules.process_lock.then(|| lock_key(self.ns, &hash, key)) {
             Some(Some((lock, waited))) => {
-                if waited
-                    && rules.read
-                    && let Some(value) = self.lookup_or_warn_async(key).await
-                {
-                    return Begin::Hit(value);
+                if rules.read {
+                    let again = if waited {
+                        self.lookup_or_warn_async(key).await
+                    } else {
+                        self.stored_meanwhile(key)
+                    };
+                    if let Some(value) = again {
+                        return Begin::Hit(value);
+                    }
                 }
                 Some(lock)
             }
