@@ -27,10 +27,32 @@ permacached! {
         slow(k, "async")
     }
 
+    "tests/once/gated" =>
+    fn gated_squares(#[parallel] ks: Vec<u64>) -> Vec<u64> {
+        ks.into_iter().map(gated).collect()
+    }
+
     "tests/once/out_files" =>
     fn square_to_file(k: u64, #[out_file] out: std::path::PathBuf) -> u64 {
         std::fs::write(&out, k.to_string()).unwrap();
         slow(k, "out_files")
+    }
+}
+
+/// Says it computes `k`, then waits for the test to create `go-{k}`.
+fn gated(k: u64) -> u64 {
+    println!("computing {k}");
+    let go = Path::new(&env("ROOT")).join(format!("go-{k}"));
+    while !go.exists() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    k * k
+}
+
+/// Waits until `stats` has counted `misses`.
+fn until_missed(misses: u64, stats: impl Fn() -> permacache::Stats) {
+    while stats().total_misses() < misses {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -77,6 +99,22 @@ fn child() {
                 assert_eq!(square_to_file(k, out.clone()), k * k);
                 assert_eq!(std::fs::read_to_string(out).unwrap(), k.to_string());
             }
+        }
+        "gated" => {
+            permacache::set_store_dir(&root).unwrap();
+            assert_eq!(gated_squares(vec![7]), [49]);
+        }
+        // One thread computes key 3; another misses 3 and 7, then waits for
+        // the first (in this process) while another process stores 7.
+        "meanwhile" => {
+            permacache::set_store_dir(&root).unwrap();
+            let first = std::thread::spawn(|| gated_squares(vec![3]));
+            until_missed(1, gated_squares::stats);
+            let second = std::thread::spawn(|| gated_squares(vec![3, 7]));
+            until_missed(3, gated_squares::stats);
+            println!("looked");
+            assert_eq!(first.join().unwrap(), [9]);
+            assert_eq!(second.join().unwrap(), [9, 49]);
         }
         "hold" => {
             let cache: Cache<u64> = Cache::builder("tests/once/held")
@@ -151,6 +189,52 @@ fn four_processes_missing_the_same_ten_keys_compute_each_once() {
         keys.dedup();
         assert_eq!(keys.len(), 10, "{role}: {computed:?}");
     }
+}
+
+#[test]
+fn a_batch_takes_what_another_process_stored_while_it_waited_on_another_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let read_until = |child: &mut std::process::Child, marker: &str| {
+        let out = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(out);
+        let mut line = String::new();
+        while lines.read_line(&mut line).unwrap() > 0 && !line.contains(marker) {
+            line.clear();
+        }
+        assert!(line.contains(marker), "the child ended before {marker:?}");
+        child.stdout = Some(lines.into_inner());
+    };
+    // Another process computes 7 and holds its key lock...
+    let mut other = common::spawn(common::child("gated").env("ROOT", root).env("TURN", "0"));
+    read_until(&mut other, "computing 7");
+    // ...while this one misses 3 and 7 and waits for its own thread's 3.
+    let mut this = common::spawn(
+        common::child("meanwhile")
+            .env("ROOT", root)
+            .env("TURN", "0"),
+    );
+    read_until(&mut this, "looked");
+    // The other stores 7 and lets go before this one takes 7's lock.
+    std::fs::write(root.join("go-7"), "").unwrap();
+    let other = other.wait_with_output().unwrap();
+    assert!(
+        other.status.success(),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+    std::fs::write(root.join("go-3"), "").unwrap();
+    let this = this.wait_with_output().unwrap();
+    assert!(
+        this.status.success(),
+        "{}",
+        String::from_utf8_lossy(&this.stderr)
+    );
+    assert_eq!(
+        common::lines_with(&this, "computing "),
+        Vec::<String>::new(),
+        "7 was computed again"
+    );
 }
 
 /// A child computing key 99 of `tests/once/held` for a minute, once it has

@@ -159,6 +159,20 @@ impl<R: Serialize + DeserializeOwned + Clone + 'static> Slot<R> {
                 // any of them (it held them all): look every one up again.
                 if any_waited {
                     look_again = order.iter().map(|&(i, _)| i).collect();
+                } else if rules.read {
+                    // Without a wait, another process may still have stored
+                    // some and let go since the lookup (while this thread
+                    // waited for its own threads, say): look locally.
+                    for &(i, _) in &order {
+                        if look_again.contains(&i) {
+                            continue;
+                        }
+                        let key = key_refs[i].unwrap_or_default();
+                        if let Some(value) = cache.stored_meanwhile(key) {
+                            found[i] = Some(value);
+                            compute_at.retain(|&j| j != i);
+                        }
+                    }
                 }
             }
             if rules.read && !look_again.is_empty() {
