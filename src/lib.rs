@@ -37,7 +37,7 @@ pub mod remote;
 #[cfg(feature = "store")]
 mod runtime;
 #[cfg(feature = "store")]
-pub mod shape;
+mod shape;
 #[cfg(feature = "store")]
 mod store;
 
@@ -47,6 +47,7 @@ mod store;
 #[cfg(feature = "store")]
 #[doc(hidden)]
 pub mod admin {
+    pub use crate::shape::{Unrenderable, postcard_to_json};
     pub use crate::store::*;
     pub use crate::utc::fields as utc_fields;
 }

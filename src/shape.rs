@@ -581,17 +581,21 @@ mod tests {
 /// # Errors
 ///
 /// Why the description or the bytes do not make a value of that shape.
-pub fn postcard_to_json(description: &str, bytes: &[u8]) -> Result<serde_json::Value, String> {
+pub fn postcard_to_json(
+    description: &str,
+    bytes: &[u8],
+) -> Result<serde_json::Value, Unrenderable> {
     #[derive(serde::Deserialize)]
     struct Described {
         root: Format,
         registry: Registry,
     }
-    let d: Described = serde_json::from_str(description).map_err(|e| e.to_string())?;
+    let d: Described =
+        serde_json::from_str(description).map_err(|e| Unrenderable::Description(e.to_string()))?;
     let mut reader = render::Reader { bytes, at: 0 };
     let value = reader.value(&d.root, &d.registry, 0)?;
     if reader.at != bytes.len() {
-        return Err(format!("{} bytes left over", bytes.len() - reader.at));
+        return Err(Unrenderable::LeftOver(bytes.len() - reader.at));
     }
     Ok(value)
 }
@@ -599,6 +603,7 @@ pub fn postcard_to_json(description: &str, bytes: &[u8]) -> Result<serde_json::V
 mod render {
     //! A postcard reader driven by a traced format.
 
+    use super::Unrenderable;
     use serde_json::{Map, Value, json};
     use serde_reflection::{ContainerFormat, Format, Named, Registry, VariantFormat};
 
@@ -611,18 +616,18 @@ mod render {
     }
 
     impl Reader<'_> {
-        fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        fn take(&mut self, n: usize) -> Result<&[u8], Unrenderable> {
             let end = self
                 .at
                 .checked_add(n)
                 .filter(|e| *e <= self.bytes.len())
-                .ok_or("the value ends early")?;
+                .ok_or(Unrenderable::EndsEarly)?;
             let out = &self.bytes[self.at..end];
             self.at = end;
             Ok(out)
         }
 
-        fn varint(&mut self) -> Result<u128, String> {
+        fn varint(&mut self) -> Result<u128, Unrenderable> {
             let mut out: u128 = 0;
             for shift in (0..128).step_by(7) {
                 let b = self.take(1)?[0];
@@ -631,22 +636,21 @@ mod render {
                     return Ok(out);
                 }
             }
-            Err("a varint runs too long".into())
+            Err(Unrenderable::VarintTooLong)
         }
 
-        fn signed(&mut self) -> Result<i128, String> {
+        fn signed(&mut self) -> Result<i128, Unrenderable> {
             let z = self.varint()?;
             Ok(((z >> 1) as i128) ^ -((z & 1) as i128))
         }
 
-        fn len(&mut self) -> Result<usize, String> {
-            usize::try_from(self.varint()?).map_err(|_| "a length too large".to_string())
+        fn len(&mut self) -> Result<usize, Unrenderable> {
+            usize::try_from(self.varint()?).map_err(|_| Unrenderable::LengthTooLarge)
         }
 
-        fn text(&mut self) -> Result<String, String> {
+        fn text(&mut self) -> Result<String, Unrenderable> {
             let n = self.len()?;
-            String::from_utf8(self.take(n)?.to_vec())
-                .map_err(|_| "a string that is not UTF-8".into())
+            String::from_utf8(self.take(n)?.to_vec()).map_err(|_| Unrenderable::NotUtf8)
         }
 
         fn number(v: i128) -> Value {
@@ -662,17 +666,17 @@ mod render {
             f: &Format,
             reg: &Registry,
             depth: usize,
-        ) -> Result<Value, String> {
+        ) -> Result<Value, Unrenderable> {
             if depth > MAX_DEPTH {
-                return Err("the value nests too deep".into());
+                return Err(Unrenderable::TooDeep);
             }
             let d = depth + 1;
             Ok(match f {
-                Format::Variable(_) => return Err("an incomplete shape".into()),
+                Format::Variable(_) => return Err(Unrenderable::IncompleteShape),
                 Format::TypeName(name) => {
                     let c = reg
                         .get(name)
-                        .ok_or_else(|| format!("no shape for {name}"))?;
+                        .ok_or_else(|| Unrenderable::NoContainer(name.clone()))?;
                     self.container(c, reg, d)?
                 }
                 Format::Unit => Value::Null,
@@ -735,7 +739,12 @@ mod render {
             })
         }
 
-        fn values(&mut self, items: &[Format], reg: &Registry, d: usize) -> Result<Value, String> {
+        fn values(
+            &mut self,
+            items: &[Format],
+            reg: &Registry,
+            d: usize,
+        ) -> Result<Value, Unrenderable> {
             Ok(items
                 .iter()
                 .map(|i| self.value(i, reg, d))
@@ -748,7 +757,7 @@ mod render {
             fields: &[Named<Format>],
             reg: &Registry,
             d: usize,
-        ) -> Result<Value, String> {
+        ) -> Result<Value, Unrenderable> {
             let mut out = Map::new();
             for f in fields {
                 out.insert(f.name.clone(), self.value(&f.value, reg, d)?);
@@ -761,27 +770,117 @@ mod render {
             c: &ContainerFormat,
             reg: &Registry,
             d: usize,
-        ) -> Result<Value, String> {
+        ) -> Result<Value, Unrenderable> {
             Ok(match c {
                 ContainerFormat::UnitStruct => Value::Null,
                 ContainerFormat::NewTypeStruct(inner) => self.value(inner, reg, d)?,
                 ContainerFormat::TupleStruct(items) => self.values(items, reg, d)?,
                 ContainerFormat::Struct(fields) => self.fields(fields, reg, d)?,
                 ContainerFormat::Enum(variants) => {
-                    let index = u32::try_from(self.varint()?).map_err(|_| "a bad variant index")?;
-                    let v = variants
-                        .get(&index)
-                        .ok_or_else(|| format!("no variant {index}"))?;
+                    let index = u32::try_from(self.varint()?)
+                        .map_err(|_| Unrenderable::NoVariant(u32::MAX))?;
+                    let v = variants.get(&index).ok_or(Unrenderable::NoVariant(index))?;
                     let content = match &v.value {
                         VariantFormat::Unit => return Ok(json!(v.name)),
                         VariantFormat::NewType(inner) => self.value(inner, reg, d)?,
                         VariantFormat::Tuple(items) => self.values(items, reg, d)?,
                         VariantFormat::Struct(fields) => self.fields(fields, reg, d)?,
-                        VariantFormat::Variable(_) => return Err("an incomplete shape".into()),
+                        VariantFormat::Variable(_) => return Err(Unrenderable::IncompleteShape),
                     };
                     json!({ v.name.clone(): content })
                 }
             })
         }
+    }
+}
+
+/// Why stored postcard bytes were not rendered as JSON through a kept shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unrenderable {
+    /// The kept shape description is not one this build reads (the JSON
+    /// parser's message).
+    Description(String),
+    /// The bytes end before the value does.
+    EndsEarly,
+    /// Bytes are left after the value.
+    LeftOver(usize),
+    /// A variable-length integer runs past 128 bits.
+    VarintTooLong,
+    /// A length that does not fit this machine's `usize`.
+    LengthTooLarge,
+    /// A string that is not UTF-8.
+    NotUtf8,
+    /// The value nests deeper than the reader follows.
+    TooDeep,
+    /// The shape has a part the tracer could not follow.
+    IncompleteShape,
+    /// The shape names a container it does not describe.
+    NoContainer(String),
+    /// An enum variant index the shape does not have (`u32::MAX`: one past
+    /// what an index can be).
+    NoVariant(u32),
+}
+
+impl std::fmt::Display for Unrenderable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unrenderable::Description(why) => write!(f, "an unreadable shape description: {why}"),
+            Unrenderable::EndsEarly => f.write_str("the value ends early"),
+            Unrenderable::LeftOver(n) => write!(f, "{n} bytes left over"),
+            Unrenderable::VarintTooLong => f.write_str("a varint runs too long"),
+            Unrenderable::LengthTooLarge => f.write_str("a length too large"),
+            Unrenderable::NotUtf8 => f.write_str("a string that is not UTF-8"),
+            Unrenderable::TooDeep => f.write_str("the value nests too deep"),
+            Unrenderable::IncompleteShape => f.write_str("an incomplete shape"),
+            Unrenderable::NoContainer(name) => write!(f, "no shape for {name}"),
+            Unrenderable::NoVariant(index) => write!(f, "no variant {index}"),
+        }
+    }
+}
+
+impl std::error::Error for Unrenderable {}
+
+#[cfg(test)]
+mod render_tests {
+    use super::{Unrenderable, postcard_to_json, value_shape};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Point {
+        x: u32,
+        name: String,
+    }
+
+    #[test]
+    fn stored_bytes_render_as_json_or_say_what_is_wrong() {
+        let described = value_shape::<Point>().traced.unwrap().description;
+        let bytes = postcard::to_allocvec(&Point {
+            x: 300,
+            name: "a".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            postcard_to_json(&described, &bytes).unwrap(),
+            serde_json::json!({"x": 300, "name": "a"})
+        );
+        let cut = &bytes[..bytes.len() - 1];
+        assert_eq!(
+            postcard_to_json(&described, cut),
+            Err(Unrenderable::EndsEarly)
+        );
+        let longer = [&bytes[..], &[0, 0]].concat();
+        assert_eq!(
+            postcard_to_json(&described, &longer),
+            Err(Unrenderable::LeftOver(2))
+        );
+        let bad_text = [&bytes[..2], &[1, 0xff]].concat();
+        assert_eq!(
+            postcard_to_json(&described, &bad_text),
+            Err(Unrenderable::NotUtf8)
+        );
+        assert!(matches!(
+            postcard_to_json("{", &bytes),
+            Err(Unrenderable::Description(_))
+        ));
     }
 }

@@ -30,7 +30,8 @@ pub fn render_value(ns: &Namespace, record: &Record<'_>) -> (Option<serde_json::
             .map_err(|e| e.to_string())
             .and_then(|v| serde_json::to_value(v).map_err(|e| e.to_string())),
         Some(Codec::Postcard) => match ns.shape(record.header.value_shape) {
-            Some(description) => permacache::shape::postcard_to_json(&description, record.value),
+            Some(description) => permacache::admin::postcard_to_json(&description, record.value)
+                .map_err(|e| e.to_string()),
             None => Err(format!("shape {:016x} not kept", record.header.value_shape)),
         },
         None if permacache::admin::is_bulk(record.header.codec) => {
