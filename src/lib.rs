@@ -80,4 +80,4 @@ pub use runtime::stats::{Miss, Outcome, Stats, stats};
 #[cfg(feature = "store")]
 pub use store::raw;
 #[cfg(feature = "store")]
-pub use store::{Codec, Durability, LmdbError, StoreError, set_store_dir, store_dir};
+pub use store::{Codec, Durability, LmdbError, StoreError, ValueError, set_store_dir, store_dir};

@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier};
 use common::child as child_cmd;
 use common::{ROLE, lines_with, run, spawn};
 use permacache::admin::{Namespace, key_hash};
-use permacache::{Cache, Codec, StoreError};
+use permacache::{Cache, Codec, StoreError, ValueError};
 
 fn value(i: u64, tag: u64) -> Vec<u64> {
     vec![i, i * i, tag]
@@ -467,7 +467,7 @@ fn json_values_are_readable_and_exact() {
         .unwrap();
     assert!(matches!(
         maybe.insert(&1, &Some(f64::NAN)),
-        Err(StoreError::Key(_))
+        Err(StoreError::Value(ValueError::NonFiniteFloat))
     ));
     let got = maybe.get_or_compute(&1, || Some(f64::NAN));
     assert!(got.unwrap().is_nan());

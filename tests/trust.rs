@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 
-use permacache::{Cache, CacheMiss, Codec, Miss, Mode, StoreError, permacached, with_mode};
+use permacache::{
+    Cache, CacheMiss, Codec, Miss, Mode, StoreError, ValueError, permacached, with_mode,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -222,7 +224,10 @@ fn the_json_codec_keeps_map_order_and_refuses_what_json_cannot_hold() {
     .into_iter()
     .map(|e| e.expect("the namespace is refused when opened"))
     {
-        assert!(matches!(refused, StoreError::UnsupportedValue(_)));
+        assert!(matches!(
+            refused,
+            StoreError::Value(ValueError::Unsupported(_))
+        ));
         assert!(
             refused
                 .to_string()

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::ser::{self, Impossible, Serialize};
 
-use super::KeyError;
+use super::Refusal;
 use super::ser::{Flavor, FloatText, Serializer, float_text};
 
 /// An object key, or for sets the bytes an element sorts by.
@@ -39,11 +39,11 @@ impl MapKey {
 pub(crate) fn to_map_key<T: Serialize + ?Sized>(
     key: &T,
     flavor: Flavor,
-) -> Result<MapKey, KeyError> {
+) -> Result<MapKey, Refusal> {
     match key.serialize(MapKeySerializer { flavor }) {
         Ok(s) => Ok(s),
         Err(Attempt::Failed(e)) => Err(e),
-        Err(Attempt::Composite) if flavor == Flavor::Value => Err(KeyError::MapKeyNotString),
+        Err(Attempt::Composite) if flavor == Flavor::Value => Err(Refusal::MapKeyNotString),
         Err(Attempt::Composite) => {
             let mut out = Vec::new();
             Serializer::new(&mut out, flavor).write_value(key)?;
@@ -59,7 +59,7 @@ pub(crate) fn to_map_key<T: Serialize + ?Sized>(
 enum Attempt {
     /// The key is not a scalar: write it as its canonical JSON instead.
     Composite,
-    Failed(KeyError),
+    Failed(Refusal),
 }
 
 impl fmt::Display for Attempt {
@@ -75,7 +75,7 @@ impl std::error::Error for Attempt {}
 
 impl ser::Error for Attempt {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        Attempt::Failed(KeyError::Custom(msg.to_string()))
+        Attempt::Failed(Refusal::Custom(msg.to_string()))
     }
 }
 
@@ -104,7 +104,7 @@ impl MapKeySerializer {
         match text {
             FloatText::Finite(s) => Ok(MapKey::Owned(s.to_owned())),
             FloatText::NonFinite(_) if self.flavor == Flavor::Value => {
-                Err(Attempt::Failed(KeyError::NonFiniteFloat))
+                Err(Attempt::Failed(Refusal::NonFiniteFloat))
             }
             FloatText::NonFinite(token) => Ok(MapKey::Static(token)),
         }

@@ -55,6 +55,7 @@ mod map_key;
 mod ser;
 
 pub use error::KeyError;
+pub(crate) use error::Refusal;
 pub use fingerprint::{FINGERPRINT_FORMAT_VERSION, fingerprint};
 pub(crate) use ser::Flavor;
 
@@ -116,7 +117,7 @@ pub(crate) fn write_canonical<T: Serialize + ?Sized>(
     value: &T,
     out: &mut Vec<u8>,
     flavor: Flavor,
-) -> Result<(), KeyError> {
+) -> Result<(), Refusal> {
     ser::Serializer::new(out, flavor).write_value(value)
 }
 
@@ -131,7 +132,7 @@ impl ArgsKey<'_, '_> {
         name: &'static str,
         value: &T,
     ) -> Result<(), KeyError> {
-        serde::ser::SerializeStruct::serialize_field(&mut self.0, name, value)
+        serde::ser::SerializeStruct::serialize_field(&mut self.0, name, value).map_err(Into::into)
     }
 }
 

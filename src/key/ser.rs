@@ -4,7 +4,7 @@
 
 use serde::ser::{self, Serialize};
 
-use super::KeyError;
+use super::Refusal;
 use super::map_key::{self, MapKey};
 
 /// What the encoder is writing, which decides what plain JSON cannot hold.
@@ -42,18 +42,18 @@ impl<'o> Serializer<'o> {
     /// Serializes one value. Every place a typed value enters the encoder goes
     /// through here, because serde gives a `HashSet` and a `Vec` the same
     /// calls: only the static type tells that the order is meaningless.
-    pub(crate) fn write_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
+    pub(crate) fn write_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refusal> {
         self.next_seq_is_set = is_unordered_set::<T>();
         let result = value.serialize(&mut *self);
         self.next_seq_is_set = false;
         result
     }
 
-    fn write_float(&mut self, text: FloatText<'_>) -> Result<(), KeyError> {
+    fn write_float(&mut self, text: FloatText<'_>) -> Result<(), Refusal> {
         match text {
             FloatText::Finite(s) => self.out.extend_from_slice(s.as_bytes()),
             FloatText::NonFinite(_) if self.flavor == Flavor::Value => {
-                return Err(KeyError::NonFiniteFloat);
+                return Err(Refusal::NonFiniteFloat);
             }
             FloatText::NonFinite(token) => self.out.extend_from_slice(token.as_bytes()),
         }
@@ -214,7 +214,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 
 macro_rules! serialize_integers {
     ($($method:ident: $ty:ty,)*) => {$(
-        fn $method(self, v: $ty) -> Result<(), KeyError> {
+        fn $method(self, v: $ty) -> Result<(), Refusal> {
             self.out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
             Ok(())
         }
@@ -223,7 +223,7 @@ macro_rules! serialize_integers {
 
 impl<'s, 'o> ser::Serializer for &'s mut Serializer<'o> {
     type Ok = ();
-    type Error = KeyError;
+    type Error = Refusal;
     type SerializeSeq = Compound<'s, 'o>;
     type SerializeTuple = Compound<'s, 'o>;
     type SerializeTupleStruct = Compound<'s, 'o>;
@@ -232,7 +232,7 @@ impl<'s, 'o> ser::Serializer for &'s mut Serializer<'o> {
     type SerializeStruct = Compound<'s, 'o>;
     type SerializeStructVariant = Compound<'s, 'o>;
 
-    fn serialize_bool(self, v: bool) -> Result<(), KeyError> {
+    fn serialize_bool(self, v: bool) -> Result<(), Refusal> {
         self.out
             .extend_from_slice(if v { b"true" } else { b"false" });
         Ok(())
@@ -244,27 +244,27 @@ impl<'s, 'o> ser::Serializer for &'s mut Serializer<'o> {
         serialize_u64: u64, serialize_u128: u128,
     }
 
-    fn serialize_f32(self, v: f32) -> Result<(), KeyError> {
+    fn serialize_f32(self, v: f32) -> Result<(), Refusal> {
         let mut buf = ryu::Buffer::new();
         self.write_float(float_text(&mut buf, v))
     }
 
-    fn serialize_f64(self, v: f64) -> Result<(), KeyError> {
+    fn serialize_f64(self, v: f64) -> Result<(), Refusal> {
         let mut buf = ryu::Buffer::new();
         self.write_float(float_text(&mut buf, v))
     }
 
-    fn serialize_char(self, v: char) -> Result<(), KeyError> {
+    fn serialize_char(self, v: char) -> Result<(), Refusal> {
         write_str(self.out, v.encode_utf8(&mut [0; 4]));
         Ok(())
     }
 
-    fn serialize_str(self, v: &str) -> Result<(), KeyError> {
+    fn serialize_str(self, v: &str) -> Result<(), Refusal> {
         write_str(self.out, v);
         Ok(())
     }
 
-    fn serialize_bytes(self, v: &[u8]) -> Result<(), KeyError> {
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), Refusal> {
         use ser::SerializeSeq;
         let mut seq = self.serialize_seq(Some(v.len()))?;
         for b in v {
@@ -273,11 +273,11 @@ impl<'s, 'o> ser::Serializer for &'s mut Serializer<'o> {
         seq.end()
     }
 
-    fn serialize_none(self) -> Result<(), KeyError> {
+    fn serialize_none(self) -> Result<(), Refusal> {
         self.serialize_unit()
     }
 
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), KeyError> {
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Refusal> {
         let start = self.out.len();
         self.write_value(value)?;
         // In a key, `Some(x)` is `x` unless `x` itself reads as a `None` or
@@ -290,12 +290,12 @@ impl<'s, 'o> ser::Serializer for &'s mut Serializer<'o> {
         Ok(())
     }
 
-    fn serialize_unit(self) -> Result<(), KeyError> {
+    fn serialize_unit(self) -> Result<(), Refusal> {
         self.out.extend_from_slice(b"null");
         Ok(())
     }
 
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), KeyError> {
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Refusal> {
         self.serialize_unit()
     }
 
@@ -304,7 +304,7 @@ impl<'s, 'o> ser::Serializer for &'s mut Serializer<'o> {
         _name: &'static str,
         _index: u32,
         variant: &'static str,
-    ) -> Result<(), KeyError> {
+    ) -> Result<(), Refusal> {
         self.serialize_str(variant)
     }
 
@@ -312,7 +312,7 @@ impl<'s, 'o> ser::Serializer for &'s mut Serializer<'o> {
         self,
         _name: &'static str,
         value: &T,
-    ) -> Result<(), KeyError> {
+    ) -> Result<(), Refusal> {
         self.write_value(value)
     }
 
@@ -322,7 +322,7 @@ impl<'s, 'o> ser::Serializer for &'s mut Serializer<'o> {
         _index: u32,
         variant: &'static str,
         value: &T,
-    ) -> Result<(), KeyError> {
+    ) -> Result<(), Refusal> {
         self.out.push(b'{');
         write_str(self.out, variant);
         self.out.push(b':');
@@ -331,12 +331,12 @@ impl<'s, 'o> ser::Serializer for &'s mut Serializer<'o> {
         Ok(())
     }
 
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'s, 'o>, KeyError> {
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'s, 'o>, Refusal> {
         let sorted = std::mem::take(&mut self.next_seq_is_set);
         Ok(Compound::open(self, b'[', sorted, Closing::Plain))
     }
 
-    fn serialize_tuple(self, len: usize) -> Result<Compound<'s, 'o>, KeyError> {
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'s, 'o>, Refusal> {
         self.serialize_seq(Some(len))
     }
 
@@ -344,7 +344,7 @@ impl<'s, 'o> ser::Serializer for &'s mut Serializer<'o> {
         self,
         _name: &'static str,
         len: usize,
-    ) -> Result<Compound<'s, 'o>, KeyError> {
+    ) -> Result<Compound<'s, 'o>, Refusal> {
         self.serialize_seq(Some(len))
     }
 
@@ -354,14 +354,14 @@ impl<'s, 'o> ser::Serializer for &'s mut Serializer<'o> {
         _index: u32,
         variant: &'static str,
         _len: usize,
-    ) -> Result<Compound<'s, 'o>, KeyError> {
+    ) -> Result<Compound<'s, 'o>, Refusal> {
         self.out.push(b'{');
         write_str(self.out, variant);
         self.out.push(b':');
         Ok(Compound::open(self, b'[', false, Closing::Variant))
     }
 
-    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'s, 'o>, KeyError> {
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'s, 'o>, Refusal> {
         Ok(Compound::open(self, b'{', true, Closing::Plain))
     }
 
@@ -369,7 +369,7 @@ impl<'s, 'o> ser::Serializer for &'s mut Serializer<'o> {
         self,
         _name: &'static str,
         _len: usize,
-    ) -> Result<Compound<'s, 'o>, KeyError> {
+    ) -> Result<Compound<'s, 'o>, Refusal> {
         self.serialize_map(None)
     }
 
@@ -379,7 +379,7 @@ impl<'s, 'o> ser::Serializer for &'s mut Serializer<'o> {
         _index: u32,
         variant: &'static str,
         _len: usize,
-    ) -> Result<Compound<'s, 'o>, KeyError> {
+    ) -> Result<Compound<'s, 'o>, Refusal> {
         self.out.push(b'{');
         write_str(self.out, variant);
         self.out.push(b':');
@@ -441,7 +441,7 @@ impl<'s, 'o> Compound<'s, 'o> {
         self.ser.out.len()
     }
 
-    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refusal> {
         let start = self.separator();
         self.ser.write_value(value)?;
         if let Some(entries) = &mut self.sorted {
@@ -463,11 +463,11 @@ impl<'s, 'o> Compound<'s, 'o> {
         self.pending_key = Some((key, start));
     }
 
-    fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
+    fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refusal> {
         let (sort_key, start) = self
             .pending_key
             .take()
-            .ok_or_else(|| KeyError::Custom("map value serialized before its key".into()))?;
+            .ok_or_else(|| Refusal::Custom("map value serialized before its key".into()))?;
         self.ser.write_value(value)?;
         let end = self.ser.out.len();
         if let Some(entries) = &mut self.sorted {
@@ -480,7 +480,7 @@ impl<'s, 'o> Compound<'s, 'o> {
         Ok(())
     }
 
-    fn finish(self) -> Result<(), KeyError> {
+    fn finish(self) -> Result<(), Refusal> {
         if let Some(mut entries) = self.sorted {
             let in_order = entries
                 .windows(2)
@@ -518,92 +518,92 @@ impl<'s, 'o> Compound<'s, 'o> {
 
 impl ser::SerializeSeq for Compound<'_, '_> {
     type Ok = ();
-    type Error = KeyError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
+    type Error = Refusal;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refusal> {
         self.element(value)
     }
-    fn end(self) -> Result<(), KeyError> {
+    fn end(self) -> Result<(), Refusal> {
         self.finish()
     }
 }
 
 impl ser::SerializeTuple for Compound<'_, '_> {
     type Ok = ();
-    type Error = KeyError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
+    type Error = Refusal;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refusal> {
         self.element(value)
     }
-    fn end(self) -> Result<(), KeyError> {
+    fn end(self) -> Result<(), Refusal> {
         self.finish()
     }
 }
 
 impl ser::SerializeTupleStruct for Compound<'_, '_> {
     type Ok = ();
-    type Error = KeyError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
+    type Error = Refusal;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refusal> {
         self.element(value)
     }
-    fn end(self) -> Result<(), KeyError> {
+    fn end(self) -> Result<(), Refusal> {
         self.finish()
     }
 }
 
 impl ser::SerializeTupleVariant for Compound<'_, '_> {
     type Ok = ();
-    type Error = KeyError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
+    type Error = Refusal;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refusal> {
         self.element(value)
     }
-    fn end(self) -> Result<(), KeyError> {
+    fn end(self) -> Result<(), Refusal> {
         self.finish()
     }
 }
 
 impl ser::SerializeMap for Compound<'_, '_> {
     type Ok = ();
-    type Error = KeyError;
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), KeyError> {
+    type Error = Refusal;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Refusal> {
         let key = map_key::to_map_key(key, self.ser.flavor())?;
         self.key(key);
         Ok(())
     }
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), KeyError> {
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Refusal> {
         self.value(value)
     }
-    fn end(self) -> Result<(), KeyError> {
+    fn end(self) -> Result<(), Refusal> {
         self.finish()
     }
 }
 
 impl ser::SerializeStruct for Compound<'_, '_> {
     type Ok = ();
-    type Error = KeyError;
+    type Error = Refusal;
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &T,
-    ) -> Result<(), KeyError> {
+    ) -> Result<(), Refusal> {
         self.key(MapKey::Static(key));
         self.value(value)
     }
-    fn end(self) -> Result<(), KeyError> {
+    fn end(self) -> Result<(), Refusal> {
         self.finish()
     }
 }
 
 impl ser::SerializeStructVariant for Compound<'_, '_> {
     type Ok = ();
-    type Error = KeyError;
+    type Error = Refusal;
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &T,
-    ) -> Result<(), KeyError> {
+    ) -> Result<(), Refusal> {
         self.key(MapKey::Static(key));
         self.value(value)
     }
-    fn end(self) -> Result<(), KeyError> {
+    fn end(self) -> Result<(), Refusal> {
         self.finish()
     }
 }

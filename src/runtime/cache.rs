@@ -267,7 +267,7 @@ impl<R> CacheBuilder<R> {
     ///
     /// [`StoreError::BadNamespace`] for a bad path; [`StoreError::Io`] or
     /// [`StoreError::Lmdb`] when the store cannot be opened;
-    /// [`StoreError::UnsupportedValue`] when the codec cannot hold the value
+    /// [`StoreError::Value`] when the codec cannot hold the value
     /// type.
     pub fn open(self) -> Result<Cache<R>, StoreError>
     where
@@ -453,8 +453,9 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Key`] when the key or (JSON codec) value cannot be
-    /// encoded, or a store error.
+    /// [`StoreError::Key`] when the key cannot be encoded,
+    /// [`StoreError::Value`] when the value cannot (a NaN with the JSON
+    /// codec, say), or a store error.
     pub fn insert<K: Serialize + ?Sized>(&self, key: &K, value: &R) -> Result<(), StoreError> {
         let text = key::stringify(key)?;
         self.typed(&[(&text, key)], || self.store(&text, value))

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::StoreError;
 use super::record::{Record, Verifier};
 use crate::config::CodecName;
-use crate::key::{self, Flavor};
+use crate::key::{self, Flavor, Refusal};
 use crate::shape::ValueShape;
 
 mod bulk;
@@ -107,12 +107,12 @@ impl Codec {
     ///
     /// # Errors
     ///
-    /// [`StoreError::UnsupportedValue`] when the codec is JSON and the shape
+    /// [`ValueError::Unsupported`] when the codec is JSON and the shape
     /// holds what JSON cannot.
     pub(crate) fn plan(self, shape: &ValueShape) -> Result<Plan, StoreError> {
         Ok(match (self, &shape.traced) {
             (Codec::Json, Some(traced)) => match &traced.json_problem {
-                Some(problem) => return Err(StoreError::UnsupportedValue(problem.clone())),
+                Some(problem) => return Err(ValueError::Unsupported(problem.clone()).into()),
                 None => Plan::Json,
             },
             (Codec::Json, None) => Plan::Json,
@@ -182,12 +182,12 @@ impl Plan {
                 Plan::Cbor.encode(value, out)
             }
             Plan::Json => {
-                key::write_canonical(value, out, Flavor::Value)?;
+                key::write_canonical(value, out, Flavor::Value).map_err(ValueError::from)?;
                 Ok(Codec::Json.tag())
             }
             Plan::Cbor => {
                 ciborium::into_writer(value, &mut *out)
-                    .map_err(|e| StoreError::Encode(e.to_string()))?;
+                    .map_err(|e| ValueError::Custom(e.to_string()))?;
                 Ok(Codec::Cbor.tag())
             }
         }
@@ -200,6 +200,53 @@ impl From<CodecName> for Codec {
             .iter()
             .find(|(_, _, n)| *n == name)
             .map_or(Codec::Postcard, |(c, _, _)| *c)
+    }
+}
+
+/// A value could not be encoded with its namespace's codec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValueError {
+    /// The value's own `Serialize` implementation reported an error (or the
+    /// codec refused what it was given); the message.
+    Custom(String),
+    /// A NaN or infinite float in a namespace whose codec is JSON.
+    NonFiniteFloat,
+    /// A map key that is not a string, number, bool or char in a namespace
+    /// whose codec is JSON.
+    MapKeyNotString,
+    /// The JSON codec cannot hold every value of the cached type
+    /// (`Option<Option<_>>`, say): which part. Found when the cache opens.
+    Unsupported(String),
+}
+
+impl std::fmt::Display for ValueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ValueError::Custom(msg) => write!(f, "the value's Serialize impl failed: {msg}"),
+            ValueError::NonFiniteFloat => f.write_str(
+                "plain JSON cannot hold NaN or an infinite float (use the postcard codec)",
+            ),
+            ValueError::MapKeyNotString => f.write_str(
+                "plain JSON map keys must be strings, numbers, bools or chars (use the postcard codec)",
+            ),
+            ValueError::Unsupported(what) => write!(
+                f,
+                "the JSON codec cannot hold this value type: it has {what}; use the default codec"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ValueError {}
+
+impl From<Refusal> for ValueError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Custom(msg) => ValueError::Custom(msg),
+            Refusal::NonFiniteFloat => ValueError::NonFiniteFloat,
+            Refusal::MapKeyNotString => ValueError::MapKeyNotString,
+        }
     }
 }
 

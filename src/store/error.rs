@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use super::codec::ValueError;
 use crate::key::KeyError;
 
 /// Why the store could not do what was asked.
@@ -53,10 +54,11 @@ pub enum StoreError {
         /// LMDB's error.
         source: LmdbError,
     },
-    /// The key or (JSON codec) value could not be encoded.
+    /// The key could not be encoded.
     Key(KeyError),
-    /// A value could not be encoded with the namespace's codec.
-    Encode(String),
+    /// The value could not be encoded with the namespace's codec (or, when
+    /// the cache opens, the codec cannot hold the value type).
+    Value(ValueError),
     /// This user cannot take LMDB's locks on a store another user may be
     /// writing: reading without them could crash on a page mid-change.
     NoLocks {
@@ -93,9 +95,6 @@ pub enum StoreError {
         /// The filesystem's kind (`nfs`, `cifs`, `fuse`, ...).
         kind: String,
     },
-    /// The namespace's codec cannot hold every value of the cached type
-    /// (JSON and `Option<Option<_>>`, say); says which part.
-    UnsupportedValue(String),
     /// An entry bigger than the namespace's size budget leaves room for: not
     /// stored (the call still returns its value).
     OverBudget {
@@ -132,7 +131,7 @@ impl fmt::Display for StoreError {
             StoreError::Io { path, .. } => write!(f, "cannot use {}", path.display()),
             StoreError::Lmdb { op, path, .. } => write!(f, "cannot {op} in {}", path.display()),
             StoreError::Key(_) => f.write_str("cannot encode the key"),
-            StoreError::Encode(e) => write!(f, "cannot encode the value: {e}"),
+            StoreError::Value(_) => f.write_str("cannot encode the value"),
             StoreError::NoLocks { path } => write!(
                 f,
                 "cannot take the store's locks: {} is not writable by this user, and reading without locks beside a writer is unsafe; make it writable for this user (for a shared store, give the group write access to lock.mdb)",
@@ -158,10 +157,6 @@ impl fmt::Display for StoreError {
                 "{} is on a network filesystem ({kind}), where LMDB's locks and shared maps do not hold and two processes can corrupt a namespace: not opened. Put the store on a local disk (PERMACACHE_DIR, or `dir` under [store] in permacache.toml), or set PERMACACHE_NETWORK_FS=allow if one process at a time uses it",
                 path.display()
             ),
-            StoreError::UnsupportedValue(what) => write!(
-                f,
-                "the JSON codec cannot hold this value type: it has {what}; use the default codec"
-            ),
             StoreError::OverBudget { path, bytes, room } => write!(
                 f,
                 "an entry of about {bytes} bytes is not stored in {}: its max_size leaves {room} bytes for entries, and one entry may take at most {}% of that (raise max_size)",
@@ -178,6 +173,7 @@ impl std::error::Error for StoreError {
             StoreError::Io { source, .. } => Some(source),
             StoreError::Lmdb { source, .. } => Some(source),
             StoreError::Key(e) => Some(e),
+            StoreError::Value(e) => Some(e),
             _ => None,
         }
     }
@@ -266,6 +262,12 @@ impl std::error::Error for LmdbError {}
 impl From<KeyError> for StoreError {
     fn from(e: KeyError) -> Self {
         StoreError::Key(e)
+    }
+}
+
+impl From<ValueError> for StoreError {
+    fn from(e: ValueError) -> Self {
+        StoreError::Value(e)
     }
 }
 

@@ -21,7 +21,9 @@ mod record;
 mod root;
 
 pub use budget::Budget;
-pub use codec::{BULK_TAG, Codec, SHAPED_TAG, bulk_is_well_formed, bulk_to_json, is_bulk, raw};
+pub use codec::{
+    BULK_TAG, Codec, SHAPED_TAG, ValueError, bulk_is_well_formed, bulk_to_json, is_bulk, raw,
+};
 pub(crate) use codec::{
     Plan, Undecodable, VERIFY_WHILE_COPYING, bulk_elem_of, decode, decode_bulk_verified,
 };
