@@ -163,6 +163,16 @@ macro_rules! __permacache_params {
     (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt []) => {
         $crate::__permacache_expand! { ($) $fnctx all: $all req: $req opt: $opt par: $par out: $out }
     };
+    // error: a batch of borrows: `#[parallel] words: Vec<&str>`
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [#[parallel] $(#[$($rule:tt)*])* $p:ident : $c:ident < & $($x:tt)*]) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
+            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
+            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
+            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
+        ));
+    };
     // a #[parallel] parameter
     (@parse $fnctx:tt [$($all:tt)*] [$($req:tt)*] $opt:tt [$($par:ident)*] $out:tt
         [#[parallel] $(#[$($rule:tt)*])* $p:ident : $ty:ty $(, $($rest:tt)*)?]) => {
@@ -231,6 +241,97 @@ macro_rules! __permacache_params {
             [$($($rest)*)?]
         }
     };
+    // an optional borrow: `x: Option<&T>`
+    (@parse $fnctx:tt [$($all:tt)*] [$($req:tt)*] $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : Option < & $inner:ty > $(, $($rest:tt)*)?]) => {
+        $crate::__permacache_params! {
+            @parse $fnctx
+            [$($all)* { $p (Option<&$inner>) [optref $inner] [$([$($rule)*])*] req one }]
+            [$($req)* { $p (Option<&$inner>) [optref $inner] }]
+            $opt
+            $par
+            $out
+            [$($($rest)*)?]
+        }
+    };
+    // error: a container of borrows: `Vec<&str>`, `HashSet<&T>`
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : $c:ident < & $($x:tt)*]) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
+            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
+            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
+            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
+        ));
+    };
+    // error: a map or pair type whose later argument is a borrow: `HashMap<String, &str>`
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : $c:ident < $a:ty , & $($x:tt)*]) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
+            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
+            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
+            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
+        ));
+    };
+    // error: one level deeper: `Vec<Vec<&str>>`
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : $c:ident < $d:ident < & $($x:tt)*]) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
+            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
+            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
+            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
+        ));
+    };
+    // error: a borrow of a container of borrows: `&Vec<&str>`
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : & $c:ident < & $($x:tt)*]) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
+            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
+            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
+            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
+        ));
+    };
+    // error: a tuple holding a borrow: `(&str, u32)`, `(u32, &str)`
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : ( & $($x:tt)* ) $($y:tt)*]) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
+            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
+            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
+            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
+        ));
+    };
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : ( $a:ty , & $($x:tt)* ) $($y:tt)*]) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
+            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
+            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
+            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
+        ));
+    };
+    // error: a slice or array of borrows: `&[&str]`, `[&str; 2]`
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : & [ & $($x:tt)* ] $($y:tt)*]) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
+            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
+            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
+            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
+        ));
+    };
+    (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
+        [$(#[$($rule:tt)*])* $p:ident : [ & $($x:tt)* ] $($y:tt)*]) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
+            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
+            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
+            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
+        ));
+    };
     // a parameter with a default
     (@parse $fnctx:tt [$($all:tt)*] $req:tt [$($opt:tt)*] $par:tt $out:tt
         [$(#[$($rule:tt)*])* $p:ident : $ty:ty = $d:expr $(, $($rest:tt)*)?]) => {
@@ -251,19 +352,6 @@ macro_rules! __permacache_params {
             @parse $fnctx
             [$($all)* { $p (&$inner) [ref $inner] [$([$($rule)*])*] req one }]
             [$($req)* { $p (&$inner) [ref $inner] }]
-            $opt
-            $par
-            $out
-            [$($($rest)*)?]
-        }
-    };
-    // an optional borrow: `x: Option<&T>`
-    (@parse $fnctx:tt [$($all:tt)*] [$($req:tt)*] $opt:tt $par:tt $out:tt
-        [$(#[$($rule:tt)*])* $p:ident : Option < & $inner:ty > $(, $($rest:tt)*)?]) => {
-        $crate::__permacache_params! {
-            @parse $fnctx
-            [$($all)* { $p (Option<&$inner>) [optref $inner] [$([$($rule)*])*] req one }]
-            [$($req)* { $p (Option<&$inner>) [optref $inner] }]
             $opt
             $par
             $out
