@@ -137,21 +137,26 @@ fn var(name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// The TLS of `https` endpoints: ring, and the system's roots.
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+/// The TLS of `https` endpoints: ring, and the system's roots; `bad` says
+/// why there is none as the address's error.
+fn tls_config(
+    bad: impl Fn(String) -> RemoteError,
+) -> Result<Arc<rustls::ClientConfig>, RemoteError> {
     let mut roots = rustls::RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
     for cert in found.certs {
         let _ = roots.add(cert);
     }
     if roots.is_empty() {
-        return Err("no certificate authorities found on this system for an https endpoint".into());
+        return Err(bad(
+            "no certificate authorities found on this system for an https endpoint".into(),
+        ));
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
+    .map_err(|e| bad(e.to_string()))?
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(Arc::new(config))
@@ -215,7 +220,7 @@ impl Objects {
             ))
         })?;
         let tls = match endpoint.scheme() {
-            "https" => Some(tls_config().map_err(bad)?),
+            "https" => Some(tls_config(bad)?),
             _ => None,
         };
         let objects: &'static Objects = Box::leak(Box::new(Objects {

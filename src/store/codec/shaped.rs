@@ -14,6 +14,7 @@
 //! The layout is read (verify, show, import) whether or not this build has
 //! the feature; values are written and decoded only with it.
 
+use super::Undecodable;
 use super::bulk::{self, Elem};
 
 /// The codec tag of shaped bulk values.
@@ -32,32 +33,36 @@ struct Parts<'a> {
 
 /// Splits a stored shaped value, checking that its shape and elements
 /// agree.
-fn parts(bytes: &[u8]) -> Result<Parts<'_>, String> {
-    let (&code, rest) = bytes.split_first().ok_or("an empty shaped array")?;
-    let elem = bulk::elem_of_code(code).ok_or(format!("an unknown element code {code}"))?;
+fn parts(bytes: &[u8]) -> Result<Parts<'_>, Undecodable> {
+    let unreadable = Undecodable::Unreadable;
+    let (&code, rest) = bytes
+        .split_first()
+        .ok_or_else(|| unreadable("an empty shaped array".into()))?;
+    let elem = bulk::elem_of_code(code)
+        .ok_or_else(|| unreadable(format!("an unknown element code {code}")))?;
     let (&axes, rest) = rest
         .split_first()
-        .ok_or("a shaped array without its axes")?;
+        .ok_or_else(|| unreadable("a shaped array without its axes".into()))?;
     let axes = usize::from(axes);
     if axes > MAX_AXES || rest.len() < axes * 8 {
-        return Err(format!("a shaped array claiming {axes} axes"));
+        return Err(unreadable(format!("a shaped array claiming {axes} axes")));
     }
     let (lengths, data) = rest.split_at(axes * 8);
     let shape: Vec<usize> = lengths
         .chunks_exact(8)
         .map(|l| usize::try_from(u64::from_le_bytes(l.try_into().expect("8 bytes"))))
         .collect::<Result<_, _>>()
-        .map_err(|_| "an axis longer than memory".to_string())?;
+        .map_err(|_| unreadable("an axis longer than memory".into()))?;
     let elements = shape
         .iter()
         .try_fold(1usize, |n, &l| n.checked_mul(l))
         .and_then(|n| n.checked_mul(elem.size));
     if elements != Some(data.len()) {
-        return Err(format!(
+        return Err(unreadable(format!(
             "a shaped array of shape {shape:?} with {} bytes of {} elements",
             data.len(),
             elem.name
-        ));
+        )));
     }
     Ok(Parts { elem, shape, data })
 }
@@ -165,7 +170,7 @@ mod with_ndarray {
             return None;
         }
         Some((|| {
-            let p = parts(bytes).map_err(Undecodable::Unreadable)?;
+            let p = parts(bytes)?;
             if p.elem.code != A::CODE {
                 return Err(Undecodable::Unreadable(format!(
                     "an array of {}, not of {}",
