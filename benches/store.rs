@@ -477,8 +477,37 @@ fn fingerprint_structs(c: &mut Criterion) {
     g.finish();
 }
 
+permacache::permacached! {
+    "bench/dsl_small" =>
+    fn dsl_small(x: i32, y: i32) -> Vec<i32> { small(x, y) }
+}
+
+/// Encoding the key of a small call: through serde for a struct, and as the
+/// DSL writes a call's arguments.
+fn key_encoding(c: &mut Criterion) {
+    let keys = random_keys(1 << 16);
+    let mut g = c.benchmark_group("key_encoding_small");
+    let mut i = 0;
+    g.bench_function("stringify_struct", |b| {
+        b.iter(|| {
+            i = (i + 1) & (keys.len() - 1);
+            let (x, y) = keys[i];
+            black_box(permacache::stringify(&Args { x, y }).unwrap())
+        })
+    });
+    g.bench_function("dsl_args", |b| {
+        b.iter(|| {
+            i = (i + 1) & (keys.len() - 1);
+            let (x, y) = keys[i];
+            black_box(dsl_small::key(x, y).unwrap())
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    key_encoding,
     fingerprint_structs,
     in_file,
     hit_80kb,

@@ -17,10 +17,10 @@ pub use std::vec::Vec;
 /// (named, as `T` may be unsized).
 pub struct OptionOf<T: ?Sized>(PhantomData<fn() -> *const T>);
 
-pub use crate::key::args_key;
 pub use crate::key::body::body_fingerprint;
 pub use crate::key::fingerprint::bulk::{FingerprintBulk, FingerprintSerde, Fingerprinted};
 pub use crate::key::in_file::in_file_key;
+pub use crate::key::{args_key, names_in_order};
 pub use crate::runtime::batch::{Batch, BatchSlots, batch_len};
 pub use crate::runtime::out_files::{OutFiles, out_path};
 pub use crate::runtime::slot::{Slot, Step};

@@ -210,7 +210,8 @@ macro_rules! __permacache_module {
                 -> $crate::__private::Result<$crate::__private::String, $crate::KeyError>
             {
                 $(let $p: &$crate::__permacache_arg_ty!($role, $b, $ty, '__k) = $crate::__private::Borrow::borrow(&$p);)*
-                $crate::__private::args_key(|__permacache_key| {
+                const PRESORTED: bool = $crate::__private::names_in_order(&[$(::core::stringify!($p)),*]);
+                $crate::__private::args_key(PRESORTED, |__permacache_key| {
                     $( $crate::__permacache_key_arg!(__permacache_key, $p, [$($rules)*]); )*
                     $crate::__private::Ok(())
                 })
