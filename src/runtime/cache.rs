@@ -551,7 +551,7 @@ thread_local! {
     /// Entries past `len` are kept for their strings' buffers, so a call
     /// allocates nothing once the thread has made one like it.
     static KEY_TYPES: std::cell::RefCell<KeyTypes> = const {
-        std::cell::RefCell::new(KeyTypes { entries: Vec::new(), len: 0, scope: 0 })
+        std::cell::RefCell::new(KeyTypes { entries: Vec::new(), len: 0, scope: 0, index: None })
     };
 }
 
@@ -561,6 +561,55 @@ struct KeyTypes {
     len: usize,
     /// Where the innermost typed call's entries begin.
     scope: usize,
+    /// For a scope of many entries (an `insert_many`), where the first entry
+    /// of each key text's hash is, made at the scope's first lookup: finding
+    /// each of n keys then costs O(1), not O(n).
+    index: Option<KeyIndex>,
+}
+
+/// [`KeyTypes::index`]: valid for the entries `scope..len` it was made for.
+struct KeyIndex {
+    scope: usize,
+    len: usize,
+    first: std::collections::HashMap<u64, usize>,
+}
+
+/// Scopes up to this many entries are searched one by one.
+const KEY_TYPES_SCAN: usize = 16;
+
+impl KeyTypes {
+    /// The key types fingerprint of the scope's first entry for `key`.
+    fn find(&mut self, key: &str) -> Option<u64> {
+        let (scope, len) = (self.scope, self.len);
+        let scan = |entries: &[(String, u64)]| {
+            entries[scope..len]
+                .iter()
+                .find(|(text, _)| text == key)
+                .map(|(_, fp)| *fp)
+        };
+        if len - scope <= KEY_TYPES_SCAN {
+            return scan(&self.entries);
+        }
+        let hash = |text: &str| xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+        if !self
+            .index
+            .as_ref()
+            .is_some_and(|i| i.scope == scope && i.len == len)
+        {
+            let mut first = std::collections::HashMap::with_capacity(len - scope);
+            for (at, (text, _)) in self.entries[scope..len].iter().enumerate() {
+                first.entry(hash(text)).or_insert(scope + at);
+            }
+            self.index = Some(KeyIndex { scope, len, first });
+        }
+        let index = self.index.as_ref().expect("made above");
+        match index.first.get(&hash(key)) {
+            Some(&at) if self.entries[at].0 == key => Some(self.entries[at].1),
+            // Not there, or another text of the same hash: look one by one.
+            Some(_) => scan(&self.entries),
+            None => None,
+        }
+    }
 }
 
 impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
@@ -604,6 +653,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
                     let mut k = k.borrow_mut();
                     k.len = self.0;
                     k.scope = self.1;
+                    k.index = None;
                 });
             }
         }
@@ -618,13 +668,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             return self.params_shape;
         }
         KEY_TYPES
-            .with(|k| {
-                let k = k.borrow();
-                k.entries[k.scope..k.len]
-                    .iter()
-                    .find(|(text, _)| text == key)
-                    .map(|(_, fp)| *fp)
-            })
+            .with(|k| k.borrow_mut().find(key))
             .unwrap_or(self.params_shape)
     }
 }
@@ -644,4 +688,43 @@ fn store_budget_from_env() -> Option<u64> {
         }
     });
     *READ
+}
+
+#[cfg(test)]
+mod key_types_tests {
+    use super::{KEY_TYPES_SCAN, KeyTypes};
+
+    fn types(texts: &[(&str, u64)]) -> KeyTypes {
+        KeyTypes {
+            entries: texts.iter().map(|(t, f)| (t.to_string(), *f)).collect(),
+            len: texts.len(),
+            scope: 0,
+            index: None,
+        }
+    }
+
+    #[test]
+    fn each_key_finds_its_first_entry_in_the_innermost_scope() {
+        for n in [3, KEY_TYPES_SCAN, KEY_TYPES_SCAN + 1, 1000] {
+            let texts: Vec<String> = (0..n).map(|i| format!("{{\"k\":{i}}}")).collect();
+            let mut rows: Vec<(&str, u64)> = texts.iter().map(|t| (t.as_str(), 7)).collect();
+            // The same text again with other key types: the first is in force.
+            rows.push((texts[1].as_str(), 99));
+            let mut k = types(&rows);
+            for (i, text) in texts.iter().enumerate() {
+                assert_eq!(k.find(text), Some(7), "{n} entries, key {i}");
+            }
+            assert_eq!(k.find("{\"k\":-1}"), None);
+            // An inner scope of its own entries.
+            k.entries.push((texts[2].clone(), 5));
+            k.scope = k.len;
+            k.len += 1;
+            assert_eq!(k.find(&texts[2]), Some(5));
+            assert_eq!(k.find(&texts[0]), None);
+            k.len -= 1;
+            k.scope = 0;
+            k.index = None;
+            assert_eq!(k.find(&texts[2]), Some(7));
+        }
+    }
 }
