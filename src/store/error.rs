@@ -131,7 +131,9 @@ impl fmt::Display for StoreError {
             StoreError::Io { path, .. } => write!(f, "cannot use {}", path.display()),
             StoreError::Lmdb { op, path, .. } => write!(f, "cannot {op} in {}", path.display()),
             StoreError::Key(_) => f.write_str("cannot encode the key"),
-            StoreError::Value(_) => f.write_str("cannot encode the value"),
+            // Said here, not left to `source()`: a refused value type is
+            // found when a cache opens, and its reason is the whole message.
+            StoreError::Value(e) => write!(f, "cannot encode the value: {e}"),
             StoreError::NoLocks { path } => write!(
                 f,
                 "cannot take the store's locks: {} is not writable by this user, and reading without locks beside a writer is unsafe; make it writable for this user (for a shared store, give the group write access to lock.mdb)",
@@ -173,7 +175,6 @@ impl std::error::Error for StoreError {
             StoreError::Io { source, .. } => Some(source),
             StoreError::Lmdb { source, .. } => Some(source),
             StoreError::Key(e) => Some(e),
-            StoreError::Value(e) => Some(e),
             _ => None,
         }
     }
