@@ -163,15 +163,13 @@ impl<R: Serialize + DeserializeOwned + Clone + 'static> Slot<R> {
                     // Without a wait, another process may still have stored
                     // some and let go since the lookup (while this thread
                     // waited for its own threads, say): look locally.
-                    for &(i, _) in &order {
-                        if look_again.contains(&i) {
-                            continue;
-                        }
+                    let mut looked = vec![false; n];
+                    for &i in &look_again {
+                        looked[i] = true;
+                    }
+                    for &(i, _) in order.iter().filter(|&&(i, _)| !looked[i]) {
                         let key = key_refs[i].unwrap_or_default();
-                        if let Some(value) = cache.stored_meanwhile(key) {
-                            found[i] = Some(value);
-                            compute_at.retain(|&j| j != i);
-                        }
+                        found[i] = cache.stored_meanwhile(key);
                     }
                 }
             }
@@ -180,7 +178,6 @@ impl<R: Serialize + DeserializeOwned + Clone + 'static> Slot<R> {
                 for (i, value) in look_again.into_iter().zip(cache.lookup_many(&again)) {
                     if value.is_some() {
                         found[i] = value;
-                        compute_at.retain(|&j| j != i);
                     }
                 }
             }
@@ -191,15 +188,14 @@ impl<R: Serialize + DeserializeOwned + Clone + 'static> Slot<R> {
                     }
                     let key = key_refs[i].unwrap_or_default();
                     match tier.claim(&hash, |bytes| cache.adopt(key, &hash, bytes)) {
-                        Claim::Found(value) => {
-                            found[i] = Some(value);
-                            compute_at.retain(|&j| j != i);
-                        }
+                        Claim::Found(value) => found[i] = Some(value),
                         Claim::Compute(lock) => _held.2.extend(lock),
                     }
                 }
             }
         }
+        // What others stored meanwhile is taken, not computed.
+        compute_at.retain(|&i| found[i].is_none());
         if !compute_at.is_empty() {
             let computed = checked(function, &compute_at, compute(&compute_at));
             if let (Some(cache), true) = (cache, rules.store) {
