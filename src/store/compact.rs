@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::namespace::{OPEN, create_dir, lmdb_err, open_env};
 use super::presence::Presence;
-use super::{StoreError, guard};
+use super::{AdminError, StoreError, guard};
 use crate::store::check_namespace;
 
 /// What a compaction did.
@@ -34,16 +34,16 @@ const WORK_DIR: &str = "~compact";
 ///
 /// # Errors
 ///
-/// [`StoreError::NoSuchNamespace`]; [`StoreError::InUse`] when another
+/// [`AdminError::NoSuchNamespace`]; [`AdminError::InUse`] when another
 /// process (or this one) has the namespace open; [`StoreError::Io`] or
 /// [`StoreError::Lmdb`] when the copy or the swap fails (the namespace is
 /// then as it was).
-pub fn compact(root: &Path, name: &str) -> Result<Compacted, StoreError> {
+pub fn compact(root: &Path, name: &str) -> Result<Compacted, AdminError> {
     check_namespace(name)?;
     let dir = root.join(name);
     let data = dir.join("data.mdb");
     if !data.is_file() {
-        return Err(StoreError::NoSuchNamespace {
+        return Err(AdminError::NoSuchNamespace {
             name: name.to_string(),
             root: root.to_path_buf(),
         });
@@ -57,7 +57,8 @@ pub fn compact(root: &Path, name: &str) -> Result<Compacted, StoreError> {
         return Err(StoreError::Io {
             path: data,
             source: std::io::Error::other(format!("damaged: {}", damage.0)),
-        });
+        }
+        .into());
     }
     let before = bytes_on_disk(&data);
     let meta = std::fs::metadata(&data).map_err(io(&data))?;
@@ -100,10 +101,10 @@ pub fn compact(root: &Path, name: &str) -> Result<Compacted, StoreError> {
 /// may have it open, and this one may not open it meanwhile (the registry
 /// stays locked for the whole operation, so no thread opens an environment
 /// while a descriptor of its lock file may still be closed).
-fn alone(dir: &Path) -> Result<Alone, StoreError> {
+fn alone(dir: &Path) -> Result<Alone, AdminError> {
     let open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
     if open.contains_key(dir) || dir.canonicalize().is_ok_and(|c| open.contains_key(&c)) {
-        return Err(StoreError::InUse {
+        return Err(AdminError::InUse {
             path: dir.to_path_buf(),
         });
     }
@@ -129,14 +130,14 @@ struct Alone {
 ///
 /// # Errors
 ///
-/// [`StoreError::NoSuchNamespace`]; [`StoreError::InUse`] when another
+/// [`AdminError::NoSuchNamespace`]; [`AdminError::InUse`] when another
 /// process (or this one) has it open; [`StoreError::Io`] when a file cannot
 /// be removed.
-pub fn drop_namespace(root: &Path, name: &str) -> Result<(), StoreError> {
+pub fn drop_namespace(root: &Path, name: &str) -> Result<(), AdminError> {
     check_namespace(name)?;
     let dir = root.join(name);
     if !dir.join("data.mdb").is_file() {
-        return Err(StoreError::NoSuchNamespace {
+        return Err(AdminError::NoSuchNamespace {
             name: name.to_string(),
             root: root.to_path_buf(),
         });

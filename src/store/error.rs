@@ -29,15 +29,6 @@ pub enum StoreError {
         /// The root that was asked for.
         requested: PathBuf,
     },
-    /// No namespace of that path under the store root.
-    NoSuchNamespace {
-        /// The namespace path.
-        name: String,
-        /// The store root.
-        root: PathBuf,
-    },
-    /// A file that is not a permacache export, or a damaged one.
-    BadExport(String),
     /// A directory of the store could not be created or read.
     Io {
         /// The directory.
@@ -63,12 +54,6 @@ pub enum StoreError {
     /// writing: reading without them could crash on a page mid-change.
     NoLocks {
         /// The lock file.
-        path: PathBuf,
-    },
-    /// Another process, or this one, has the namespace open (compaction
-    /// needs it alone).
-    InUse {
-        /// The namespace's directory.
         path: PathBuf,
     },
     /// The namespace is being compacted by another process, for longer than
@@ -120,12 +105,6 @@ impl fmt::Display for StoreError {
                 current.display(),
                 requested.display()
             ),
-            StoreError::NoSuchNamespace { name, root } => write!(
-                f,
-                "no namespace {name:?} under {} (see `permacache list`)",
-                root.display()
-            ),
-            StoreError::BadExport(why) => write!(f, "not a valid permacache export: {why}"),
             // The cause is the source, not repeated here: print the chain
             // (`{:#}` of anyhow, or [`Chain`]) to see it.
             StoreError::Io { path, .. } => write!(f, "cannot use {}", path.display()),
@@ -137,11 +116,6 @@ impl fmt::Display for StoreError {
             StoreError::NoLocks { path } => write!(
                 f,
                 "cannot take the store's locks: {} is not writable by this user, and reading without locks beside a writer is unsafe; make it writable for this user (for a shared store, give the group write access to lock.mdb)",
-                path.display()
-            ),
-            StoreError::InUse { path } => write!(
-                f,
-                "{} is open in another process; stop it first",
                 path.display()
             ),
             StoreError::Busy { path } => write!(
@@ -285,5 +259,65 @@ impl fmt::Display for Chain<'_> {
             next = e.source();
         }
         Ok(())
+    }
+}
+
+/// Why an operation of the `permacache` CLI and tools (the hidden `admin`
+/// module: compact, drop, import, inspect) failed: its own causes, or a
+/// store error.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// No namespace of that path under the store root.
+    NoSuchNamespace {
+        /// The namespace path.
+        name: String,
+        /// The store root.
+        root: PathBuf,
+    },
+    /// Another process, or this one, has the namespace open (compaction and
+    /// dropping need it alone).
+    InUse {
+        /// The namespace's directory.
+        path: PathBuf,
+    },
+    /// A file that is not a permacache export, or a damaged one: what is
+    /// wrong.
+    BadExport(String),
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl fmt::Display for AdminError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdminError::NoSuchNamespace { name, root } => write!(
+                f,
+                "no namespace {name:?} under {} (see `permacache list`)",
+                root.display()
+            ),
+            AdminError::InUse { path } => write!(
+                f,
+                "{} is open in another process; stop it first",
+                path.display()
+            ),
+            AdminError::BadExport(why) => write!(f, "not a valid permacache export: {why}"),
+            AdminError::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for AdminError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AdminError::Store(e) => e.source(),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        AdminError::Store(e)
     }
 }

@@ -20,7 +20,7 @@
 
 use std::io::Write;
 
-use super::{Codec, Namespace, Record, StoreError, key_hash, name_fingerprint};
+use super::{AdminError, Codec, Namespace, Record, StoreError, key_hash, name_fingerprint};
 
 const MAGIC: &[u8; 18] = b"PERMACACHE-EXPORT\0";
 
@@ -84,9 +84,9 @@ pub fn write_export(
 ///
 /// # Errors
 ///
-/// [`StoreError::BadExport`] saying what is wrong.
-pub fn read_export(bytes: &[u8]) -> Result<Export, StoreError> {
-    let bad = |why: &str| StoreError::BadExport(why.to_string());
+/// [`AdminError::BadExport`] saying what is wrong.
+pub fn read_export(bytes: &[u8]) -> Result<Export, AdminError> {
+    let bad = |why: &str| AdminError::BadExport(why.to_string());
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(bad("it does not start like one (wrong file?)"));
     }
@@ -99,12 +99,12 @@ pub fn read_export(bytes: &[u8]) -> Result<Export, StoreError> {
     }
     let version = body[MAGIC.len()];
     if version != EXPORT_FORMAT_VERSION {
-        return Err(StoreError::BadExport(format!(
+        return Err(AdminError::BadExport(format!(
             "export format {version}, but this build reads format {EXPORT_FORMAT_VERSION}"
         )));
     }
     let mut at = MAGIC.len() + 1;
-    let mut take = |n: usize| -> Result<&[u8], StoreError> {
+    let mut take = |n: usize| -> Result<&[u8], AdminError> {
         let slice = body.get(at..at + n).ok_or_else(|| bad("it is truncated"))?;
         at += n;
         Ok(slice)
@@ -121,7 +121,7 @@ pub fn read_export(bytes: &[u8]) -> Result<Export, StoreError> {
         let len = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
         let record = take(len)?.to_vec();
         let parsed = Record::parse(&record)
-            .map_err(|e| StoreError::BadExport(format!("record {i}: {e}")))?;
+            .map_err(|e| AdminError::BadExport(format!("record {i}: {e}")))?;
         let problem = if Codec::from_tag(parsed.header.codec).is_none()
             && !super::is_bulk(parsed.header.codec)
         {
@@ -138,7 +138,7 @@ pub fn read_export(bytes: &[u8]) -> Result<Export, StoreError> {
             None
         };
         if let Some(problem) = problem {
-            return Err(StoreError::BadExport(format!("record {i} has {problem}")));
+            return Err(AdminError::BadExport(format!("record {i} has {problem}")));
         }
         records.push((hash, record));
     }

@@ -29,7 +29,7 @@ pub(crate) use codec::{
 };
 pub use compact::{Compacted, bytes_on_disk, compact, drop_namespace};
 pub(crate) use error::Chain;
-pub use error::{LmdbError, StoreError};
+pub use error::{AdminError, LmdbError, StoreError};
 pub use key_lock::KeyLock;
 pub(crate) use key_lock::Locking;
 pub use namespace::{Durability, Namespace, NamespaceStats, list_namespaces};

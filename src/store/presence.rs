@@ -14,7 +14,7 @@ use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::StoreError;
+use super::{AdminError, StoreError};
 use crate::sys::flock;
 
 /// How long an opener waits while another process holds the namespace
@@ -86,10 +86,10 @@ impl Presence {
     ///
     /// # Errors
     ///
-    /// [`StoreError::InUse`] when another process has it open;
+    /// [`AdminError::InUse`] when another process has it open;
     /// [`StoreError::Io`] when the lock file cannot be opened or locked.
-    pub(crate) fn alone(dir: &Path) -> Result<Presence, StoreError> {
-        let in_use = || StoreError::InUse {
+    pub(crate) fn alone(dir: &Path) -> Result<Presence, AdminError> {
+        let in_use = || AdminError::InUse {
             path: dir.to_path_buf(),
         };
         loop {
@@ -105,7 +105,8 @@ impl Presence {
                     return Err(StoreError::Io {
                         path: dir.join("lock.mdb"),
                         source,
-                    });
+                    }
+                    .into());
                 }
             }
         }
@@ -190,7 +191,7 @@ mod tests {
         assert!(first.is_alone());
         assert!(matches!(
             Presence::alone(dir.path()),
-            Err(StoreError::InUse { .. })
+            Err(AdminError::InUse { .. })
         ));
         assert!(first.share());
         let second = Presence::enter(dir.path(), EXCLUSIVE_WAIT)
@@ -200,7 +201,7 @@ mod tests {
         drop(first);
         assert!(matches!(
             Presence::alone(dir.path()),
-            Err(StoreError::InUse { .. })
+            Err(AdminError::InUse { .. })
         ));
         drop(second);
         assert!(Presence::alone(dir.path()).unwrap().is_alone());

@@ -2,7 +2,7 @@
 //! free pages, keeping every other process out for the whole copy and swap
 //! (the library's advisory lock), and the file's permissions.
 
-use permacache::admin::{StoreError, compact, drop_namespace};
+use permacache::admin::{AdminError, compact, drop_namespace};
 use serde_json::json;
 
 use crate::{Ctx, Outcome};
@@ -19,7 +19,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     for name in &names {
         match compact(&ctx.root, name) {
             Ok(done) => rows.push((name.clone(), done.before, done.after)),
-            Err(e @ StoreError::InUse { .. }) => {
+            Err(e @ AdminError::InUse { .. }) => {
                 anyhow::bail!("{e} (nothing compacted from {name} on)")
             }
             Err(e) => return Err(e.into()),

@@ -223,7 +223,7 @@ fn compact_after(ctx: &Ctx, mut row: Row) -> Row {
             row.file_bytes = done.after;
             row.compacted = Ok(());
         }
-        Err(permacache::StoreError::InUse { .. }) => {
+        Err(permacache::admin::AdminError::InUse { .. }) => {
             row.compacted = Err("another process has it open".into());
         }
         Err(e) => row.compacted = Err(format!("not compacted: {e}")),

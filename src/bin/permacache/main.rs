@@ -215,10 +215,16 @@ impl std::error::Error for Usage {}
 /// The exit code of an error: 2 for a usage error (a bad namespace path, a
 /// key that is not JSON, a missing `--dir`), else 1.
 fn exit_code(e: &anyhow::Error) -> u8 {
+    use permacache::StoreError;
+    use permacache::admin::AdminError;
     let usage = e.downcast_ref::<Usage>().is_some()
         || matches!(
-            e.downcast_ref::<permacache::StoreError>(),
-            Some(permacache::StoreError::BadNamespace { .. })
+            e.downcast_ref::<StoreError>(),
+            Some(StoreError::BadNamespace { .. })
+        )
+        || matches!(
+            e.downcast_ref::<AdminError>(),
+            Some(AdminError::Store(StoreError::BadNamespace { .. }))
         );
     if usage { 2 } else { 1 }
 }

@@ -12,7 +12,6 @@ use lmdb::{Database, Environment, EnvironmentFlags};
 use once_cell::sync::Lazy;
 
 use super::{MAX_READERS, Namespace};
-use crate::store::StoreError;
 use crate::store::budget::Recency;
 use crate::store::error::LmdbError;
 use crate::store::group_commit::Group;
@@ -20,6 +19,7 @@ use crate::store::guard;
 use crate::store::key_lock::{DEFAULT_LOCK_WAIT, KeyLocks};
 use crate::store::presence::{EXCLUSIVE_WAIT, Presence};
 use crate::store::root::check_namespace;
+use crate::store::{AdminError, StoreError};
 
 /// Map size of a new environment. The file grows only as data is written;
 /// the map doubles whenever it is full.
@@ -321,16 +321,16 @@ impl Namespace {
     ///
     /// # Errors
     ///
-    /// [`StoreError::NoSuchNamespace`] when it does not exist; else as
+    /// [`AdminError::NoSuchNamespace`] when it does not exist; else as
     /// [`Namespace::open`].
-    pub fn open_existing(root: &Path, name: &str) -> Result<&'static Namespace, StoreError> {
+    pub fn open_existing(root: &Path, name: &str) -> Result<&'static Namespace, AdminError> {
         check_namespace(name)?;
         if !root.join(name).join("data.mdb").is_file() {
-            return Err(StoreError::NoSuchNamespace {
+            return Err(AdminError::NoSuchNamespace {
                 name: name.to_string(),
                 root: root.to_path_buf(),
             });
         }
-        Namespace::open(root, name)
+        Ok(Namespace::open(root, name)?)
     }
 }
