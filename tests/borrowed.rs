@@ -75,6 +75,13 @@ permacached! {
         ran();
         xs.iter().map(|x| x * factor).collect()
     }
+
+    // Not a borrow inside a container: a lifetime argument, owned data.
+    "tests/borrowed/label" =>
+    fn label(text: std::borrow::Cow<'static, str>, n: u8) -> String {
+        ran();
+        format!("{text}{n}")
+    }
 }
 
 mod data {
@@ -101,6 +108,11 @@ fn borrowed_parameters_work_through_every_entry_point() {
 
     let data = vec![1.0, 2.5, -0.5];
     assert_eq!(counted(|| total(&data)), (3.0, 1));
+    assert_eq!(counted(|| label("a".into(), 1)), ("a1".to_string(), 1));
+    assert_eq!(
+        counted(|| label(String::from("a").into(), 1)),
+        ("a1".to_string(), 0)
+    );
     assert_eq!(counted(|| total(&data[..])), (3.0, 0), "a hit");
     assert_eq!(counted(|| total!(&data)), (3.0, 0));
     assert_eq!(counted(|| total::call(&data).run()), (3.0, 0));

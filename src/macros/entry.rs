@@ -264,9 +264,10 @@ macro_rules! __permacache_params {
             "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
         ));
     };
-    // error: a map or pair type whose later argument is a borrow: `HashMap<String, &str>`
+    // error: a map or pair type whose second argument is a borrow: `HashMap<String, &str>`
+    // (the first taken as one name: a `ty` fragment would refuse a lifetime, `Cow<'a, str>`)
     (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
-        [$(#[$($rule:tt)*])* $p:ident : $c:ident < $a:ty , & $($x:tt)*]) => {
+        [$(#[$($rule:tt)*])* $p:ident : $c:ident < $a:ident , & $($x:tt)*]) => {
         ::core::compile_error!(::core::concat!(
             "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
             "a cached function keeps its arguments in its call builder and traces their types' shape, ",
