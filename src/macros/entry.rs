@@ -166,12 +166,7 @@ macro_rules! __permacache_params {
     // error: a batch of borrows: `#[parallel] words: Vec<&str>`
     (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
         [#[parallel] $(#[$($rule:tt)*])* $p:ident : $c:ident < & $($x:tt)*]) => {
-        ::core::compile_error!(::core::concat!(
-            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
-            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
-            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
-            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
-        ));
+        $crate::__permacache_borrow_in_container!($p);
     };
     // a #[parallel] parameter
     (@parse $fnctx:tt [$($all:tt)*] [$($req:tt)*] $opt:tt [$($par:ident)*] $out:tt
@@ -257,81 +252,41 @@ macro_rules! __permacache_params {
     // error: a container of borrows: `Vec<&str>`, `HashSet<&T>`
     (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
         [$(#[$($rule:tt)*])* $p:ident : $c:ident < & $($x:tt)*]) => {
-        ::core::compile_error!(::core::concat!(
-            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
-            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
-            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
-            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
-        ));
+        $crate::__permacache_borrow_in_container!($p);
     };
     // error: a map or pair type whose second argument is a borrow: `HashMap<String, &str>`
     // (the first taken as one name: a `ty` fragment would refuse a lifetime, `Cow<'a, str>`)
     (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
         [$(#[$($rule:tt)*])* $p:ident : $c:ident < $a:ident , & $($x:tt)*]) => {
-        ::core::compile_error!(::core::concat!(
-            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
-            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
-            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
-            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
-        ));
+        $crate::__permacache_borrow_in_container!($p);
     };
     // error: one level deeper: `Vec<Vec<&str>>`
     (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
         [$(#[$($rule:tt)*])* $p:ident : $c:ident < $d:ident < & $($x:tt)*]) => {
-        ::core::compile_error!(::core::concat!(
-            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
-            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
-            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
-            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
-        ));
+        $crate::__permacache_borrow_in_container!($p);
     };
     // error: a borrow of a container of borrows: `&Vec<&str>`
     (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
         [$(#[$($rule:tt)*])* $p:ident : & $c:ident < & $($x:tt)*]) => {
-        ::core::compile_error!(::core::concat!(
-            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
-            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
-            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
-            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
-        ));
+        $crate::__permacache_borrow_in_container!($p);
     };
     // error: a tuple holding a borrow: `(&str, u32)`, `(u32, &str)`
     (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
         [$(#[$($rule:tt)*])* $p:ident : ( & $($x:tt)* ) $($y:tt)*]) => {
-        ::core::compile_error!(::core::concat!(
-            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
-            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
-            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
-            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
-        ));
+        $crate::__permacache_borrow_in_container!($p);
     };
     (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
         [$(#[$($rule:tt)*])* $p:ident : ( $a:ty , & $($x:tt)* ) $($y:tt)*]) => {
-        ::core::compile_error!(::core::concat!(
-            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
-            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
-            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
-            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
-        ));
+        $crate::__permacache_borrow_in_container!($p);
     };
     // error: a slice or array of borrows: `&[&str]`, `[&str; 2]`
     (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
         [$(#[$($rule:tt)*])* $p:ident : & [ & $($x:tt)* ] $($y:tt)*]) => {
-        ::core::compile_error!(::core::concat!(
-            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
-            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
-            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
-            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
-        ));
+        $crate::__permacache_borrow_in_container!($p);
     };
     (@parse $fnctx:tt $all:tt $req:tt $opt:tt $par:tt $out:tt
         [$(#[$($rule:tt)*])* $p:ident : [ & $($x:tt)* ] $($y:tt)*]) => {
-        ::core::compile_error!(::core::concat!(
-            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
-            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
-            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
-            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
-        ));
+        $crate::__permacache_borrow_in_container!($p);
     };
     // a parameter with a default
     (@parse $fnctx:tt [$($all:tt)*] $req:tt [$($opt:tt)*] $par:tt $out:tt
@@ -476,6 +431,21 @@ macro_rules! __permacache_params {
         ::core::compile_error!(::core::concat!(
             "permacached!: expected parameters as `name: Type` or `name: Type = default`, found `",
             ::core::stringify!($first $($other)*), "`"
+        ));
+    };
+}
+
+/// The compile error for a parameter with a borrow inside another type
+/// (one message for every shape `__permacache_params` recognises).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __permacache_borrow_in_container {
+    ($p:ident) => {
+        ::core::compile_error!(::core::concat!(
+            "permacached!: parameter `", ::core::stringify!($p), "` has a borrow inside another type; ",
+            "a cached function keeps its arguments in its call builder and traces their types' shape, ",
+            "which a borrow inside a container, tuple or slice cannot be: take owned elements ",
+            "(`Vec<String>` for `Vec<&str>`), or borrow the whole (`&[String]`); `&T` and `Option<&T>` are fine"
         ));
     };
 }
