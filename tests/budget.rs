@@ -169,12 +169,7 @@ fn writers_in_four_processes_keep_the_store_budget() {
         })
         .collect();
     for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::finished(child);
     }
     // 48 MB written by four processes at once.
     let on_disk = du(dir.path());

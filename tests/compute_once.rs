@@ -164,12 +164,7 @@ fn four_processes(root: &Path, role: &str) -> Vec<String> {
         .collect();
     let mut computed = Vec::new();
     for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = common::finished(child);
         computed.extend(common::lines_with(&out, "computed "));
     }
     computed.sort();
@@ -217,19 +212,9 @@ fn a_batch_takes_what_another_process_stored_while_it_waited_on_another_key() {
     read_until(&mut this, "looked");
     // The other stores 7 and lets go before this one takes 7's lock.
     std::fs::write(root.join("go-7"), "").unwrap();
-    let other = other.wait_with_output().unwrap();
-    assert!(
-        other.status.success(),
-        "{}",
-        String::from_utf8_lossy(&other.stderr)
-    );
+    common::finished(other);
     std::fs::write(root.join("go-3"), "").unwrap();
-    let this = this.wait_with_output().unwrap();
-    assert!(
-        this.status.success(),
-        "{}",
-        String::from_utf8_lossy(&this.stderr)
-    );
+    let this = common::finished(this);
     assert_eq!(
         common::lines_with(&this, "computing "),
         Vec::<String>::new(),
@@ -263,12 +248,7 @@ fn a_holder_killed_hands_the_key_to_a_waiter_at_once() {
     // SAFETY: signals a child this test started.
     unsafe { libc::kill(holder.id() as i32, libc::SIGKILL) };
     let started = std::time::Instant::now();
-    let out = waiter.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::finished(waiter);
     assert_eq!(common::lines_with(&out, "computed "), ["99 by waiter"]);
     // Not a timing assertion on speed: the holder would have held it 60 s.
     assert!(

@@ -345,12 +345,7 @@ fn finish_within_a_minute(mut cmd: Command) -> (usize, Vec<String>) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::finished(child);
     outcome(&out)
 }
 
@@ -604,12 +599,7 @@ fn four_processes_on_two_machines_compute_one_key_once() {
             .map(|root| common::spawn(&mut locked_on(root, &env, &log)))
             .collect();
         for child in children {
-            let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let out = common::finished(child);
             assert!(
                 lines_with(&out, "warning: ").is_empty(),
                 "{:?}",
@@ -639,12 +629,7 @@ fn a_dead_lease_holder_is_taken_over_by_exactly_one_waiter() {
     // The lease lapses within its 10 s; one waiter computes, the others are
     // served its value (well before their 60 s wait ends).
     for waiter in waiters {
-        let out = waiter.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::finished(waiter);
     }
     assert_eq!(computations(&log), 2, "the holder's and one waiter's");
 }

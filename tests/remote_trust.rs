@@ -296,12 +296,7 @@ fn a_lock_holder_killed_is_noticed_in_seconds_and_one_waiter_takes_over() {
     // served its value.
     let mut computed = Vec::new();
     for w in waiters {
-        let out = w.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = common::finished(w);
         computed.extend(lines_with(&out, "computed by "));
     }
     assert_eq!(computed, ["wait"]);
@@ -382,12 +377,7 @@ fn a_trickling_link_costs_a_call_one_timeout_not_minutes() {
         std::thread::sleep(Duration::from_millis(100));
         waited += 1;
     }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::finished(child);
     // Values computed locally (the remote gave up), and right.
     assert!(!lines_with(&out, "computed ").is_empty());
 }

@@ -164,12 +164,7 @@ fn four_processes_missing_2000_keys_each_at_once_lose_no_entry() {
         }))
         .collect();
     for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::finished(c);
     }
     let cache = cache_in(dir.path(), "concurrent/misses");
     assert_eq!(cache.len().unwrap(), 6500);

@@ -42,6 +42,19 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// Waits for a started child and returns its output, failing the test with
+/// the child's stderr when it failed.
+pub fn finished(child: Child) -> Output {
+    let out = child.wait_with_output().expect("wait for child");
+    assert!(
+        out.status.success(),
+        "child failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Starts a child with stdout piped.
 pub fn spawn(cmd: &mut Command) -> Child {
     cmd.stdout(Stdio::piped()).spawn().expect("spawn child")
