@@ -32,14 +32,13 @@ pub fn child(role: &str) -> Command {
 /// Runs a child to completion and returns its output, failing the test with
 /// the child's stderr when it fails.
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("spawn child");
-    assert!(
-        out.status.success(),
-        "child failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    finished(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn child"),
+    )
 }
 
 /// Waits for a started child and returns its output, failing the test with
