@@ -9,7 +9,7 @@ use once_cell::sync::Lazy;
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::cache::Cache;
-use crate::store::{Codec, HEADER_LEN, decode, seal_record, set_record_codec};
+use crate::store::{Codec, decode, seal_record, set_record_codec, value_at};
 
 /// A recursive value: stored as CBOR, with a depth limit.
 #[derive(Serialize, Deserialize, Clone)]
@@ -50,10 +50,10 @@ fn judge_both<R: Serialize + serde::de::DeserializeOwned + 'static>(
     let Some((&codec, value)) = bytes.split_first() else {
         return;
     };
-    let mut record = cache
+    let (mut record, _) = cache
         .encode_record("k", sample)
         .expect("the sample encodes");
-    record.truncate(HEADER_LEN + 4 + 1);
+    record.truncate(value_at(&record).expect("a record of this format"));
     set_record_codec(&mut record, codec);
     record.extend_from_slice(value);
     seal_record(&mut record);
@@ -128,8 +128,11 @@ pub fn unseal(bytes: &[u8]) {
     static SECRET: Lazy<crate::remote::seal::Secret> =
         Lazy::new(|| crate::remote::seal::Secret::new(b"fuzz"));
     for secret in [None, Some(&*SECRET)] {
-        if let Ok(record) = crate::remote::seal::unseal("permacache:k", bytes, secret) {
-            judge_record(record);
+        if let Ok(portable) = crate::remote::seal::unseal("permacache:k", bytes, secret) {
+            if let Ok((_, record)) = crate::store::split_portable(portable) {
+                judge_record(record);
+            }
+            judge_record(portable);
         }
     }
 }

@@ -209,15 +209,12 @@ fn verify_reports_a_damaged_record_and_exits_1() {
 fn gc_removes_old_entries_and_stale_versions() {
     let dir = tempfile::tempdir().unwrap();
     let cache = squares(dir.path(), "cli/gc", 6);
-    // Age two entries by 40 days: the header's written-at is bytes 48..56,
-    // and the checksum is sealed again.
+    // Age two entries by 40 days.
     let ns = cache.namespace();
     for x in [0u32, 1] {
         let hash = key_hash(0, permacache::stringify(&(x, "sq")).unwrap().as_bytes());
         let mut bytes = ns.get_raw(&hash).unwrap().unwrap();
-        let at = u64::from_le_bytes(bytes[48..56].try_into().unwrap()) - 40 * 86_400_000;
-        bytes[48..56].copy_from_slice(&at.to_le_bytes());
-        reseal(&mut bytes);
+        age(&mut bytes, 40);
         ns.put_raw(&hash, &bytes).unwrap();
     }
     let out = ok(permacache(
@@ -292,10 +289,7 @@ fn gc_max_size_evicts_the_least_recently_used_across_the_store_and_compacts() {
             for k in 0..200u32 {
                 let hash = key_hash(0, permacache::stringify(&k).unwrap().as_bytes());
                 let mut bytes = ns.get_raw(&hash).unwrap().unwrap();
-                let at =
-                    u64::from_le_bytes(bytes[48..56].try_into().unwrap()) - age_days * 86_400_000;
-                bytes[48..56].copy_from_slice(&at.to_le_bytes());
-                reseal(&mut bytes);
+                age(&mut bytes, age_days);
                 ns.put_raw(&hash, &bytes).unwrap();
             }
         }
@@ -499,6 +493,16 @@ fn usage_errors_exit_2_and_every_command_has_help_with_an_example() {
 }
 
 /// Seals a record again after a test changed its bytes.
+/// Makes a record `days` older: its written-at is the header's bytes 10..16
+/// (u48 milliseconds, record format 3); the checksum is sealed again.
+fn age(bytes: &mut Vec<u8>, days: u64) {
+    let mut at = [0u8; 8];
+    at[..6].copy_from_slice(&bytes[10..16]);
+    let at = u64::from_le_bytes(at) - days * 86_400_000;
+    bytes[10..16].copy_from_slice(&at.to_le_bytes()[..6]);
+    reseal(bytes);
+}
+
 fn reseal(bytes: &mut Vec<u8>) {
     bytes.truncate(bytes.len() - 8);
     let sum = xxhash_rust::xxh3::xxh3_64(bytes);
@@ -768,7 +772,12 @@ fn show_and_verify_read_raw_and_shaped_arrays() {
     let hash = key_hash(0, b"1");
     let bytes = cache.namespace().get_raw(&hash).unwrap().unwrap();
     assert_eq!(bytes[1], permacache::admin::BULK_TAG);
-    let value_at = 60 + 1; // header, key `1`
+    let value_at = permacache::admin::value_at(&bytes).unwrap();
+    assert_eq!(
+        value_at,
+        16 + 1 + 1,
+        "the header, the key's length, the key `1`"
+    );
     let shaped = |rows: u64, cols: u64| {
         let mut b = bytes[..value_at].to_vec();
         b[1] = permacache::admin::SHAPED_TAG;

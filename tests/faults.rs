@@ -475,10 +475,13 @@ fn crafted_imports_are_refused_and_change_nothing() {
     );
     assert!(out.status.success());
     let pristine = std::fs::read(&file).unwrap();
-    // The first record starts after magic (18), version (1), the name
-    // (4 + len) and the count (8), then its LMDB key (16) and length (4).
+    // Export format 3: magic (18), version (1), the name (4 + len), the
+    // identities (4 + 48 each: one here), the record count (8); then the
+    // first record's LMDB key (16) and length (4).
     let name_len = "faults/damage".len();
-    let record = 18 + 1 + 4 + name_len + 8 + 16 + 4;
+    let identity = 18 + 1 + 4 + name_len + 4;
+    assert_eq!(pristine[identity - 4..identity], 1u32.to_le_bytes());
+    let record = identity + 48 + 8 + 16 + 4;
     let reseal = |bytes: &mut Vec<u8>, record_end: usize| {
         // The record's own checksum, then the file's.
         let sum = xxhash_rust::xxh3::xxh3_64(&bytes[record..record_end - 8]);
@@ -498,7 +501,23 @@ fn crafted_imports_are_refused_and_change_nothing() {
         ),
         (
             "a key that is not UTF-8",
-            Box::new(|b: &mut Vec<u8>| b[record + 60] = 0xff),
+            // The key starts after the header (16) and its length (1).
+            Box::new(|b: &mut Vec<u8>| b[record + 17] = 0xff),
+        ),
+        (
+            "an identity that the file does not hold",
+            // The record's identity fingerprint: bytes 2..10 of its header.
+            Box::new(|b: &mut Vec<u8>| b[record + 2] ^= 1),
+        ),
+        (
+            "identity 0 is of another namespace",
+            // The identity's namespace fingerprint: its bytes 40..48.
+            Box::new(|b: &mut Vec<u8>| b[identity + 40] ^= 1),
+        ),
+        (
+            "identity 0 is not one",
+            // A reserved byte of the identity.
+            Box::new(|b: &mut Vec<u8>| b[identity + 2] = 1),
         ),
         (
             "an LMDB key that an earlier record has",

@@ -198,9 +198,21 @@ fn records_are_stored_byte_for_byte_under_the_documented_key() {
         .arg(redis_key("tests/remote/bytes", "[\"a\",1]"))
         .query(&mut connect(&redis.url()))
         .unwrap();
-    // Remote format 3: sealed, unsigned (no PERMACACHE_REMOTE_SECRET).
-    assert_eq!(remote[..2], [3, 0]);
-    assert_eq!(remote[2..], local[..]);
+    // Remote format 4: sealed, unsigned (no PERMACACHE_REMOTE_SECRET); the
+    // record's identity whole, then the record byte for byte.
+    assert_eq!(remote[..2], [4, 0]);
+    let (identity, record) = remote[2..].split_at(permacache::admin::IDENTITY_LEN);
+    assert_eq!(record, &local[..]);
+    let identity = permacache::admin::Identity::from_bytes(identity.try_into().unwrap()).unwrap();
+    let named = permacache::admin::Record::parse(record)
+        .unwrap()
+        .header
+        .identity;
+    assert_eq!(identity.fingerprint(), named);
+    assert_eq!(
+        identity.namespace,
+        permacache::admin::name_fingerprint("tests/remote/bytes")
+    );
 }
 
 #[test]

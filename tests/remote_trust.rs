@@ -42,13 +42,16 @@ fn set(url: &str, key: &str, value: &[u8]) {
 
 /// A record with its one-byte value replaced, its checksum sealed again: a
 /// well-formed record that lies.
-fn forged(record: &[u8], value: u8) -> Vec<u8> {
+/// A portable record (identity, then record) whose value's last byte is
+/// `value`, its record's checksum made to hold again.
+fn forged(portable: &[u8], value: u8) -> Vec<u8> {
+    let (identity, record) = portable.split_at(permacache::admin::IDENTITY_LEN);
     let mut body = record[..record.len() - 8].to_vec();
     let last = body.len() - 1;
     body[last] = value;
     let sum = xxhash_rust::xxh3::xxh3_64(&body);
     body.extend_from_slice(&sum.to_le_bytes());
-    body
+    [identity, &body].concat()
 }
 
 fn role(role: &str, root: &Path, url: &str, secret: Option<&str>) -> Command {
@@ -207,10 +210,10 @@ fn records_planted_without_the_secret_are_never_served_nor_kept() {
     let out = run(&mut role("signed", writer.path(), &url, Some("team")));
     assert_eq!(lines_with(&out, "computed ").len(), 6);
 
-    // Signed with the team's secret: the layout of remote format 3.
+    // Signed with the team's secret: the layout of remote format 4.
     let k = |x: u64| redis_key(NS, &x.to_string());
     let sealed = get(&url, &k(0)).unwrap();
-    assert_eq!(sealed[..2], [3, 1]);
+    assert_eq!(sealed[..2], [4, 1]);
     let record = |x: u64| {
         let v = get(&url, &k(x)).unwrap();
         v[2..v.len() - 32].to_vec()
@@ -222,12 +225,12 @@ fn records_planted_without_the_secret_are_never_served_nor_kept() {
     let lie = forged(&record(0), 77);
     changed.splice(2..changed.len() - 32, lie);
     set(&url, &k(0), &changed);
-    set(&url, &k(1), &seal(&k(1), &forged(&record(1), 78), None));
+    set(&url, &k(1), &seal(&k(1), &[&forged(&record(1), 78)], None));
     let other = Secret::new(b"not the team");
     set(
         &url,
         &k(2),
-        &seal(&k(2), &forged(&record(2), 79), Some(&other)),
+        &seal(&k(2), &[&forged(&record(2), 79)], Some(&other)),
     );
 
     // A machine with the secret: computes the three, serves the rest.

@@ -248,7 +248,8 @@ fn flip_a_value_bit<T: Serialize + DeserializeOwned + 'static>(cache: &Cache<T>,
     .unwrap();
     let hash = hash.expect("one record");
     let mut bytes = ns.get_raw(&hash).unwrap().unwrap();
-    let value_at = permacache::admin::HEADER_LEN + key.len();
+    let value_at = permacache::admin::value_at(&bytes).unwrap();
+    assert_eq!(value_at, 16 + 1 + key.len(), "header, key length, key");
     bytes[value_at] ^= 0x04;
     ns.put_raw(&hash, &bytes).unwrap();
 }
@@ -515,7 +516,7 @@ fn a_forged_record_nested_a_hundred_thousand_deep_is_a_miss_not_a_crash() {
 
     // The genuine header and key, then a value nested 100,000 deep, sealed
     // with a right checksum: what a writer to the store could plant.
-    let value_at = permacache::admin::HEADER_LEN + 1;
+    let value_at = permacache::admin::value_at(&genuine).unwrap();
     let forge = |codec: u8, value: &[u8]| {
         let mut bytes = genuine[..value_at].to_vec();
         bytes[1] = codec;
@@ -578,7 +579,7 @@ fn a_forged_record_claiming_a_huge_length_is_a_miss_without_a_huge_allocation() 
         for n in [bytes_cache.namespace(), strings.namespace()] {
             let hash = permacache::admin::key_hash(0, b"1");
             let genuine = n.get_raw(&hash).unwrap().unwrap();
-            let value_at = permacache::admin::HEADER_LEN + 1;
+            let value_at = permacache::admin::value_at(&genuine).unwrap();
             let mut forged = genuine[..value_at].to_vec();
             forged.extend_from_slice(value);
             let sum = xxhash_rust::xxh3::xxh3_64(&forged);

@@ -42,7 +42,7 @@ pub use client::{MAX_VALUE, Remote};
 #[cfg(feature = "s3")]
 pub use objects::Objects;
 pub use tier::object_prefix;
-pub(crate) use tier::{Claim, Fetched, LockGuard, Tier};
+pub(crate) use tier::{Claim, Fetched, LockGuard, Outgoing, Tier};
 
 use std::time::Duration;
 
@@ -51,7 +51,7 @@ use once_cell::sync::Lazy;
 use crate::config::{
     BadValue, DEFAULT_REMOTE_TIMEOUT_MS, check_remote, parse_millis, redact_node, split_nodes,
 };
-use crate::store::{Header, key_hash};
+use crate::store::{Identity, key_hash};
 
 /// Version of the key naming above.
 pub const REMOTE_FORMAT_VERSION: u32 = 3;
@@ -251,18 +251,26 @@ pub fn key_prefix(namespace: &str, version: u32, body_fingerprint: u64) -> Strin
     format!("permacache:{namespace}:{version}-{body_fingerprint:016x}:")
 }
 
-/// The Redis key of a record, from its header and canonical key.
-pub fn record_key(namespace: &str, header: &Header, key: &[u8]) -> String {
-    let mut out = key_prefix(namespace, header.namespace_version, header.body_fingerprint);
-    push_hex(&mut out, &key_hash(header.owner, key));
+/// The Redis key of a record, from its identity and canonical key.
+pub fn record_key(namespace: &str, identity: &Identity, key: &[u8]) -> String {
+    let mut out = key_prefix(
+        namespace,
+        identity.namespace_version,
+        identity.body_fingerprint,
+    );
+    push_hex(&mut out, &key_hash(identity.owner, key));
     out
 }
 
 /// The object-store name of a record (under the store's prefix), from its
-/// header and canonical key: `permacache/<namespace>/<version>-<body>/<hash>`.
-pub fn object_name(namespace: &str, header: &Header, key: &[u8]) -> String {
-    let mut out = object_prefix(namespace, header.namespace_version, header.body_fingerprint);
-    push_hex(&mut out, &key_hash(header.owner, key));
+/// identity and canonical key: `permacache/<namespace>/<version>-<body>/<hash>`.
+pub fn object_name(namespace: &str, identity: &Identity, key: &[u8]) -> String {
+    let mut out = object_prefix(
+        namespace,
+        identity.namespace_version,
+        identity.body_fingerprint,
+    );
+    push_hex(&mut out, &key_hash(identity.owner, key));
     out
 }
 
@@ -412,8 +420,8 @@ mod tests {
 
     #[test]
     fn keys_are_named_as_documented() {
-        let header = Header::new(0, 3, 0, 0, 0xab, 9, 0, 0);
-        let key = record_key("a/b", &header, b"{\"x\":1}");
+        let identity = Identity::new(3, 0, 0, 0xab, 9, 0);
+        let key = record_key("a/b", &identity, b"{\"x\":1}");
         assert_eq!(
             key,
             format!(

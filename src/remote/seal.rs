@@ -5,9 +5,12 @@
 //! the whole record: whoever can write to a remote but does not hold the
 //! secret cannot plant a value that another machine serves.
 //!
-//! Layout (remote format 3): one byte, the format (3); one byte, `0`
-//! unsigned or `1` signed; the record, byte for byte as in LMDB; and for a
-//! signed value, 32 bytes of MAC.
+//! Layout (remote format 4): one byte, the format (4); one byte, `0`
+//! unsigned or `1` signed; the record in its portable form (its identity's
+//! 48 bytes, then the record byte for byte as in LMDB: see `store/record.rs`);
+//! and for a signed value, 32 bytes of MAC over the record name and the
+//! portable record. Format 3 held the record alone (its header then held the
+//! identity whole).
 //!
 //! A machine with a secret serves only values signed with it; a machine
 //! without one serves signed and unsigned values alike, on the record's
@@ -17,13 +20,13 @@
 use once_cell::sync::Lazy;
 
 /// The format byte of a sealed value.
-pub const SEALED_FORMAT: u8 = 3;
+pub const SEALED_FORMAT: u8 = 4;
 const UNSIGNED: u8 = 0;
 const SIGNED: u8 = 1;
 const MAC_LEN: usize = 32;
 /// BLAKE3's key derivation context for the MAC key.
 #[cfg_attr(not(any(feature = "redis", feature = "s3")), allow(dead_code))]
-const CONTEXT: &str = "permacache 2026-11 remote record MAC v3";
+const CONTEXT: &str = "permacache 2026-12 remote record MAC v4";
 
 /// A team secret, as the MAC key derived from it.
 #[derive(Clone)]
@@ -45,12 +48,17 @@ impl Secret {
         Secret(blake3::derive_key(CONTEXT, secret))
     }
 
+    /// The MAC of a record under `redis_key`, given in `parts` (the
+    /// portable record's identity, then the record): the MAC of their
+    /// concatenation.
     #[cfg(any(feature = "redis", feature = "s3"))]
-    fn mac(&self, redis_key: &str, record: &[u8]) -> [u8; MAC_LEN] {
+    fn mac(&self, redis_key: &str, parts: &[&[u8]]) -> [u8; MAC_LEN] {
         let mut h = blake3::Hasher::new_keyed(&self.0);
         h.update(&(redis_key.len() as u64).to_le_bytes());
         h.update(redis_key.as_bytes());
-        h.update(record);
+        for part in parts {
+            h.update(part);
+        }
         *h.finalize().as_bytes()
     }
 
@@ -58,11 +66,11 @@ impl Secret {
     /// compared in constant time.
     #[cfg(any(feature = "redis", feature = "s3"))]
     fn verifies(&self, redis_key: &str, record: &[u8], mac: [u8; MAC_LEN]) -> bool {
-        blake3::Hash::from(self.mac(redis_key, record)) == blake3::Hash::from(mac)
+        blake3::Hash::from(self.mac(redis_key, &[record])) == blake3::Hash::from(mac)
     }
 
     #[cfg(not(any(feature = "redis", feature = "s3")))]
-    fn mac(&self, _redis_key: &str, _record: &[u8]) -> [u8; MAC_LEN] {
+    fn mac(&self, _redis_key: &str, _parts: &[&[u8]]) -> [u8; MAC_LEN] {
         unreachable!("no secret without the redis feature")
     }
 
@@ -103,7 +111,7 @@ impl std::error::Error for Rejected {}
 impl std::fmt::Display for Rejected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Rejected::OtherFormat => "not a value of remote format 3",
+            Rejected::OtherFormat => "not a value of remote format 4",
             Rejected::Unsigned => {
                 "unsigned, and this machine has PERMACACHE_REMOTE_SECRET: written by a machine without the secret, or planted"
             }
@@ -114,26 +122,25 @@ impl std::fmt::Display for Rejected {
     }
 }
 
-/// The value stored in Redis under `redis_key` for `record`.
-pub fn seal(redis_key: &str, record: &[u8], secret: Option<&Secret>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2 + record.len() + MAC_LEN);
+/// The value stored in a remote under `redis_key` for a portable record,
+/// given in `parts` (its identity's bytes, then the record), which are
+/// copied once, into the value.
+pub fn seal(redis_key: &str, parts: &[&[u8]], secret: Option<&Secret>) -> Vec<u8> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(2 + len + MAC_LEN);
     out.push(SEALED_FORMAT);
-    match secret {
-        Some(secret) => {
-            out.push(SIGNED);
-            out.extend_from_slice(record);
-            out.extend_from_slice(&secret.mac(redis_key, record));
-        }
-        None => {
-            out.push(UNSIGNED);
-            out.extend_from_slice(record);
-        }
+    out.push(if secret.is_some() { SIGNED } else { UNSIGNED });
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    if let Some(secret) = secret {
+        out.extend_from_slice(&secret.mac(redis_key, parts));
     }
     out
 }
 
-/// The record inside the value stored under `redis_key`, when this machine
-/// may serve it.
+/// The portable record inside the value stored under `redis_key`, when this
+/// machine may serve it.
 ///
 /// # Errors
 ///
@@ -176,7 +183,7 @@ mod tests {
     fn a_signed_value_opens_only_with_its_secret_and_key() {
         let a = Secret::new(b"team a");
         let b = Secret::new(b"team b");
-        let sealed = seal("k1", b"record", Some(&a));
+        let sealed = seal("k1", &[b"rec", b"ord"], Some(&a));
         assert_eq!(unseal("k1", &sealed, Some(&a)), Ok(&b"record"[..]));
         assert_eq!(unseal("k1", &sealed, Some(&b)), Err(Rejected::BadSignature));
         assert_eq!(unseal("k2", &sealed, Some(&a)), Err(Rejected::BadSignature));
@@ -187,15 +194,15 @@ mod tests {
             unseal("k1", &changed, Some(&a)),
             Err(Rejected::BadSignature)
         );
-        let plain = seal("k1", b"record", None);
+        let plain = seal("k1", &[b"record"], None);
         assert_eq!(unseal("k1", &plain, Some(&a)), Err(Rejected::Unsigned));
         assert_eq!(unseal("k1", &plain, None), Ok(&b"record"[..]));
         for bad in [
             &b""[..],
             b"\x03",
-            b"\x02\x00rec",
-            b"\x03\x07rec",
-            b"\x03\x01short",
+            b"\x03\x00rec",
+            b"\x04\x07rec",
+            b"\x04\x01short",
         ] {
             assert!(unseal("k1", bad, Some(&a)).is_err(), "{bad:?}");
         }
@@ -205,14 +212,18 @@ mod tests {
     #[test]
     fn the_layout_is_as_documented() {
         let secret = Secret::new(b"s");
-        let sealed = seal("permacache:a:0-0000000000000000:00", b"REC", Some(&secret));
-        assert_eq!(&sealed[..5], b"\x03\x01REC");
-        assert_eq!(sealed.len(), 5 + 32);
+        let sealed = seal(
+            "permacache:a:0-0000000000000000:00",
+            &[b"ID", b"REC"],
+            Some(&secret),
+        );
+        assert_eq!(&sealed[..7], b"\x04\x01IDREC");
+        assert_eq!(sealed.len(), 7 + 32);
         let mut h = blake3::Hasher::new_keyed(&blake3::derive_key(CONTEXT, b"s"));
         h.update(&34u64.to_le_bytes());
         h.update(b"permacache:a:0-0000000000000000:00");
-        h.update(b"REC");
-        assert_eq!(&sealed[5..], h.finalize().as_bytes());
-        assert_eq!(seal("k", b"REC", None), b"\x03\x00REC");
+        h.update(b"IDREC");
+        assert_eq!(&sealed[7..], h.finalize().as_bytes());
+        assert_eq!(seal("k", &[b"ID", b"REC"], None), b"\x04\x00IDREC");
     }
 }

@@ -16,6 +16,7 @@ use once_cell::sync::Lazy;
 use super::seal::{Rejected, Secret, env_secret, seal, unseal};
 use super::wait::{block_on, off_thread, sleep};
 use super::{Objects, Remote, RemoteSettings, key_prefix, lock_key, push_hex};
+use crate::store::IDENTITY_LEN;
 
 /// How long a waiter sleeps between looks at a locked key, at first and at
 /// most.
@@ -45,12 +46,21 @@ pub(crate) struct Tier {
     secret: Option<&'static Secret>,
 }
 
+/// A record on its way to the remotes: its LMDB key, the identity it names
+/// (it travels with it, as the portable form), and the record.
+#[derive(Clone, Copy)]
+pub(crate) struct Outgoing<'a> {
+    pub(crate) hash: &'a [u8; 16],
+    pub(crate) identity: &'a [u8; IDENTITY_LEN],
+    pub(crate) record: &'a [u8],
+}
+
 /// What the remote has under one key.
 pub(crate) enum Fetched {
     /// Nothing (or the remote cannot answer).
     Absent,
-    /// A record that passed its seal's checks (the record's own checks come
-    /// next).
+    /// A portable record (identity, then record) that passed its seal's
+    /// checks (the record's own checks come next).
     Record(Vec<u8>),
     /// A value this machine may not serve.
     Rejected(Rejected),
@@ -261,8 +271,10 @@ fn put_objects(
 /// signs), foreign or misnamed bytes are replaced.
 fn is_good_record(value: &[u8], key: &str, hash: &[u8; 16], secret: Option<&Secret>) -> bool {
     match unseal(key, value, secret) {
-        Ok(record) => crate::store::Record::parse(record)
-            .is_ok_and(|r| crate::store::key_hash(r.header.owner, r.key) == *hash),
+        Ok(portable) => crate::store::split_portable(portable).is_ok_and(|(identity, record)| {
+            crate::store::Record::parse(record)
+                .is_ok_and(|r| crate::store::key_hash(identity.owner, r.key) == *hash)
+        }),
         Err(Rejected::BadSignature) => true,
         Err(_) => false,
     }
@@ -448,8 +460,9 @@ impl Tier {
         }
     }
 
-    /// The record inside a value read under `key`, when this machine may
-    /// serve it, in the value's own buffer (a big value is never copied).
+    /// The portable record inside a value read under `key`, when this
+    /// machine may serve it, in the value's own buffer (a big value is never
+    /// copied).
     fn open_value(&self, key: &str, mut value: Vec<u8>) -> Fetched {
         let within = unseal(key, &value, self.secret).map(|record| {
             let start = record.as_ptr() as usize - value.as_ptr() as usize;
@@ -478,7 +491,7 @@ impl Tier {
     /// there is kept when it is a good record of its key, and replaced when
     /// it is not (damaged, planted, of another secret), or when `replace`
     /// (refresh mode) says so.
-    pub(crate) fn put_many(&self, records: &[(&[u8; 16], &[u8])], replace: bool) {
+    pub(crate) fn put_many(&self, records: &[Outgoing<'_>], replace: bool) {
         let (redis, objects) = self.sealed(records);
         if let (Some(remote), false) = (self.redis, redis.is_empty()) {
             remote.set_many(&entries(&redis), self.ttl);
@@ -489,7 +502,7 @@ impl Tier {
     }
 
     /// [`Tier::put_many`] for `async` callers.
-    pub(crate) async fn put_many_async(&self, records: &[(&[u8; 16], &[u8])], replace: bool) {
+    pub(crate) async fn put_many_async(&self, records: &[Outgoing<'_>], replace: bool) {
         let (redis, objects) = self.sealed(records);
         if let (Some(remote), false) = (self.redis, redis.is_empty()) {
             remote.set_many_async(&entries(&redis), self.ttl).await;
@@ -505,16 +518,16 @@ impl Tier {
     }
     /// Records sealed under their names, for Redis and for the object
     /// store.
-    fn sealed(&self, records: &[(&[u8; 16], &[u8])]) -> (Vec<(String, Vec<u8>)>, Vec<Sealed>) {
+    fn sealed(&self, records: &[Outgoing<'_>]) -> (Vec<(String, Vec<u8>)>, Vec<Sealed>) {
         let (mut redis, mut objects) = (Vec::new(), Vec::new());
-        for (hash, record) in records {
-            let key = self.key(hash);
-            let value = seal(&key, record, self.secret);
-            if self.to_objects(record.len()) {
+        for out in records {
+            let key = self.key(out.hash);
+            let value = seal(&key, &[out.identity, out.record], self.secret);
+            if self.to_objects(out.record.len()) {
                 objects.push(Sealed {
-                    name: self.object_name(hash),
+                    name: self.object_name(out.hash),
                     key,
-                    hash: **hash,
+                    hash: *out.hash,
                     value,
                 });
             } else {

@@ -16,7 +16,7 @@ use crate::key;
 use crate::remote::{RemoteSettings, Tier};
 use crate::shape::value_shape;
 use crate::store::{
-    self, Budget, Codec, Durability, Namespace, Plan, Record, StoreError, bulk_elem_of,
+    self, Budget, Codec, Durability, Identity, Namespace, Plan, Record, StoreError, bulk_elem_of,
     name_fingerprint,
 };
 
@@ -39,12 +39,11 @@ pub struct Cache<R> {
     pub(super) ns: &'static Namespace,
     pub(super) codec: Codec,
     pub(super) plan: Plan,
-    pub(super) version: u32,
-    pub(super) body_fingerprint: u64,
-    pub(super) params_shape: u64,
-    pub(super) value_shape: u64,
-    pub(super) owner: u64,
-    pub(super) namespace: u64,
+    /// What the cache's records must match besides the key (with the
+    /// cache's own parameter fingerprint: a typed call's keys bring theirs).
+    pub(super) identity: Identity,
+    /// Its fingerprint, which the cache's records name.
+    pub(super) identity_fp: u64,
     pub(super) ttl: Option<Duration>,
     pub(super) tier: Option<Tier>,
     pub(super) counters: &'static Counters,
@@ -57,7 +56,7 @@ impl<R> std::fmt::Debug for Cache<R> {
         f.debug_struct("Cache")
             .field("namespace", &self.ns.name())
             .field("codec", &self.codec)
-            .field("version", &self.version)
+            .field("version", &self.identity.namespace_version)
             .field("ttl", &self.ttl)
             .field("remote", &self.tier.as_ref().map(Tier::label))
             .finish()
@@ -314,17 +313,22 @@ impl<R> CacheBuilder<R> {
             body_fingerprint,
             self.ttl,
         );
+        let identity = Identity::new(
+            self.version,
+            shape.fingerprint,
+            self.params_shape,
+            body_fingerprint,
+            name_fingerprint(&self.owner),
+            name_fingerprint(&self.path),
+        );
+        ns.know(&identity);
         Ok(Cache {
             ns,
             tier,
             codec: self.codec,
             plan,
-            version: self.version,
-            body_fingerprint,
-            params_shape: self.params_shape,
-            value_shape: shape.fingerprint,
-            owner: name_fingerprint(&self.owner),
-            namespace: name_fingerprint(&self.path),
+            identity,
+            identity_fp: identity.fingerprint(),
             ttl: self.ttl,
             counters: counters(&self.path),
             in_flight: InFlight::default(),
@@ -623,7 +627,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     /// fingerprint (`0` for a typed cache), so losing them can cause a miss,
     /// never a wrong hit.
     fn typed<K: Serialize + ?Sized, T>(&self, keys: &[(&str, &K)], call: impl FnOnce() -> T) -> T {
-        if self.params_shape != 0 {
+        if self.identity.params_shape != 0 {
             return call();
         }
         let (len, scope) = KEY_TYPES.with(|k| {
@@ -664,12 +668,12 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     /// The parameters' fingerprint of `key`'s records: the innermost typed
     /// call's fingerprint for that key text, else the cache's own.
     pub(super) fn params_of(&self, key: &str) -> u64 {
-        if self.params_shape != 0 {
-            return self.params_shape;
+        if self.identity.params_shape != 0 {
+            return self.identity.params_shape;
         }
         KEY_TYPES
             .with(|k| k.borrow_mut().find(key))
-            .unwrap_or(self.params_shape)
+            .unwrap_or(self.identity.params_shape)
     }
 }
 

@@ -11,11 +11,12 @@ use super::cache::Cache;
 use super::pipeline::rules;
 use super::stats::{Miss, Outcome};
 use super::warn_once::{Topic, warn_once};
-use crate::key;
 use crate::remote::Fetched;
+use crate::remote::Outgoing;
 use crate::store::{
-    Chain, HEADER_LEN, Header, Malformed, Record, StoreError, Undecodable, VERIFY_WHILE_COPYING,
-    begin_record, checksum_ok, decode, decode_bulk_verified, is_bulk,
+    Chain, HEADER_LEN, Header, Identity, Malformed, Record, StoreError, Undecodable,
+    VERIFY_WHILE_COPYING, begin_record, checksum_ok, decode, decode_bulk_verified, is_bulk,
+    split_portable,
 };
 use crate::store::{key_hash, seal_record, set_record_codec};
 
@@ -33,8 +34,12 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A record and its LMDB key, ready to store.
-type Encoded = ([u8; 16], Vec<u8>);
+/// A record, its LMDB key and its identity, ready to store.
+type Encoded = ([u8; 16], Vec<u8>, Identity);
+
+/// Where a judge finds the identity a record names, when it is not the
+/// cache's own: the namespace's table, or a portable record's own.
+type Identities<'a> = &'a dyn Fn(u64) -> Option<Identity>;
 
 /// What a lookup found for one key.
 pub(crate) enum Lookup<R> {
@@ -62,17 +67,39 @@ impl<R> Lookup<R> {
 impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     /// The LMDB key of `key`'s entry.
     pub(crate) fn hash(&self, key: &str) -> [u8; 16] {
-        key_hash(self.owner, key.as_bytes())
+        key_hash(self.identity.owner, key.as_bytes())
     }
 
-    /// Decides what a stored record means for `key`. Its checksum is
-    /// verified before anything read from it counts: a damaged record is a
-    /// [`Miss::Damaged`] whatever its fields say.
+    /// The identity `key`'s records have, and its fingerprint: the cache's
+    /// own, with the parameter fingerprint of a typed call's key.
+    fn identity_of(&self, key: &str) -> (Identity, u64) {
+        let params = self.params_of(key);
+        if params == self.identity.params_shape {
+            return (self.identity, self.identity_fp);
+        }
+        let identity = Identity {
+            params_shape: params,
+            ..self.identity
+        };
+        (identity, identity.fingerprint())
+    }
+
+    /// [`Cache::judge_with`], with the identities this process has seen.
+    #[cfg_attr(not(fuzzing), allow(dead_code))]
     pub(crate) fn judge(&self, key: &str, bytes: &[u8]) -> Lookup<R> {
+        self.judge_with(key, bytes, &|fp| self.ns.known_identity(fp))
+    }
+
+    /// Decides what a stored record means for `key`; `identities` says
+    /// what the identity a record names is, when it is not the key's (to
+    /// tell the miss's reason). Its checksum is verified before anything
+    /// read from it counts: a damaged record is a [`Miss::Damaged`] whatever
+    /// its fields say.
+    pub(crate) fn judge_with(&self, key: &str, bytes: &[u8], identities: Identities) -> Lookup<R> {
         let big_array = Record::read_unverified(bytes)
             .is_ok_and(|r| is_bulk(r.header.codec) && r.value.len() >= VERIFY_WHILE_COPYING);
         if big_array {
-            return self.judge_in_place(key, bytes);
+            return self.judge_in_place(key, bytes, identities);
         }
         // Judged on a private copy: whatever happens to the mapped pages
         // meanwhile, the key compared, the bytes checked and the value
@@ -81,29 +108,36 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             Ok(mut copy) if bytes.len() <= PRIVATE_MAX => {
                 copy.clear();
                 copy.extend_from_slice(bytes);
-                self.judge_in_place(key, &copy)
+                self.judge_in_place(key, &copy, identities)
             }
             // Big, or a lookup made while decoding another: a copy of its own
             // (the copy is the point).
             #[allow(clippy::unnecessary_to_owned)]
-            _ => self.judge_in_place(key, &bytes.to_vec()),
+            _ => self.judge_in_place(key, &bytes.to_vec(), identities),
         })
     }
 
-    /// [`Cache::judge`] on the bytes where they are.
-    fn judge_in_place(&self, key: &str, bytes: &[u8]) -> Lookup<R> {
+    /// [`Cache::judge_with`] on the bytes where they are.
+    fn judge_in_place(&self, key: &str, bytes: &[u8], identities: Identities) -> Lookup<R> {
         let record = match Record::read_unverified(bytes) {
             Ok(record) => record,
             Err(Malformed::UnknownFormat(_)) => return Lookup::Miss(Miss::OtherFormat, None),
             Err(why) => return Lookup::Miss(Miss::Damaged, Some(why.to_string())),
         };
         let damaged = || Lookup::Miss(Miss::Damaged, Some(Malformed::Checksum.to_string()));
-        let why = self.mismatch(key, &record.header, record.key);
+        let why = self.mismatch(key, &record.header, record.key, identities);
         if let Some(why) = why {
-            return if checksum_ok(bytes) {
-                Lookup::Miss(why, None)
-            } else {
-                damaged()
+            return match why {
+                _ if !checksum_ok(bytes) => damaged(),
+                // An intact record whose identity its store does not hold.
+                Miss::Damaged => Lookup::Miss(
+                    why,
+                    Some(format!(
+                        "the identity {:016x} it names is not in its namespace's table",
+                        record.header.identity
+                    )),
+                ),
+                why => Lookup::Miss(why, None),
             };
         }
         let codec = record.header.codec;
@@ -129,21 +163,22 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
 
     /// Why a record with `h` and `stored_key` is not this cache's entry for
     /// `key`; `None` when it is.
-    fn mismatch(&self, key: &str, h: &Header, stored_key: &[u8]) -> Option<Miss> {
+    fn mismatch(
+        &self,
+        key: &str,
+        h: &Header,
+        stored_key: &[u8],
+        identities: Identities,
+    ) -> Option<Miss> {
         Some(if stored_key != key.as_bytes() {
             Miss::Absent // another key under the same hash
-        } else if h.key_format != key::KEY_FORMAT_VERSION {
-            Miss::OtherFormat
-        } else if h.owner != self.owner || h.namespace != self.namespace {
-            Miss::OtherOwner
-        } else if h.namespace_version != self.version {
-            Miss::OtherVersion
-        } else if h.body_fingerprint != self.body_fingerprint {
-            Miss::OtherBody
-        } else if h.params_shape != self.params_of(key) {
-            Miss::OtherParameters
-        } else if h.value_shape != self.value_shape {
-            Miss::OtherValueShape
+        } else if let (wanted, fp) = self.identity_of(key)
+            && h.identity != fp
+        {
+            match identities(h.identity) {
+                Some(stored) => why_other(&stored, &wanted),
+                None => Miss::Damaged,
+            }
         } else if !self.plan.reads(h.codec) {
             Miss::OtherCodec
         } else if self.is_expired(h) {
@@ -184,9 +219,9 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
 
     /// The local store's answer for `key`.
     fn lookup_local(&self, key: &str, hash: &[u8; 16]) -> Result<Lookup<R>, StoreError> {
-        let local = self.ns.with_record(hash, |bytes| match bytes {
+        let local = self.ns.with_record(hash, |bytes, identities| match bytes {
             None => Lookup::Miss(Miss::Absent, None),
-            Some(bytes) => self.judge(key, bytes),
+            Some(bytes) => self.judge_with(key, bytes, identities),
         });
         if let Ok(Lookup::Hit(_)) = &local {
             self.ns.touch(hash);
@@ -276,7 +311,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
                 .map(|(key, hash)| match (key, hash) {
                     (Some(key), Some(hash)) => match reader.get(hash) {
                         None => Lookup::Miss(Miss::Absent, None),
-                        Some(bytes) => self.judge(key, bytes),
+                        Some(bytes) => self.judge_with(key, bytes, &|fp| reader.identity(fp)),
                     },
                     _ => Lookup::Miss(Miss::Absent, None),
                 })
@@ -301,6 +336,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             if !missed.is_empty() {
                 let asked: Vec<[u8; 16]> = missed.iter().filter_map(|&i| hashes[i]).collect();
                 let mut adopted: Vec<([u8; 16], Vec<u8>)> = Vec::new();
+                // Each is a portable record: its identity, then the record.
                 for (&i, fetched) in missed.iter().zip(tier.get_many(&asked)) {
                     let bytes = match fetched {
                         Fetched::Record(bytes) => bytes,
@@ -317,8 +353,10 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
                         adopted.push((hash, bytes));
                     }
                 }
-                let adopted: Vec<(&[u8; 16], &[u8])> =
-                    adopted.iter().map(|(h, b)| (h, b.as_slice())).collect();
+                let adopted: Vec<(&[u8; 16], &[u8])> = adopted
+                    .iter()
+                    .map(|(h, b)| (h, &b[crate::store::IDENTITY_LEN..]))
+                    .collect();
                 self.keep_locally(&adopted);
             }
         }
@@ -334,19 +372,31 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             .collect()
     }
 
-    /// A record from the remote, when it is a hit for `key`: decoded, then
-    /// copied into the local store.
-    pub(crate) fn adopt(&self, key: &str, hash: &[u8; 16], bytes: &[u8]) -> Option<R> {
-        let value = self.judge_remote(key, bytes)?;
-        self.keep_locally(&[(hash, bytes)]);
+    /// A portable record from the remote, when it is a hit for `key`:
+    /// decoded, then its record copied into the local store.
+    pub(crate) fn adopt(&self, key: &str, hash: &[u8; 16], portable: &[u8]) -> Option<R> {
+        let value = self.judge_remote(key, portable)?;
+        self.keep_locally(&[(hash, &portable[crate::store::IDENTITY_LEN..])]);
         Some(value)
     }
 
-    /// What a record from the remote gives for `key`: anything but a hit is
-    /// a miss.
-    fn judge_remote(&self, key: &str, bytes: &[u8]) -> Option<R> {
-        match self.judge(key, bytes) {
-            Lookup::Hit(value) => Some(value),
+    /// What a portable record from the remote gives for `key`: anything but
+    /// a hit is a miss. A hit's identity is the key's, which this process
+    /// knows: the record may be kept locally.
+    fn judge_remote(&self, key: &str, portable: &[u8]) -> Option<R> {
+        let judged = match split_portable(portable) {
+            Ok((identity, record)) => {
+                let fp = identity.fingerprint();
+                self.judge_with(key, record, &|named| (named == fp).then_some(identity))
+            }
+            Err(Malformed::UnknownFormat(_)) => Lookup::Miss(Miss::OtherFormat, None),
+            Err(why) => Lookup::Miss(Miss::Damaged, Some(why.to_string())),
+        };
+        match judged {
+            Lookup::Hit(value) => {
+                self.ns.know(&self.identity_of(key).0);
+                Some(value)
+            }
             Lookup::Miss(Miss::Damaged, detail) => {
                 // Changed on the way or in the remote: worth a look.
                 warn_once(self.ns, Topic::Record, || {
@@ -387,24 +437,24 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         }
     }
 
-    /// The record of `value` under `key`.
-    pub(crate) fn encode_record(&self, key: &str, value: &R) -> Result<Vec<u8>, StoreError> {
-        let mut header = Header::new(
-            0,
-            self.version,
-            self.value_shape,
-            self.params_of(key),
-            self.body_fingerprint,
-            self.owner,
-            self.namespace,
-            now_ms(),
-        );
-        let mut out = Vec::with_capacity(HEADER_LEN + key.len() + 64);
+    /// The record of `value` under `key`, and its identity (known to the
+    /// namespace, so that its table gets it with the record).
+    pub(crate) fn encode_record(
+        &self,
+        key: &str,
+        value: &R,
+    ) -> Result<(Vec<u8>, Identity), StoreError> {
+        let (identity, fp) = self.identity_of(key);
+        if fp != self.identity_fp {
+            self.ns.know(&identity);
+        }
+        let mut header = Header::new(0, fp, now_ms());
+        let mut out = Vec::with_capacity(HEADER_LEN + 5 + key.len() + 64);
         begin_record(&mut out, &header, key.as_bytes());
         header.codec = self.plan.encode(value, &mut out)?;
         set_record_codec(&mut out, header.codec);
         seal_record(&mut out);
-        Ok(out)
+        Ok((out, identity))
     }
 
     /// Stores a value locally and in the remote.
@@ -415,11 +465,12 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     /// Stores many values in one durable write transaction.
     pub(crate) fn store_many(&self, entries: &[(&str, &R)]) -> Result<(), StoreError> {
         let records = self.encode_all(entries)?;
-        let refs: Vec<(&[u8; 16], &[u8])> =
-            records.iter().map(|(h, r)| (h, r.as_slice())).collect();
-        let local = self.store_locally(&refs);
+        let local = self.store_locally(&records);
         if let Some(tier) = &self.tier {
-            tier.put_many(&refs, super::pipeline::rules().replace_remote);
+            tier.put_many(
+                &outgoing(&records, &identities(&records)),
+                super::pipeline::rules().replace_remote,
+            );
         }
         local
     }
@@ -427,12 +478,14 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     /// [`Cache::store`] for `async` callers: the remote is awaited.
     pub(crate) async fn store_async(&self, key: &str, value: &R) -> Result<(), StoreError> {
         let records = self.encode_all(&[(key, value)])?;
-        let refs: Vec<(&[u8; 16], &[u8])> =
-            records.iter().map(|(h, r)| (h, r.as_slice())).collect();
-        let local = self.store_locally(&refs);
+        let local = self.store_locally(&records);
         if let Some(tier) = &self.tier {
-            tier.put_many_async(&refs, super::pipeline::rules().replace_remote)
-                .await;
+            let identities = identities(&records);
+            tier.put_many_async(
+                &outgoing(&records, &identities),
+                super::pipeline::rules().replace_remote,
+            )
+            .await;
         }
         local
     }
@@ -440,14 +493,19 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
     fn encode_all(&self, entries: &[(&str, &R)]) -> Result<Vec<Encoded>, StoreError> {
         entries
             .iter()
-            .map(|(key, value)| Ok((self.hash(key), self.encode_record(key, value)?)))
+            .map(|(key, value)| {
+                let (record, identity) = self.encode_record(key, value)?;
+                Ok((self.hash(key), record, identity))
+            })
             .collect()
     }
 
-    fn store_locally(&self, refs: &[(&[u8; 16], &[u8])]) -> Result<(), StoreError> {
-        let local = self.ns.put_many_raw(refs.iter().copied());
+    fn store_locally(&self, records: &[Encoded]) -> Result<(), StoreError> {
+        let local = self
+            .ns
+            .put_many_raw(records.iter().map(|(h, r, _)| (h, r.as_slice())));
         if local.is_ok() {
-            self.counters.count_stored(refs.len() as u64);
+            self.counters.count_stored(records.len() as u64);
         }
         local
     }
@@ -479,4 +537,46 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             )
         });
     }
+}
+
+/// Why a record of identity `stored` is not an entry of `wanted`, field by
+/// field in the order a user would look for the cause.
+fn why_other(stored: &Identity, wanted: &Identity) -> Miss {
+    if stored.key_format != wanted.key_format {
+        Miss::OtherFormat
+    } else if stored.owner != wanted.owner || stored.namespace != wanted.namespace {
+        Miss::OtherOwner
+    } else if stored.namespace_version != wanted.namespace_version {
+        Miss::OtherVersion
+    } else if stored.body_fingerprint != wanted.body_fingerprint {
+        Miss::OtherBody
+    } else if stored.params_shape != wanted.params_shape {
+        Miss::OtherParameters
+    } else if stored.value_shape != wanted.value_shape {
+        Miss::OtherValueShape
+    } else {
+        // Every field the same, the fingerprint not: another layout.
+        Miss::OtherFormat
+    }
+}
+
+/// The identities' bytes of encoded records, each once per record.
+fn identities(records: &[Encoded]) -> Vec<[u8; crate::store::IDENTITY_LEN]> {
+    records.iter().map(|(_, _, id)| id.to_bytes()).collect()
+}
+
+/// Encoded records as the remotes take them.
+fn outgoing<'a>(
+    records: &'a [Encoded],
+    identities: &'a [[u8; crate::store::IDENTITY_LEN]],
+) -> Vec<Outgoing<'a>> {
+    records
+        .iter()
+        .zip(identities)
+        .map(|((hash, record, _), identity)| Outgoing {
+            hash,
+            identity,
+            record,
+        })
+        .collect()
 }

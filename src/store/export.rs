@@ -2,38 +2,84 @@
 //! a cache or move it between machines. Every byte is checked on import, and
 //! nothing is written unless the whole file is sound.
 //!
-//! # Export format, version 2
+//! # Export format, version 3
 //!
 //! | part | bytes |
 //! |---|---|
 //! | magic | `PERMACACHE-EXPORT` then a NUL (18) |
-//! | format version | 1 (`2`) |
+//! | format version | 1 (`3`) |
 //! | namespace path | u32 length (little-endian), then UTF-8 |
+//! | identity count | u32 (little-endian) |
+//! | each identity | its 48 bytes (see [`Identity`]) |
 //! | record count | u64 (little-endian) |
 //! | each record | 16-byte LMDB key, u32 length, record bytes (see [`Record`]) |
 //! | checksum | 16 bytes: xxh3-128 (big-endian) of everything before it |
 //!
-//! Version 2 holds records of format 2 (version 1 held format 1). Records
-//! that are damaged in the store are left out of an export; each record of a
+//! Version 3 holds records of format 3 and the identities they name, each
+//! once (version 2 held records of format 2, whose headers held their
+//! identities). Records that are damaged in the store, or whose identity
+//! the store does not hold, are left out of an export; each record of a
 //! file is checked as a hit would check it (checksum, codec, key, its LMDB
-//! key, the namespace it names) and no LMDB key may come twice.
+//! key, an identity of the file that names the file's namespace), and no
+//! LMDB key or identity may come twice.
 
 use std::io::Write;
 
-use super::{AdminError, Codec, Namespace, Record, StoreError, key_hash, name_fingerprint};
+use super::{
+    AdminError, Codec, IDENTITY_LEN, Identity, Namespace, Record, StoreError, key_hash,
+    name_fingerprint, refile,
+};
 
 const MAGIC: &[u8; 18] = b"PERMACACHE-EXPORT\0";
 
 /// Version of the export format above.
-pub const EXPORT_FORMAT_VERSION: u8 = 2;
+pub const EXPORT_FORMAT_VERSION: u8 = 3;
 
 /// A parsed export file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Export {
     /// The namespace it was exported from.
     pub namespace: String,
+    /// The identities its records name.
+    pub identities: Vec<Identity>,
     /// `(LMDB key, record bytes)`, each checked.
     pub records: Vec<([u8; 16], Vec<u8>)>,
+}
+
+impl Export {
+    /// Stores the export's records in `ns` in one durable transaction, with
+    /// their identities; records exported from another namespace are
+    /// re-filed under `ns` (their identities name it). Returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Lmdb`] when the store cannot be written; nothing is
+    /// stored then.
+    pub fn store_into(&self, ns: &Namespace) -> Result<usize, StoreError> {
+        let target = name_fingerprint(ns.name());
+        let mut moved = std::collections::HashMap::new();
+        for identity in &self.identities {
+            let filed = Identity {
+                namespace: target,
+                ..*identity
+            };
+            ns.know(&filed);
+            moved.insert(identity.fingerprint(), filed.fingerprint());
+        }
+        let records: Vec<([u8; 16], std::borrow::Cow<'_, [u8]>)> = self
+            .records
+            .iter()
+            .map(|(hash, record)| {
+                let named = Record::read_unverified(record).map(|r| r.header.identity);
+                match named.ok().and_then(|fp| moved.get(&fp).map(|to| (fp, *to))) {
+                    Some((from, to)) if from != to => (*hash, refile(record, to).into()),
+                    _ => (*hash, record.as_slice().into()),
+                }
+            })
+            .collect();
+        ns.put_many_raw(records.iter().map(|(h, r)| (h, &r[..])))?;
+        Ok(records.len())
+    }
 }
 
 /// Writes every record of `ns` to `out` in the export format, calling
@@ -48,25 +94,54 @@ pub fn write_export(
     out: &mut impl Write,
     on_record: &mut dyn FnMut(),
 ) -> Result<u64, StoreError> {
-    let mut body = Vec::new();
+    let mut records = Vec::new();
+    let mut named: Vec<u64> = Vec::new();
+    ns.for_each_raw(|k, v| {
+        let Ok(record) = Record::parse(v) else {
+            return true; // damaged: not worth carrying elsewhere
+        };
+        if !named.contains(&record.header.identity) {
+            named.push(record.header.identity);
+        }
+        records.extend_from_slice(k);
+        records.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        records.extend_from_slice(v);
+        true
+    })?;
+    let mut identities = Vec::new();
+    for fp in named {
+        if let Some(identity) = ns.identity(fp)? {
+            identities.push(identity);
+        }
+    }
+    let mut body = Vec::with_capacity(records.len() + 1024);
     body.extend_from_slice(MAGIC);
     body.push(EXPORT_FORMAT_VERSION);
     body.extend_from_slice(&(ns.name().len() as u32).to_le_bytes());
     body.extend_from_slice(ns.name().as_bytes());
+    body.extend_from_slice(&(identities.len() as u32).to_le_bytes());
+    for identity in &identities {
+        body.extend_from_slice(&identity.to_bytes());
+    }
     let count_at = body.len();
     body.extend_from_slice(&0u64.to_le_bytes());
+    let known: std::collections::HashSet<u64> =
+        identities.iter().map(Identity::fingerprint).collect();
     let mut count = 0u64;
-    ns.for_each_raw(|k, v| {
-        if Record::parse(v).is_err() {
-            return true; // damaged: not worth carrying elsewhere
+    let mut at = 0;
+    while at < records.len() {
+        let len = u32::from_le_bytes(records[at + 16..at + 20].try_into().expect("4 bytes"));
+        let end = at + 20 + len as usize;
+        let record = &records[at + 20..end];
+        // A record whose identity the store does not hold would be refused
+        // on import: left out, like a damaged one.
+        if Record::read_unverified(record).is_ok_and(|r| known.contains(&r.header.identity)) {
+            body.extend_from_slice(&records[at..end]);
+            count += 1;
+            on_record();
         }
-        body.extend_from_slice(k);
-        body.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        body.extend_from_slice(v);
-        count += 1;
-        on_record();
-        true
-    })?;
+        at = end;
+    }
     body[count_at..count_at + 8].copy_from_slice(&count.to_le_bytes());
     let checksum = xxhash_rust::xxh3::xxh3_128(&body).to_be_bytes();
     let io = |source| StoreError::Io {
@@ -113,6 +188,24 @@ pub fn read_export(bytes: &[u8]) -> Result<Export, AdminError> {
     let namespace = std::str::from_utf8(take(name_len)?)
         .map_err(|_| bad("its namespace path is not UTF-8"))?
         .to_string();
+    let identity_count = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes"));
+    let mut identities = std::collections::HashMap::new();
+    for i in 0..identity_count {
+        let bytes: &[u8; IDENTITY_LEN] = take(IDENTITY_LEN)?.try_into().expect("48 bytes");
+        let identity = Identity::from_bytes(bytes)
+            .ok_or_else(|| AdminError::BadExport(format!("identity {i} is not one")))?;
+        if identity.namespace != name_fingerprint(&namespace) {
+            return Err(AdminError::BadExport(format!(
+                "identity {i} is of another namespace than {namespace}"
+            )));
+        }
+        if identities
+            .insert(identity.fingerprint(), identity)
+            .is_some()
+        {
+            return Err(AdminError::BadExport(format!("identity {i} comes twice")));
+        }
+    }
     let count = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
     let mut records = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -122,16 +215,17 @@ pub fn read_export(bytes: &[u8]) -> Result<Export, AdminError> {
         let record = take(len)?.to_vec();
         let parsed = Record::parse(&record)
             .map_err(|e| AdminError::BadExport(format!("record {i}: {e}")))?;
+        let identity = identities.get(&parsed.header.identity);
         let problem = if Codec::from_tag(parsed.header.codec).is_none()
             && !super::is_bulk(parsed.header.codec)
         {
             Some(format!("an unknown codec {}", parsed.header.codec))
         } else if std::str::from_utf8(parsed.key).is_err() {
             Some("a key that is not UTF-8".to_string())
-        } else if key_hash(parsed.header.owner, parsed.key) != hash {
+        } else if identity.is_none() {
+            Some("an identity that the file does not hold".to_string())
+        } else if identity.is_some_and(|id| key_hash(id.owner, parsed.key) != hash) {
             Some("an LMDB key that is not its key's hash".to_string())
-        } else if parsed.header.namespace != name_fingerprint(&namespace) {
-            Some(format!("a record of another namespace than {namespace}"))
         } else if !seen.insert(hash) {
             Some("an LMDB key that an earlier record has".to_string())
         } else {
@@ -145,5 +239,11 @@ pub fn read_export(bytes: &[u8]) -> Result<Export, AdminError> {
     if take(1).is_ok() {
         return Err(bad("it has bytes after its last record"));
     }
-    Ok(Export { namespace, records })
+    let mut identities: Vec<Identity> = identities.into_values().collect();
+    identities.sort_by_key(Identity::fingerprint);
+    Ok(Export {
+        namespace,
+        identities,
+        records,
+    })
 }

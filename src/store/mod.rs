@@ -1,5 +1,6 @@
 //! Storage: one LMDB environment per namespace under a store root, holding
-//! records (header, canonical key, value) keyed by the hash of the key.
+//! records (header, canonical key, value) keyed by the hash of the key, and
+//! the table of the identities they name.
 //!
 //! Layers, from the bottom: [`root`](self) picks the directory,
 //! [`Namespace`] owns an environment, [`Record`] is the byte layout, and
@@ -34,8 +35,8 @@ pub use key_lock::KeyLock;
 pub(crate) use key_lock::Locking;
 pub use namespace::{Durability, Namespace, NamespaceStats, list_namespaces};
 pub use record::{
-    CHECKSUM_LEN, HEADER_LEN, Header, Malformed, RECORD_FORMAT_VERSION, Record, key_hash,
-    name_fingerprint, refile,
+    CHECKSUM_LEN, HEADER_LEN, Header, IDENTITY_LEN, Identity, Malformed, RECORD_FORMAT_VERSION,
+    Record, key_hash, name_fingerprint, refile, split_portable, value_at,
 };
 pub(crate) use record::{
     begin as begin_record, checksum_ok, seal as seal_record, set_codec as set_record_codec,

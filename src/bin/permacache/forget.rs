@@ -42,6 +42,7 @@ fn candidates(given: &str) -> Vec<String> {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     let ns = ctx.open(&args.namespace)?;
+    let identities = ns.identities()?;
     for key in candidates(&args.key) {
         // The LMDB key depends on the owning crate, which the CLI does not
         // know: find the records of this key by reading them.
@@ -53,7 +54,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
                 && let Ok(hash) = hash.try_into()
             {
                 hashes.push(hash);
-                records.push((r.header, r.key.to_vec()));
+                // A record whose identity is not held has no name in the
+                // tiers to forget there.
+                if let Some(identity) = identities.get(&r.header.identity) {
+                    records.push((*identity, r.key.to_vec()));
+                }
             }
             true
         })?;

@@ -287,11 +287,17 @@ fn gc_one(ctx: &Ctx, args: &Args, name: &str) -> anyhow::Result<Row> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
+    let identities = ns.identities()?;
+    let version_of = |r: &Record<'_>| {
+        identities
+            .get(&r.header.identity)
+            .map(|i| i.namespace_version)
+    };
     let mut newest = 0;
     if args.stale_versions && args.keep_version.is_none() {
         ns.for_each_raw(|_, bytes| {
-            if let Ok(r) = Record::parse(bytes) {
-                newest = newest.max(r.header.namespace_version);
+            if let Some(version) = Record::parse(bytes).ok().as_ref().and_then(version_of) {
+                newest = newest.max(version);
             }
             true
         })?;
@@ -306,7 +312,9 @@ fn gc_one(ctx: &Ctx, args: &Args, name: &str) -> anyhow::Result<Row> {
             let old = args
                 .older_than
                 .is_some_and(|secs| now_ms.saturating_sub(r.header.written_at_ms) > secs * 1000);
-            let stale = args.stale_versions && r.header.namespace_version != keep_version;
+            // A record whose identity the store does not hold is never
+            // served: stale whatever its version was.
+            let stale = args.stale_versions && version_of(&r) != Some(keep_version);
             if (old || stale)
                 && let Ok(hash) = hash.try_into()
             {

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use permacache::admin::Namespace;
 use permacache::admin::export::read_export;
-use permacache::admin::{Namespace, name_fingerprint, refile};
 use serde_json::json;
 
 use crate::{Ctx, Outcome};
@@ -38,12 +38,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             args.namespace
         );
     }
-    let target = name_fingerprint(&args.namespace);
-    let records: Vec<([u8; 16], Vec<u8>)> = export
-        .records
-        .iter()
-        .map(|(h, r)| (*h, refile(r, target)))
-        .collect();
     if let Ok(existing) = Namespace::open_existing(&ctx.root, &args.namespace) {
         let n = existing.len()?;
         if n > 0 && !args.merge {
@@ -55,8 +49,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         }
     }
     let ns = Namespace::open(&ctx.root, &args.namespace)?;
-    ns.put_many_raw(records.iter().map(|(h, r)| (h, r.as_slice())))?;
-    let count = records.len();
+    let count = export.store_into(ns)?;
     if ctx.json {
         ctx.print_json(&json!({
             "namespace": args.namespace, "from": export.namespace, "entries": count, "merged": args.merge

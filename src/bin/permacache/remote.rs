@@ -75,7 +75,7 @@ pub use with_remotes::{forget, list, pull, push};
 mod with_remotes {
     use std::time::Duration;
 
-    use permacache::admin::{Namespace, Record};
+    use permacache::admin::{Namespace, Record, split_portable};
     use permacache::remote::seal::{Rejected, env_secret, seal, unseal};
     use permacache::remote::{RemoteError, record_key};
     use serde_json::json;
@@ -190,12 +190,12 @@ mod with_remotes {
         Ok(tiers)
     }
 
-    /// Removes the records of `keys` (each a record's header and canonical
-    /// key) from the shared tiers named, if any; their labels.
+    /// Removes the records of `keys` (each a record's identity and
+    /// canonical key) from the shared tiers named, if any; their labels.
     pub fn forget(
         args: &TierArgs,
         namespace: &str,
-        records: &[(permacache::admin::Header, Vec<u8>)],
+        records: &[(permacache::admin::Identity, Vec<u8>)],
     ) -> anyhow::Result<Option<String>> {
         let tiers = named(args.remote.clone(), args.objects.clone())?;
         if tiers.is_empty() {
@@ -263,23 +263,31 @@ mod with_remotes {
         let tiers = tiers(&args)?;
         let both = tiers.len() > 1;
         let ns = ctx.open(&args.namespace)?;
+        let identities = ns.identities()?;
         let mut routed: Vec<Vec<(String, String, Vec<u8>)>> =
             tiers.iter().map(|_| Vec::new()).collect();
         let (mut pushed, mut unreadable, mut too_big) = (0usize, 0usize, 0usize);
         ns.for_each_raw(|_, bytes| {
-            match Record::parse(bytes) {
-                Ok(r) => match tiers.iter().position(|t| t.takes(bytes.len(), both)) {
-                    Some(at) => {
-                        let key = record_key(&args.namespace, &r.header, r.key);
-                        let name =
-                            permacache::remote::object_name(&args.namespace, &r.header, r.key);
-                        let value = seal(&key, bytes, env_secret());
-                        routed[at].push((key, name, value));
-                        pushed += 1;
+            // A record whose identity the store does not hold cannot travel
+            // (the remote's copy would say nothing of where it belongs).
+            let parsed = Record::parse(bytes)
+                .ok()
+                .and_then(|r| Some((r, identities.get(&r.header.identity)?)));
+            match parsed {
+                Some((r, identity)) => {
+                    match tiers.iter().position(|t| t.takes(bytes.len(), both)) {
+                        Some(at) => {
+                            let key = record_key(&args.namespace, identity, r.key);
+                            let name =
+                                permacache::remote::object_name(&args.namespace, identity, r.key);
+                            let value = seal(&key, &[&identity.to_bytes(), bytes], env_secret());
+                            routed[at].push((key, name, value));
+                            pushed += 1;
+                        }
+                        None => too_big += 1,
                     }
-                    None => too_big += 1,
-                },
-                Err(_) => unreadable += 1,
+                }
+                None => unreadable += 1,
             }
             true
         })?;
@@ -327,8 +335,8 @@ mod with_remotes {
             for (key, value) in held {
                 // Gone between the listing and the read: nothing to copy.
                 let Some(value) = value else { continue };
-                let bytes = match unseal(&key, &value, env_secret()) {
-                    Ok(record) => record.to_vec(),
+                let portable = match unseal(&key, &value, env_secret()) {
+                    Ok(portable) => portable,
                     Err(Rejected::OtherFormat) => {
                         invalid += 1;
                         continue;
@@ -338,15 +346,19 @@ mod with_remotes {
                         continue;
                     }
                 };
-                let Ok(record) = Record::parse(&bytes) else {
+                let Ok((identity, bytes)) = split_portable(portable) else {
                     invalid += 1;
                     continue;
                 };
-                if record_key(&args.namespace, &record.header, record.key) != key {
+                let Ok(record) = Record::parse(bytes) else {
+                    invalid += 1;
+                    continue;
+                };
+                if record_key(&args.namespace, &identity, record.key) != key {
                     invalid += 1;
                     continue;
                 }
-                let hash = permacache::admin::key_hash(record.header.owner, record.key);
+                let hash = permacache::admin::key_hash(identity.owner, record.key);
                 if !taken.insert(hash) {
                     // In both tiers: one copy is enough.
                     continue;
@@ -357,12 +369,19 @@ mod with_remotes {
                 let local = local
                     .as_deref()
                     .and_then(|l| Record::parse(l).ok().map(|r| r.header));
+                let local_version = match local {
+                    Some(l) => ns.identity(l.identity)?.map(|i| i.namespace_version),
+                    None => None,
+                };
                 match local {
-                    Some(l) if l.namespace_version != record.header.namespace_version => {
+                    Some(_) if local_version.is_some_and(|v| v != identity.namespace_version) => {
                         other_version += 1
                     }
                     Some(l) if l.written_at_ms >= record.header.written_at_ms => current += 1,
-                    _ => fresh.push((hash, bytes)),
+                    _ => {
+                        ns.know(&identity);
+                        fresh.push((hash, bytes.to_vec()));
+                    }
                 }
             }
         }

@@ -19,20 +19,27 @@ pub struct Args {
     all: bool,
 }
 
-/// A record's value for people: JSON text, or what can be said without its type.
 /// A stored value as JSON where it can be read without the Rust type (every
-/// codec, postcard through the shape the namespace keeps), and as text.
-pub fn render_value(ns: &Namespace, record: &Record<'_>) -> (Option<serde_json::Value>, String) {
+/// codec, postcard through the shape the namespace keeps for `value_shape`,
+/// its identity's), and as text.
+fn render_value(
+    ns: &Namespace,
+    record: &Record<'_>,
+    value_shape: Option<u64>,
+) -> (Option<serde_json::Value>, String) {
     let codec = Codec::from_tag(record.header.codec);
     let decoded: Result<serde_json::Value, String> = match codec {
         Some(Codec::Json) => serde_json::from_slice(record.value).map_err(|e| e.to_string()),
         Some(Codec::Cbor) => ciborium::from_reader::<ciborium::Value, _>(record.value)
             .map_err(|e| e.to_string())
             .and_then(|v| serde_json::to_value(v).map_err(|e| e.to_string())),
-        Some(Codec::Postcard) => match ns.shape(record.header.value_shape) {
-            Some(description) => permacache::admin::postcard_to_json(&description, record.value)
-                .map_err(|e| e.to_string()),
-            None => Err(format!("shape {:016x} not kept", record.header.value_shape)),
+        Some(Codec::Postcard) => match value_shape.map(|shape| (shape, ns.shape(shape))) {
+            Some((_, Some(description))) => {
+                permacache::admin::postcard_to_json(&description, record.value)
+                    .map_err(|e| e.to_string())
+            }
+            Some((shape, None)) => Err(format!("shape {shape:016x} not kept")),
+            None => Err("its identity is not in the namespace's table".into()),
         },
         None if permacache::admin::is_bulk(record.header.codec) => {
             permacache::admin::bulk_to_json(record.header.codec, record.value)
@@ -66,6 +73,7 @@ pub fn render_value(ns: &Namespace, record: &Record<'_>) -> (Option<serde_json::
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     let ns = ctx.open(&args.namespace)?;
+    let identities = ns.identities()?;
     let limit = if args.all { usize::MAX } else { args.limit };
     let mut shown = 0;
     let mut rows = Vec::new();
@@ -77,12 +85,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         match Record::parse(bytes) {
             Ok(r) => {
                 let key = String::from_utf8_lossy(r.key).into_owned();
-                let (value, text) = render_value(ns, &r);
+                let identity = identities.get(&r.header.identity);
+                let (value, text) = render_value(ns, &r, identity.map(|i| i.value_shape));
                 rows.push((
                     key,
                     value,
                     text,
-                    r.header.namespace_version,
+                    identity.map(|i| i.namespace_version),
                     r.header.written_at_ms,
                     r.value.len(),
                 ));
@@ -91,7 +100,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
                 format!("<unreadable record: {e}>"),
                 None,
                 String::new(),
-                0,
+                None,
                 0,
                 0,
             )),
@@ -108,6 +117,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         ctx.print_json(&json!(list));
     } else {
         for (key, _, text, version, at, _) in &rows {
+            let version = version.map_or("unknown".to_string(), |v| v.to_string());
             println!("{key} => {text}  (version {version}, written {})", utc(*at));
         }
         let total = ns.len()?;

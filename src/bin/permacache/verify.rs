@@ -5,7 +5,9 @@
 //! crashes the reader is reported as a damaged namespace, and the command
 //! goes on.
 
-use permacache::admin::{Record, check_files, key_hash};
+use std::collections::HashMap;
+
+use permacache::admin::{Identity, Record, check_files, key_hash};
 use permacache::{Codec, KEY_FORMAT_VERSION};
 use serde_json::json;
 
@@ -17,18 +19,21 @@ pub struct Args {
     namespaces: Vec<String>,
 }
 
-/// What is wrong with a stored record, if anything.
-/// What is wrong with a stored record, as a hit would find it.
-pub fn problem(hash: &[u8], bytes: &[u8]) -> Option<String> {
+/// What is wrong with a stored record, as a hit would find it, with the
+/// namespace's `identities`.
+fn problem(hash: &[u8], bytes: &[u8], identities: &HashMap<u64, Identity>) -> Option<String> {
     let r = match Record::parse(bytes) {
         Ok(r) => r,
         Err(e) => return Some(e.to_string()),
     };
-    if key_hash(r.header.owner, r.key)[..] != *hash {
+    let Some(identity) = identities.get(&r.header.identity) else {
+        return Some(format!("{} {:016x}", NO_IDENTITY, r.header.identity));
+    };
+    if key_hash(identity.owner, r.key)[..] != *hash {
         return Some("filed under another key's hash".into());
     }
-    if r.header.key_format != KEY_FORMAT_VERSION {
-        return Some(format!("unknown key format {}", r.header.key_format));
+    if identity.key_format != KEY_FORMAT_VERSION {
+        return Some(format!("unknown key format {}", identity.key_format));
     }
     if std::str::from_utf8(r.key).is_err() {
         return Some("its key is not UTF-8".into());
@@ -56,23 +61,48 @@ pub fn problem(hash: &[u8], bytes: &[u8]) -> Option<String> {
 /// namespace.
 type Found = (u64, Vec<(String, String)>);
 
+/// The start of the problem of a record whose identity is not in the table.
+const NO_IDENTITY: &str = "the namespace's table does not hold its identity";
+
 /// Verifies one namespace in this process.
 fn verify_here(ctx: &Ctx, name: &str) -> anyhow::Result<Found> {
     let ns = ctx.open(name)?;
     let bar = progress(ctx, ns.len()? as u64, name);
+    let mut identities = ns.identities()?;
     let mut checked = 0u64;
-    let mut bad = Vec::new();
+    let mut bad: Vec<([u8; 16], String)> = Vec::new();
     ns.for_each_raw(|hash, bytes| {
         checked += 1;
         bar.inc(1);
-        if let Some(why) = problem(hash, bytes) {
-            let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-            bad.push((hex, why));
+        if let Some(why) = problem(hash, bytes, &identities)
+            && let Ok(hash) = hash.try_into()
+        {
+            bad.push((hash, why));
         }
         true
     })?;
     bar.finish_and_clear();
-    Ok((checked, bad))
+    // An identity another process wrote after the table was read, with its
+    // first record: looked for once more, and such records judged again.
+    if bad.iter().any(|(_, why)| why.starts_with(NO_IDENTITY)) {
+        identities = ns.identities()?;
+        let mut again = Vec::new();
+        for (hash, why) in bad {
+            if !why.starts_with(NO_IDENTITY) {
+                again.push((hash, why));
+            } else if let Some(bytes) = ns.get_raw(&hash)?
+                && let Some(why) = problem(&hash, &bytes, &identities)
+            {
+                again.push((hash, why));
+            }
+        }
+        bad = again;
+    }
+    let hex = |hash: &[u8; 16]| hash.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    Ok((
+        checked,
+        bad.iter().map(|(h, why)| (hex(h), why.clone())).collect(),
+    ))
 }
 
 /// `__verify-one NS`: what a child prints for its parent, as JSON.

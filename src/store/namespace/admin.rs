@@ -15,7 +15,7 @@ impl Namespace {
     ///
     /// [`StoreError::Lmdb`] when the store cannot be read.
     pub fn get_raw(&'static self, hash: &[u8; 16]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.with_record(hash, |bytes| bytes.map(<[u8]>::to_vec))
+        self.with_record(hash, |bytes, _| bytes.map(<[u8]>::to_vec))
     }
 
     /// Stores raw record bytes under an LMDB key, replacing what was there.
@@ -53,12 +53,13 @@ impl Namespace {
     /// # Errors
     ///
     /// [`StoreError::Lmdb`] when the store cannot be read.
-    pub fn stats(&self) -> Result<NamespaceStats, StoreError> {
+    pub fn stats(&'static self) -> Result<NamespaceStats, StoreError> {
         let stat = self.with_env("stat", Environment::stat)?;
+        let entries = self.len()?;
         let info = self.with_env("info", Environment::info)?;
         let free_pages = self.with_env("read the free list", Environment::freelist)?;
         Ok(NamespaceStats {
-            entries: stat.entries(),
+            entries,
             page_size: stat.page_size(),
             depth: stat.depth(),
             pages_used: info.last_pgno() + 1,
@@ -67,13 +68,33 @@ impl Namespace {
         })
     }
 
-    /// Removes every record.
+    /// Removes every record (the identity table stays: other processes
+    /// count on the rows they wrote).
     ///
     /// # Errors
     ///
     /// [`StoreError::Lmdb`] when the store cannot be written.
     pub fn clear(&self) -> Result<(), StoreError> {
-        self.write(|txn, db| txn.clear_db(db).map_err(lmdb_err("clear", &self.dir)))
+        self.write(|txn, db| {
+            let keys: Vec<[u8; 16]> = {
+                let mut cursor = txn
+                    .open_ro_cursor(db)
+                    .map_err(lmdb_err("iterate", &self.dir))?;
+                let mut keys = Vec::new();
+                for item in cursor.iter_start() {
+                    let (k, _) = item.map_err(lmdb_err("iterate", &self.dir))?;
+                    if let Ok(hash) = <[u8; 16]>::try_from(k) {
+                        keys.push(hash);
+                    }
+                }
+                keys
+            };
+            for hash in &keys {
+                txn.del(db, hash, None)
+                    .map_err(lmdb_err("clear", &self.dir))?;
+            }
+            Ok(())
+        })
     }
 
     /// How many records the namespace holds (of every version).
@@ -81,8 +102,17 @@ impl Namespace {
     /// # Errors
     ///
     /// [`StoreError::Lmdb`] when the store cannot be read.
-    pub fn len(&self) -> Result<usize, StoreError> {
-        Ok(self.with_env("stat", Environment::stat)?.entries())
+    pub fn len(&'static self) -> Result<usize, StoreError> {
+        // The main database's entries, but for the identity table's name.
+        self.read(|txn, db| {
+            let entries = txn.stat(db).map_err(lmdb_err("stat", &self.dir))?.entries();
+            let table = match txn.get(db, &super::identities::TABLE) {
+                Ok(_) | Err(lmdb::Error::Incompatible) => 1,
+                Err(lmdb::Error::NotFound) => 0,
+                Err(e) => return Err(lmdb_err("stat", &self.dir)(e)),
+            };
+            Ok(entries.saturating_sub(table))
+        })
     }
 
     /// Whether the namespace holds no record.
@@ -90,12 +120,13 @@ impl Namespace {
     /// # Errors
     ///
     /// As [`Namespace::len`].
-    pub fn is_empty(&self) -> Result<bool, StoreError> {
+    pub fn is_empty(&'static self) -> Result<bool, StoreError> {
         self.len().map(|n| n == 0)
     }
 
     /// Calls `f` with each LMDB key and raw record, in key order, inside one
-    /// read transaction; stops early when `f` returns false.
+    /// read transaction; stops early when `f` returns false. (The identity
+    /// table's name, in the same database, is not a record.)
     ///
     /// # Errors
     ///
@@ -110,7 +141,7 @@ impl Namespace {
                 .map_err(lmdb_err("iterate", &self.dir))?;
             for item in cursor.iter_start() {
                 let (k, v) = item.map_err(lmdb_err("iterate", &self.dir))?;
-                if !f(k, v) {
+                if super::is_record_key(k) && !f(k, v) {
                     break;
                 }
             }

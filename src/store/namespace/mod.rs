@@ -6,6 +6,7 @@
 //! - `read.rs`: read transactions, kept readers, map growth adopted;
 //! - `write.rs`: durable commits, group commit, a full map grown;
 //! - `evict.rs`: size budgets and eviction;
+//! - `identities.rs`: the table of the identities records name;
 //! - `sidecar.rs`: the value-shape files beside the data file;
 //! - `admin.rs`: figures, counting, clearing and raw records for tools.
 //!
@@ -15,6 +16,7 @@
 
 mod admin;
 mod evict;
+mod identities;
 mod open;
 mod read;
 mod sidecar;
@@ -27,6 +29,7 @@ use std::time::Duration;
 
 use lmdb::{Database, Environment};
 
+pub(crate) use identities::is_record_key;
 pub use open::list_namespaces;
 pub(in crate::store) use open::{OPEN, create_dir, flush_all_recency, lmdb_err, open_env};
 
@@ -39,6 +42,9 @@ use super::presence::Presence;
 /// Reader slots in the lock file. With `NO_TLS` a slot is held only while a
 /// read transaction is open, not for a thread's whole life.
 pub(in crate::store) const MAX_READERS: u32 = 1022;
+
+/// Named databases in an environment: the identity table.
+pub(in crate::store) const MAX_DBS: u32 = 2;
 
 /// How durable a namespace's commits are: what each waits for, and so what a
 /// crash can take back. Nothing a committed call returned is ever served
@@ -87,6 +93,10 @@ pub struct Namespace {
     dir: PathBuf,
     env: Environment,
     db: Database,
+    /// The identity table (`None` in a read-only store without one).
+    identities: Option<Database>,
+    /// The identities this process has seen, and which the table holds.
+    known: identities::Known,
     /// Held shared by every transaction of this process and exclusively to
     /// change the map size, which LMDB allows only with no transaction open.
     gate: RwLock<()>,

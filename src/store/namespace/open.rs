@@ -11,7 +11,8 @@ use std::sync::{Mutex, RwLock};
 use lmdb::{Database, Environment, EnvironmentFlags};
 use once_cell::sync::Lazy;
 
-use super::{MAX_READERS, Namespace};
+use super::identities::{self, Known};
+use super::{MAX_DBS, MAX_READERS, Namespace};
 use crate::store::budget::Recency;
 use crate::store::error::LmdbError;
 use crate::store::group_commit::Group;
@@ -125,6 +126,7 @@ pub(in crate::store) fn open_env(dir: &Path) -> Result<(Environment, bool), Stor
         Environment::new()
             .set_flags(flags)
             .set_max_readers(MAX_READERS)
+            .set_max_dbs(MAX_DBS)
             .set_map_size(INITIAL_MAP_SIZE)
             .open_with_permissions(dir, 0o600)
     };
@@ -147,19 +149,17 @@ pub(in crate::store) fn open_env(dir: &Path) -> Result<(Environment, bool), Stor
     }
 }
 
-/// Opens the main database. Another process may grow the map between the
-/// environment's open and this first transaction: the new size is adopted
-/// and the open tried again.
-fn open_db(env: &Environment, dir: &Path) -> Result<Database, StoreError> {
+/// Opens the main database (`None`) or a named one. Another process may
+/// grow the map between the environment's open and this first transaction:
+/// the new size is adopted and the open tried again.
+pub(super) fn open_db(env: &Environment, name: Option<&str>) -> Result<Database, lmdb::Error> {
     for _ in 0..MAP_RESIZE_RETRIES {
-        match env.open_db(None) {
-            Err(lmdb::Error::MapResized) => env
-                .set_map_size(0)
-                .map_err(lmdb_err("adopt the map size", dir))?,
-            other => return other.map_err(lmdb_err("open", dir)),
+        match env.open_db(name) {
+            Err(lmdb::Error::MapResized) => env.set_map_size(0)?,
+            other => return other,
         }
     }
-    Err(lmdb_err("open", dir)(lmdb::Error::MapResized))
+    Err(lmdb::Error::MapResized)
 }
 
 /// How many times in a row an operation adopts a map grown by another
@@ -289,12 +289,15 @@ impl Namespace {
             return Ok(ns);
         }
         let (env, read_only, presence) = open_guarded(name, &canonical)?;
-        let db = open_db(&env, &canonical)?;
+        let db = open_db(&env, None).map_err(lmdb_err("open", &canonical))?;
+        let identities = identities::open_table(&env, &canonical, read_only)?;
         let ns: &'static Namespace = Box::leak(Box::new(Namespace {
             name: name.to_string(),
             dir: canonical.clone(),
             env,
             db,
+            identities,
+            known: Known::default(),
             gate: RwLock::new(()),
             read_only,
             _presence: presence,

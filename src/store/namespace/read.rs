@@ -11,7 +11,7 @@ use lmdb::{Database, Environment, RoTransaction, Transaction};
 
 use super::Namespace;
 use super::open::{MAP_RESIZE_RETRIES, lmdb_err};
-use crate::store::StoreError;
+use crate::store::{Identity, StoreError};
 
 /// How long a reader waits for a free slot (in 1 ms steps) before the store
 /// gives up and the call computes uncached.
@@ -70,12 +70,19 @@ thread_local! {
 /// Reads records in place inside one read transaction; the first LMDB
 /// failure is kept and reported when the transaction ends.
 pub(crate) struct Reader<'t, 'e> {
+    ns: &'static Namespace,
     txn: &'t RoTransaction<'e>,
     db: Database,
     failure: std::cell::Cell<Option<lmdb::Error>>,
 }
 
 impl<'t> Reader<'t, '_> {
+    /// The identity a record names by `fingerprint`, read in the same
+    /// transaction (see [`Namespace::identity_in`]).
+    pub(crate) fn identity(&self, fingerprint: u64) -> Option<Identity> {
+        self.ns.identity_in(self.txn, fingerprint)
+    }
+
     /// The record under an LMDB key, if any.
     pub(crate) fn get(&self, hash: &[u8; 16]) -> Option<&'t [u8]> {
         match self.txn.get(self.db, hash) {
@@ -188,16 +195,21 @@ impl Namespace {
             .map_err(lmdb_err("adopt the map size", &self.dir))
     }
 
-    /// Calls `f` with the record under an LMDB key (if any), in place.
+    /// Calls `f` with the record under an LMDB key (if any), in place, and
+    /// with the identities its record may name, read in the same
+    /// transaction.
     pub(crate) fn with_record<T>(
         &'static self,
         hash: &[u8; 16],
-        mut f: impl FnMut(Option<&[u8]>) -> T,
+        mut f: impl FnMut(Option<&[u8]>, &dyn Fn(u64) -> Option<Identity>) -> T,
     ) -> Result<T, StoreError> {
-        self.read(|txn, db| match txn.get(db, hash) {
-            Ok(bytes) => Ok(f(Some(bytes))),
-            Err(lmdb::Error::NotFound) => Ok(f(None)),
-            Err(e) => Err(lmdb_err("get", &self.dir)(e)),
+        self.read(|txn, db| {
+            let identities = |fingerprint| self.identity_in(txn, fingerprint);
+            match txn.get(db, hash) {
+                Ok(bytes) => Ok(f(Some(bytes), &identities)),
+                Err(lmdb::Error::NotFound) => Ok(f(None, &identities)),
+                Err(e) => Err(lmdb_err("get", &self.dir)(e)),
+            }
         })
     }
 
@@ -210,6 +222,7 @@ impl Namespace {
         let mut f = Some(f);
         self.read(|txn, db| {
             let reader = Reader {
+                ns: self,
                 txn,
                 db,
                 failure: std::cell::Cell::new(None),

@@ -9,6 +9,7 @@ use super::open::lmdb_err;
 use crate::store::StoreError;
 use crate::store::error::LmdbError;
 use crate::store::group_commit::Turn;
+use crate::store::record::identity_of;
 
 impl Namespace {
     /// Runs `f` in a write transaction and commits it durably, growing the
@@ -122,18 +123,15 @@ impl Namespace {
         loop {
             let queued = lead.take(mine.is_some());
             let result = self.write(|txn, db| {
-                let mut put = |hash: &[u8; 16], record: &[u8]| {
-                    txn.put(db, hash, &record, WriteFlags::empty())
-                        .map_err(lmdb_err("put", &self.dir))
-                };
-                for (hash, record) in mine.clone().into_iter().flatten() {
-                    put(hash, record)?;
-                }
-                for (hash, record) in queued.iter().flat_map(|(_, r)| r.iter()) {
-                    put(hash, record)?;
-                }
-                Ok(())
+                let mut named = Vec::new();
+                let theirs = queued
+                    .iter()
+                    .flat_map(|(_, r)| r.iter().map(|(h, r)| (h, &r[..])));
+                self.put_records(txn, db, mine.clone().into_iter().flatten(), &mut named)?;
+                self.put_records(txn, db, theirs, &mut named)?;
+                self.store_identities(txn, &named)
             });
+            let result = result.map(|identities| self.identities_stored(&identities));
             let ok = result.is_ok();
             let more = lead.finish(queued.iter().map(|(id, _)| *id), ok);
             if let Some(records) = mine.take() {
@@ -155,13 +153,34 @@ impl Namespace {
         &self,
         records: impl IntoIterator<Item = (&'a [u8; 16], &'a [u8])> + Clone,
     ) -> Result<(), StoreError> {
-        self.write(|txn, db| {
-            for (hash, record) in records.clone() {
-                txn.put(db, hash, &record, WriteFlags::empty())
-                    .map_err(lmdb_err("put", &self.dir))?;
+        let identities = self.write(|txn, db| {
+            let mut named = Vec::new();
+            self.put_records(txn, db, records.clone(), &mut named)?;
+            self.store_identities(txn, &named)
+        })?;
+        self.identities_stored(&identities);
+        Ok(())
+    }
+
+    /// Puts records into `txn`, noting in `named` the identities they name
+    /// (for [`Namespace::store_identities`], in the same transaction).
+    fn put_records<'r>(
+        &self,
+        txn: &mut RwTransaction<'_>,
+        db: Database,
+        records: impl IntoIterator<Item = (&'r [u8; 16], &'r [u8])>,
+        named: &mut Vec<u64>,
+    ) -> Result<(), StoreError> {
+        for (hash, record) in records {
+            txn.put(db, hash, &record, WriteFlags::empty())
+                .map_err(lmdb_err("put", &self.dir))?;
+            if let Some(identity) = identity_of(record)
+                && named.last() != Some(&identity)
+            {
+                named.push(identity);
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 
     /// Removes the record under an LMDB key if `remove` says so for its bytes;

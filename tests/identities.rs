@@ -1,0 +1,198 @@
+//! Record format 3: a record names its identity (namespace version, body,
+//! parameter and value shapes, owner, namespace) by a fingerprint, and each
+//! namespace keeps the identities in a table written with the first record
+//! of each. These tests make the table the only way to the reason: the
+//! records are written by child processes, so the reading process has never
+//! seen their identities. Each child fails on its first warning.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use common::{ROLE, finished, logs, run};
+use permacache::admin::{Namespace, key_hash, refile};
+use permacache::{Cache, Miss};
+
+/// The roles a child process plays, chosen by `PERMACACHE_TEST_ROLE`.
+#[test]
+#[ignore = "run by other tests as a child process"]
+fn child() {
+    logs::fatal();
+    let role = std::env::var(ROLE).unwrap_or_default();
+    let root = PathBuf::from(std::env::var("ROOT").unwrap());
+    match role.as_str() {
+        // Writes keys 1..=3 into one namespace per way an identity can
+        // differ from the reader's (version 1, untracked body, a typed
+        // cache's parameters, u64 values).
+        "write-each-kind" => {
+            let builder = |ns: &str| Cache::<u64>::builder(ns).root(&root).version(1);
+            let caches = [
+                builder("kinds/version").version(2).open().unwrap(),
+                builder("kinds/body").body_fingerprint(7).open().unwrap(),
+                builder("kinds/params").params_shape(9).open().unwrap(),
+                builder("kinds/owner-source").open().unwrap(),
+            ];
+            for cache in &caches {
+                for x in 1..=3u64 {
+                    cache.insert(&x, &(x * 10)).unwrap();
+                }
+            }
+            let strings: Cache<String> = Cache::builder("kinds/value")
+                .root(&root)
+                .version(1)
+                .open()
+                .unwrap();
+            for x in 1..=3u64 {
+                strings.insert(&x, &x.to_string()).unwrap();
+            }
+        }
+        // Writes key 1 under version 2, then key 2 once told to go on (a
+        // line on stdin): its identity is then one this process has
+        // already stored.
+        "write-twice" => {
+            let cache = Cache::<u64>::builder("kinds/cleared")
+                .root(&root)
+                .version(2)
+                .open()
+                .unwrap();
+            cache.insert(&1u64, &10).unwrap();
+            println!("wrote 1");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).unwrap();
+            cache.insert(&2u64, &20).unwrap();
+            println!("wrote 2");
+        }
+        _ => {}
+    }
+}
+
+fn reader(root: &Path, ns: &str) -> Cache<u64> {
+    Cache::<u64>::builder(ns)
+        .root(root)
+        .version(1)
+        .open()
+        .unwrap()
+}
+
+/// The one miss a fresh lookup of key 1 makes, by reason.
+fn reason_of_a_lookup(cache: &Cache<u64>) -> Vec<(Miss, u64)> {
+    let before = cache.stats();
+    assert_eq!(cache.get_or_compute(&1u64, || 11), 11);
+    let after = cache.stats();
+    after
+        .misses
+        .iter()
+        .map(|&(why, n)| (why, n - before.misses_of(why)))
+        .filter(|&(_, n)| n > 0)
+        .collect()
+}
+
+#[test]
+fn each_reason_is_told_by_a_process_that_never_saw_the_identity() {
+    logs::capture();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    run(common::child("write-each-kind").env("ROOT", root));
+    // The same files under another namespace's path: entries of another
+    // namespace (copied by hand).
+    let (from, to) = (root.join("kinds/owner-source"), root.join("kinds/owner"));
+    std::fs::create_dir_all(&to).unwrap();
+    std::fs::copy(from.join("data.mdb"), to.join("data.mdb")).unwrap();
+
+    for (ns, why) in [
+        ("kinds/version", Miss::OtherVersion),
+        ("kinds/body", Miss::OtherBody),
+        ("kinds/params", Miss::OtherParameters),
+        ("kinds/value", Miss::OtherValueShape),
+        ("kinds/owner", Miss::OtherOwner),
+    ] {
+        let cache = reader(root, ns);
+        assert_eq!(cache.len().unwrap(), 3, "{ns}: the table is not an entry");
+        assert_eq!(reason_of_a_lookup(&cache), [(why, 1)], "{ns}");
+        // Overwritten by the reader's own record: a hit from now on.
+        assert_eq!(cache.get(&1u64).unwrap(), Some(11), "{ns}");
+        assert!(logs::about(ns).is_empty(), "{ns}: {:?}", logs::about(ns));
+    }
+}
+
+#[test]
+fn a_record_naming_an_identity_its_store_lacks_is_a_damaged_miss_warned_once() {
+    logs::capture();
+    let dir = tempfile::tempdir().unwrap();
+    let ns = "kinds/unnamed";
+    let cache = reader(dir.path(), ns);
+    cache.insert(&1u64, &10).unwrap();
+    cache.insert(&2u64, &20).unwrap();
+    // Re-filed under identities nobody stored: what a damaged table, or a
+    // tool's mistake, would leave.
+    let store = Namespace::open(dir.path(), ns).unwrap();
+    for (x, fingerprint) in [(1u64, 0x1234), (2, 0x5678)] {
+        let hash = key_hash(0, x.to_string().as_bytes());
+        let record = store.get_raw(&hash).unwrap().unwrap();
+        store.put_raw(&hash, &refile(&record, fingerprint)).unwrap();
+    }
+    let fresh = Cache::<u64>::builder(ns)
+        .root(dir.path())
+        .version(1)
+        .open()
+        .unwrap();
+    assert_eq!(reason_of_a_lookup(&fresh), [(Miss::Damaged, 1)]);
+    assert_eq!(fresh.get_or_compute(&2u64, || 22), 22);
+    let warned = logs::about(ns);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0]
+            .contains("the identity 0000000000001234 it names is not in its namespace's table"),
+        "{warned:?}"
+    );
+    // Both overwritten, under the reader's identity.
+    assert_eq!(fresh.get(&1u64).unwrap(), Some(11));
+    assert_eq!(fresh.get(&2u64).unwrap(), Some(22));
+}
+
+#[test]
+fn clear_keeps_the_identities_a_live_writer_has_already_stored() {
+    logs::capture();
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = common::child("write-twice")
+        .env("ROOT", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(writer.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap().contains("wrote 1")));
+    let cache = reader(dir.path(), "kinds/cleared");
+    cache.clear().unwrap();
+    assert_eq!(cache.len().unwrap(), 0);
+    // The writer stores its second record under the identity it stored with
+    // its first, without writing the identity again.
+    writeln!(writer.stdin.take().unwrap()).unwrap();
+    assert!(lines.any(|l| l.unwrap().contains("wrote 2")));
+    finished(writer);
+    let before = cache.stats();
+    assert_eq!(cache.get_or_compute(&2u64, || 21), 21);
+    assert_eq!(
+        cache.stats().misses_of(Miss::OtherVersion) - before.misses_of(Miss::OtherVersion),
+        1,
+        "told from the table, not taken for damage"
+    );
+    assert!(logs::about("kinds/cleared").is_empty());
+}
+
+#[test]
+fn compaction_keeps_the_identity_table() {
+    logs::capture();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    run(common::child("write-each-kind").env("ROOT", root));
+    // Not open in this process yet: compaction may run.
+    let compacted = permacache::admin::compact(root, "kinds/version").unwrap();
+    assert!(compacted.after > 0);
+    let cache = reader(root, "kinds/version");
+    assert_eq!(cache.len().unwrap(), 3);
+    assert_eq!(reason_of_a_lookup(&cache), [(Miss::OtherVersion, 1)]);
+    assert!(logs::about("kinds/version").is_empty());
+}
