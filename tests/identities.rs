@@ -26,20 +26,27 @@ fn child() {
         // Writes keys 1..=3 into one namespace per way an identity can
         // differ from the reader's (version 1, untracked body, a typed
         // cache's parameters, u64 values).
+        // (Namespaces under PREFIX: miss counts are per namespace path in a
+        // process, and tests run side by side.)
         "write-each-kind" => {
-            let builder = |ns: &str| Cache::<u64>::builder(ns).root(&root).version(1);
+            let prefix = std::env::var("PREFIX").unwrap();
+            let builder = |kind: &str| {
+                Cache::<u64>::builder(&format!("{prefix}/{kind}"))
+                    .root(&root)
+                    .version(1)
+            };
             let caches = [
-                builder("kinds/version").version(2).open().unwrap(),
-                builder("kinds/body").body_fingerprint(7).open().unwrap(),
-                builder("kinds/params").params_shape(9).open().unwrap(),
-                builder("kinds/owner-source").open().unwrap(),
+                builder("version").version(2).open().unwrap(),
+                builder("body").body_fingerprint(7).open().unwrap(),
+                builder("params").params_shape(9).open().unwrap(),
+                builder("owner-source").open().unwrap(),
             ];
             for cache in &caches {
                 for x in 1..=3u64 {
                     cache.insert(&x, &(x * 10)).unwrap();
                 }
             }
-            let strings: Cache<String> = Cache::builder("kinds/value")
+            let strings: Cache<String> = Cache::builder(&format!("{prefix}/value"))
                 .root(&root)
                 .version(1)
                 .open()
@@ -52,7 +59,7 @@ fn child() {
         // line on stdin): its identity is then one this process has
         // already stored.
         "write-twice" => {
-            let cache = Cache::<u64>::builder("kinds/cleared")
+            let cache = Cache::<u64>::builder("cleared/live")
                 .root(&root)
                 .version(2)
                 .open()
@@ -94,7 +101,9 @@ fn each_reason_is_told_by_a_process_that_never_saw_the_identity() {
     logs::capture();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    run(common::child("write-each-kind").env("ROOT", root));
+    run(common::child("write-each-kind")
+        .env("ROOT", root)
+        .env("PREFIX", "kinds"));
     // The same files under another namespace's path: entries of another
     // namespace (copied by hand).
     let (from, to) = (root.join("kinds/owner-source"), root.join("kinds/owner"));
@@ -121,7 +130,7 @@ fn each_reason_is_told_by_a_process_that_never_saw_the_identity() {
 fn a_record_naming_an_identity_its_store_lacks_is_a_damaged_miss_warned_once() {
     logs::capture();
     let dir = tempfile::tempdir().unwrap();
-    let ns = "kinds/unnamed";
+    let ns = "unnamed/records";
     let cache = reader(dir.path(), ns);
     cache.insert(&1u64, &10).unwrap();
     cache.insert(&2u64, &20).unwrap();
@@ -164,7 +173,7 @@ fn clear_keeps_the_identities_a_live_writer_has_already_stored() {
         .unwrap();
     let mut lines = BufReader::new(writer.stdout.take().unwrap()).lines();
     assert!(lines.any(|l| l.unwrap().contains("wrote 1")));
-    let cache = reader(dir.path(), "kinds/cleared");
+    let cache = reader(dir.path(), "cleared/live");
     cache.clear().unwrap();
     assert_eq!(cache.len().unwrap(), 0);
     // The writer stores its second record under the identity it stored with
@@ -179,7 +188,7 @@ fn clear_keeps_the_identities_a_live_writer_has_already_stored() {
         1,
         "told from the table, not taken for damage"
     );
-    assert!(logs::about("kinds/cleared").is_empty());
+    assert!(logs::about("cleared/live").is_empty());
 }
 
 #[test]
@@ -187,12 +196,32 @@ fn compaction_keeps_the_identity_table() {
     logs::capture();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    run(common::child("write-each-kind").env("ROOT", root));
+    run(common::child("write-each-kind")
+        .env("ROOT", root)
+        .env("PREFIX", "compacted"));
     // Not open in this process yet: compaction may run.
-    let compacted = permacache::admin::compact(root, "kinds/version").unwrap();
+    let compacted = permacache::admin::compact(root, "compacted/version").unwrap();
     assert!(compacted.after > 0);
-    let cache = reader(root, "kinds/version");
+    let cache = reader(root, "compacted/version");
     assert_eq!(cache.len().unwrap(), 3);
     assert_eq!(reason_of_a_lookup(&cache), [(Miss::OtherVersion, 1)]);
-    assert!(logs::about("kinds/version").is_empty());
+    assert!(logs::about("compacted/version").is_empty());
+}
+
+#[test]
+fn typed_caches_and_key_types_taking_turns_on_one_thread_keep_their_identities() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |ns: &str| Cache::<u64>::builder(ns).root(dir.path()).open().unwrap();
+    let (a, b) = (open("memo/a"), open("memo/b"));
+    a.insert(&1u64, &10).unwrap();
+    b.insert(&1i64, &20).unwrap();
+    // The key text is `1` every time: only the key's type tells them apart.
+    for _ in 0..3 {
+        assert_eq!(a.get(&1u64).unwrap(), Some(10));
+        assert_eq!(b.get(&1i64).unwrap(), Some(20));
+        assert_eq!(a.get(&1i64).unwrap(), None, "another key type");
+        assert_eq!(b.get(&1u64).unwrap(), None, "another key type");
+    }
+    assert_eq!(a.stats().misses_of(Miss::OtherParameters), 3);
+    assert_eq!(b.stats().misses_of(Miss::OtherParameters), 3);
 }

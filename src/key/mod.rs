@@ -124,21 +124,38 @@ pub(crate) fn write_canonical<T: Serialize + ?Sized>(
 /// Writes the key of a cached call: an object of its parameters, sorted.
 #[doc(hidden)]
 pub struct ArgsKey<'s, 'o> {
-    object: ser::Compound<'s, 'o>,
-    presorted: bool,
+    writer: ArgsWriter<'s, 'o>,
+}
+
+/// How a call's key is written.
+enum ArgsWriter<'s, 'o> {
+    /// Names in order: each field written as it comes, its quoted name
+    /// copied (no object to sort, no name to escape).
+    Presorted { out: &'o mut Vec<u8>, fields: usize },
+    /// Names in another order: an object that sorts its fields at the end.
+    Sorting(ser::Compound<'s, 'o>),
 }
 
 impl ArgsKey<'_, '_> {
-    /// Adds one parameter.
+    /// Adds one parameter: `name`, and `quoted`, the text a key writes for
+    /// it before its value (`"name":`, made at compile time: a Rust
+    /// identifier holds nothing JSON escapes).
     pub fn arg<T: Serialize + ?Sized>(
         &mut self,
         name: &'static str,
+        quoted: &'static str,
         value: &T,
     ) -> Result<(), KeyError> {
-        if self.presorted {
-            self.object.presorted_field(name, value)
-        } else {
-            serde::ser::SerializeStruct::serialize_field(&mut self.object, name, value)
+        match &mut self.writer {
+            ArgsWriter::Presorted { out, fields } => {
+                out.push(if *fields == 0 { b'{' } else { b',' });
+                *fields += 1;
+                out.extend_from_slice(quoted.as_bytes());
+                ser::Serializer::new(out, Flavor::Key).write_value(value)
+            }
+            ArgsWriter::Sorting(object) => {
+                serde::ser::SerializeStruct::serialize_field(object, name, value)
+            }
         }
         .map_err(Into::into)
     }
@@ -154,17 +171,30 @@ pub fn args_key(
     fill: impl FnOnce(&mut ArgsKey<'_, '_>) -> Result<(), KeyError>,
 ) -> Result<String, KeyError> {
     let mut out = Vec::with_capacity(64);
-    let mut ser = ser::Serializer::new(&mut out, Flavor::Key);
-    let mut args = ArgsKey {
-        object: if presorted {
-            ser::Compound::presorted_object(&mut ser)
-        } else {
-            serde::Serializer::serialize_struct(&mut ser, "", 0)?
-        },
-        presorted,
-    };
-    fill(&mut args)?;
-    serde::ser::SerializeStruct::end(args.object)?;
+    if presorted {
+        let mut args = ArgsKey {
+            writer: ArgsWriter::Presorted {
+                out: &mut out,
+                fields: 0,
+            },
+        };
+        fill(&mut args)?;
+        if let ArgsWriter::Presorted { out, fields: 0 } = args.writer {
+            out.push(b'{');
+        }
+        out.push(b'}');
+    } else {
+        let mut ser = ser::Serializer::new(&mut out, Flavor::Key);
+        let mut args = ArgsKey {
+            writer: ArgsWriter::Sorting(serde::Serializer::serialize_struct(&mut ser, "", 0)?),
+        };
+        fill(&mut args)?;
+        if let ArgsWriter::Sorting(object) = args.writer {
+            serde::ser::SerializeStruct::end(object)?;
+        }
+    }
+    // The serializer writes only valid UTF-8: strings come from `&str`, the
+    // rest is ASCII, and quoted names are identifiers.
     Ok(String::from_utf8(out).expect("canonical JSON is UTF-8"))
 }
 
@@ -213,16 +243,17 @@ mod args_tests {
     #[test]
     fn presorted_arguments_make_the_key_sorting_makes() {
         let fill = |k: &mut super::ArgsKey<'_, '_>| {
-            k.arg("a", &Some(None::<u8>))?;
-            k.arg("b", &vec![2.5f64, f64::NAN])?;
-            k.arg("c", "x\"y")?;
-            k.arg("d", &std::collections::HashSet::from([3u8, 1, 2]))
+            k.arg("a", "\"a\":", &Some(None::<u8>))?;
+            k.arg("b", "\"b\":", &vec![2.5f64, f64::NAN])?;
+            k.arg("c", "\"c\":", "x\"y")?;
+            k.arg("d", "\"d\":", &std::collections::HashSet::from([3u8, 1, 2]))?;
+            k.arg("é_1", "\"é_1\":", &1u8)
         };
         let sorted = args_key(false, fill).unwrap();
         assert_eq!(args_key(true, fill).unwrap(), sorted);
         assert_eq!(
             sorted,
-            r#"{"a":{"$some":null},"b":[2.5,NaN],"c":"x\"y","d":[1,2,3]}"#
+            r#"{"a":{"$some":null},"b":[2.5,NaN],"c":"x\"y","d":[1,2,3],"é_1":1}"#
         );
         let empty = args_key(true, |_| Ok(())).unwrap();
         assert_eq!(empty, args_key(false, |_| Ok(())).unwrap());

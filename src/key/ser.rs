@@ -418,25 +418,6 @@ pub(crate) struct Compound<'s, 'o> {
 }
 
 impl<'s, 'o> Compound<'s, 'o> {
-    /// An object whose fields the caller adds in sorted order, each name
-    /// once (a cached call's arguments, whose order is checked at compile
-    /// time): written as they come, with no spans kept for sorting.
-    pub(crate) fn presorted_object(ser: &'s mut Serializer<'o>) -> Self {
-        Compound::open(ser, b'{', false, Closing::Plain)
-    }
-
-    /// Adds a field to a [`Compound::presorted_object`].
-    pub(crate) fn presorted_field<T: Serialize + ?Sized>(
-        &mut self,
-        name: &str,
-        value: &T,
-    ) -> Result<(), Refusal> {
-        self.separator();
-        write_str(self.ser.out, name);
-        self.ser.out.push(b':');
-        self.ser.write_value(value)
-    }
-
     fn open(ser: &'s mut Serializer<'o>, open: u8, sorted: bool, closing: Closing) -> Self {
         ser.out.push(open);
         // Only keys are sorted: a value keeps its maps' order (an IndexMap

@@ -93,6 +93,10 @@ macro_rules! __permacache_key_arg {
     };
     // the value goes into the key
     (@emit $k:ident, $p:ident, $($v:tt)*) => {
-        $k.arg(::core::stringify!($p), $($v)*)?
+        $k.arg(
+            ::core::stringify!($p),
+            ::core::concat!("\"", ::core::stringify!($p), "\":"),
+            $($v)*
+        )?
     };
 }

@@ -28,6 +28,14 @@ thread_local! {
     static PRIVATE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+thread_local! {
+    /// The last identity fingerprint a typed lookup computed: the cache's
+    /// own identity fingerprint, the key's parameter fingerprint, and the
+    /// fingerprint of the two.
+    static TYPED_IDENTITY: std::cell::Cell<(u64, u64, u64)> =
+        const { std::cell::Cell::new((0, 0, 0)) };
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -81,7 +89,18 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
             params_shape: params,
             ..self.identity
         };
-        (identity, identity.fingerprint())
+        // A typed call's lookups repeat one key type: its fingerprint is
+        // kept per thread, for the cache identity and parameters it is of.
+        let fp = TYPED_IDENTITY.with(|memo| {
+            let (base, of, fp) = memo.get();
+            if (base, of) == (self.identity_fp, params) {
+                return fp;
+            }
+            let fp = identity.fingerprint();
+            memo.set((self.identity_fp, params, fp));
+            fp
+        });
+        (identity, fp)
     }
 
     /// [`Cache::judge_with`], with the identities this process has seen.
