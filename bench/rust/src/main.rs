@@ -12,9 +12,14 @@
 //! 8. `w8_ndarray_hit_ns`: hit with a 100,000-float ndarray argument and result
 //!    (numpy in the Python peers)
 //!
-//! The floors, in `floor`: an LMDB read and key for workload 1; for 3 and 8,
-//! hashing the argument's bytes (xxh3-128) plus an LMDB read of the result's
-//! bytes plus one copy of them; for 4, one copy of 8 MB.
+//! The floors, in `lmdb-floor`, on records as long as permacache's small
+//! ones: for workload 1, an LMDB read transaction and get with the key
+//! encoded (`w1_hit_ns`) and without (`w1_bare_get_ns`); for 2, one LMDB
+//! commit of one record, fully synced (`w2_miss_ns`) and without the meta
+//! sync (`w2_miss_nometasync_ns`); for 5, the bytes on disk per entry of an
+//! LMDB file holding the same records, written one commit each; for 3 and
+//! 8, hashing the argument's bytes (xxh3-128) plus an LMDB read of the
+//! result's bytes plus one copy of them; for 4, one copy of 8 MB.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -54,7 +59,9 @@ const ND_LEN: usize = 100_000;
 const ND_ARRAYS: i64 = 20;
 
 fn nd_array(seed: i64) -> Array1<f64> {
-    (0..ND_LEN).map(|i| i as f64 * 0.001 + seed as f64).collect()
+    (0..ND_LEN)
+        .map(|i| i as f64 * 0.001 + seed as f64)
+        .collect()
 }
 
 /// The same pseudo-random sequence in every peer: xorshift64.
@@ -203,10 +210,11 @@ fn permacache_peer(dir: &Path) -> Map<String, Value> {
     out
 }
 
-/// The floor: one read transaction + get, plus encoding the key, on an
+/// The floors: one read transaction + get, plus encoding the key, on an
 /// environment this function alone opens (LMDB allows one open per process),
-/// holding records of a small entry's size.
-fn floor_peer(dir: &Path) -> Map<String, Value> {
+/// holding records of a small entry's size (`record_len`); commits and
+/// bytes on disk of such records.
+fn floor_peer(dir: &Path, record_len: usize) -> Map<String, Value> {
     use lmdb::Transaction;
     #[derive(serde::Serialize)]
     struct Args {
@@ -225,14 +233,75 @@ fn floor_peer(dir: &Path) -> Map<String, Value> {
         .open(dir)
         .unwrap();
     let db = env.open_db(None).unwrap();
-    let mut txn = env.begin_rw_txn().unwrap();
+    let record = vec![0u8; record_len];
+    // As permacache's warm-up writes them: one commit per entry (unsynced
+    // here: the file's pages are the same either way).
     for x in 0..WARM {
-        txn.put(db, &hash(x), &[0u8; 56], lmdb::WriteFlags::empty())
+        let mut txn = env.begin_rw_txn().unwrap();
+        txn.put(db, &hash(x), &record, lmdb::WriteFlags::empty())
             .unwrap();
+        txn.commit().unwrap();
     }
-    txn.commit().unwrap();
-    let mut rng = Rng(42);
     let mut out = Map::new();
+    out.insert(
+        "w5_bytes_per_entry".into(),
+        json!(du(dir) as f64 / WARM as f64),
+    );
+    let mut rng = Rng(42);
+    let hashes: Vec<[u8; 16]> = (0..WARM).map(hash).collect();
+    out.insert(
+        "w1_bare_get_ns".into(),
+        json!(median_ns(21, 2000, || {
+            let h = &hashes[rng.below(WARM) as usize];
+            let txn = env.begin_ro_txn().unwrap();
+            black_box(txn.get(db, h).unwrap().len());
+        })),
+    );
+    // Workload 2: one commit of one new record, in environments of their
+    // own holding as many records as permacache's namespace does when it
+    // misses (a commit writes the pages of its path down the tree): full
+    // sync, LMDB's default, and without the meta page's sync.
+    for (metric, flags) in [
+        ("w2_miss_ns", lmdb::EnvironmentFlags::empty()),
+        (
+            "w2_miss_nometasync_ns",
+            lmdb::EnvironmentFlags::NO_META_SYNC,
+        ),
+    ] {
+        let commit_dir = dir.with_file_name(metric);
+        std::fs::create_dir_all(&commit_dir).unwrap();
+        let open = |flags| {
+            lmdb::Environment::new()
+                .set_flags(flags)
+                .set_map_size(1 << 30)
+                .open(&commit_dir)
+                .unwrap()
+        };
+        {
+            let env = open(lmdb::EnvironmentFlags::NO_SYNC);
+            let db = env.open_db(None).unwrap();
+            for x in 0..WARM {
+                let mut txn = env.begin_rw_txn().unwrap();
+                txn.put(db, &hash(x), &record, lmdb::WriteFlags::empty())
+                    .unwrap();
+                txn.commit().unwrap();
+            }
+            env.sync(true).unwrap();
+        }
+        let env = open(flags);
+        let db = env.open_db(None).unwrap();
+        let mut next = 0;
+        out.insert(
+            metric.into(),
+            json!(median_ns(11, 50, || {
+                next += 1;
+                let mut txn = env.begin_rw_txn().unwrap();
+                txn.put(db, &hash(WARM + next), &record, lmdb::WriteFlags::empty())
+                    .unwrap();
+                txn.commit().unwrap();
+            })),
+        );
+    }
     out.insert(
         "w1_hit_ns".into(),
         json!(median_ns(21, 2000, || {
@@ -242,11 +311,22 @@ fn floor_peer(dir: &Path) -> Map<String, Value> {
         })),
     );
     // Workloads 3 and 8: hash the argument, read the result, copy it out.
-    for (metric, len, count) in [("w3_array_hit_ns", 10_000, 50), ("w8_ndarray_hit_ns", ND_LEN, 20)] {
-        let args: Vec<Vec<f64>> = (0..count).map(|s| (0..len).map(|i| i as f64 + s as f64).collect()).collect();
+    for (metric, len, count) in [
+        ("w3_array_hit_ns", 10_000, 50),
+        ("w8_ndarray_hit_ns", ND_LEN, 20),
+    ] {
+        let args: Vec<Vec<f64>> = (0..count)
+            .map(|s| (0..len).map(|i| i as f64 + s as f64).collect())
+            .collect();
         let mut txn = env.begin_rw_txn().unwrap();
         for (i, a) in args.iter().enumerate() {
-            txn.put(db, &(i as u64).to_be_bytes(), &as_bytes(a), lmdb::WriteFlags::empty()).unwrap();
+            txn.put(
+                db,
+                &(i as u64).to_be_bytes(),
+                &as_bytes(a),
+                lmdb::WriteFlags::empty(),
+            )
+            .unwrap();
         }
         txn.commit().unwrap();
         out.insert(
@@ -480,7 +560,7 @@ fn main() {
     );
     all.insert(
         "lmdb-floor".into(),
-        Value::Object(floor_peer(&root.join("floor"))),
+        Value::Object(floor_peer(&root.join("floor"), small_record_len(&root))),
     );
     all.insert(
         "cached-rs 4 (redb)".into(),
@@ -488,6 +568,19 @@ fn main() {
     );
     println!("{}", Value::Object(all));
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The mean length of permacache's small records (workload 1's).
+fn small_record_len(root: &Path) -> usize {
+    let ns = permacache::admin::Namespace::open(&root.join("permacache"), "compare/small").unwrap();
+    let (mut bytes, mut records) = (0, 0);
+    ns.for_each_raw(|_, record| {
+        bytes += record.len();
+        records += 1;
+        true
+    })
+    .unwrap();
+    bytes / records.max(1)
 }
 
 fn tempfile_dir() -> std::path::PathBuf {
