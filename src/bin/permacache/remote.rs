@@ -40,13 +40,13 @@ pub struct TierArgs {
     objects: Option<String>,
 }
 
-/// Removes the records of `keys` (each a record's header and canonical key)
-/// from the shared tiers named, if any; their labels.
+/// Removes the records of `keys` (each a record's identity and canonical
+/// key) from the shared tiers named, if any; their labels.
 #[cfg(not(any(feature = "redis", feature = "s3")))]
 pub fn forget(
     _tiers: &TierArgs,
     _namespace: &str,
-    _records: &[(permacache::admin::Header, Vec<u8>)],
+    _records: &[(permacache::admin::Identity, Vec<u8>)],
 ) -> anyhow::Result<Option<String>> {
     Ok(None)
 }

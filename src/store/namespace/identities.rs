@@ -61,14 +61,27 @@ pub(super) fn open_table(
     read_only: bool,
 ) -> Result<Option<Database>, StoreError> {
     match super::open::open_db(env, Some(TABLE)) {
-        Ok(db) => Ok(Some(db)),
-        Err(lmdb::Error::NotFound) if read_only => Ok(None),
-        Err(lmdb::Error::NotFound) => env
-            .create_db(Some(TABLE), lmdb::DatabaseFlags::empty())
-            .map(Some)
-            .map_err(lmdb_err("create the identity table", dir)),
-        Err(e) => Err(lmdb_err("open the identity table", dir)(e)),
+        Ok(db) => return Ok(Some(db)),
+        Err(lmdb::Error::NotFound) if read_only => return Ok(None),
+        Err(lmdb::Error::NotFound) => {}
+        Err(e) => return Err(lmdb_err("open the identity table", dir)(e)),
     }
+    // A map another process grew meanwhile is adopted, as in `open_db`.
+    for _ in 0..super::open::MAP_RESIZE_RETRIES {
+        match env.create_db(Some(TABLE), lmdb::DatabaseFlags::empty()) {
+            Err(lmdb::Error::MapResized) => env
+                .set_map_size(0)
+                .map_err(lmdb_err("adopt the map size", dir))?,
+            created => {
+                return created
+                    .map(Some)
+                    .map_err(lmdb_err("create the identity table", dir));
+            }
+        }
+    }
+    Err(lmdb_err("create the identity table", dir)(
+        lmdb::Error::MapResized,
+    ))
 }
 
 /// The identity stored under `fingerprint` in the table, checked: its bytes

@@ -153,8 +153,17 @@ pub(in crate::store) fn open_env(dir: &Path) -> Result<(Environment, bool), Stor
 /// grow the map between the environment's open and this first transaction:
 /// the new size is adopted and the open tried again.
 pub(super) fn open_db(env: &Environment, name: Option<&str>) -> Result<Database, lmdb::Error> {
+    adopting_growth(env, || env.open_db(name))
+}
+
+/// Runs `f`, adopting the map size and trying again while another process
+/// has grown the map since this one last looked.
+pub(super) fn adopting_growth<T>(
+    env: &Environment,
+    mut f: impl FnMut() -> Result<T, lmdb::Error>,
+) -> Result<T, lmdb::Error> {
     for _ in 0..MAP_RESIZE_RETRIES {
-        match env.open_db(name) {
+        match f() {
             Err(lmdb::Error::MapResized) => env.set_map_size(0)?,
             other => return other,
         }
