@@ -71,6 +71,21 @@ fn child() {
             cache.insert(&2u64, &20).unwrap();
             println!("wrote 2");
         }
+        // Writes keys FROM..FROM+8 under version VERSION into NS, as soon
+        // as it starts (several start at once on a fresh namespace).
+        "write-version" => {
+            let ns = std::env::var("NS").unwrap();
+            let version: u32 = std::env::var("VERSION").unwrap().parse().unwrap();
+            let from: u64 = std::env::var("FROM").unwrap().parse().unwrap();
+            let cache = Cache::<u64>::builder(&ns)
+                .root(&root)
+                .version(version)
+                .open()
+                .unwrap();
+            for x in from..from + 8 {
+                cache.insert(&x, &x).unwrap();
+            }
+        }
         _ => {}
     }
 }
@@ -224,4 +239,39 @@ fn typed_caches_and_key_types_taking_turns_on_one_thread_keep_their_identities()
     }
     assert_eq!(a.stats().misses_of(Miss::OtherParameters), 3);
     assert_eq!(b.stats().misses_of(Miss::OtherParameters), 3);
+}
+
+#[test]
+fn processes_opening_a_fresh_namespace_at_once_each_keep_their_identity() {
+    logs::capture();
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..15 {
+        let ns = format!("racing/{round}");
+        let writers: Vec<_> = (0..4u64)
+            .map(|w| {
+                common::child("write-version")
+                    .env("ROOT", dir.path())
+                    .env("NS", &ns)
+                    .env("VERSION", (2 + w).to_string())
+                    .env("FROM", (w * 8).to_string())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for writer in writers {
+            finished(writer);
+        }
+        // Every record's identity is in the table: each of the 32 is a
+        // miss for another version, none is taken for damage.
+        let cache = reader(dir.path(), &ns);
+        assert_eq!(cache.len().unwrap(), 32, "{ns}");
+        for x in 0..32u64 {
+            assert_eq!(cache.get_or_compute(&x, || x + 100), x + 100, "{ns} {x}");
+        }
+        let stats = cache.stats();
+        assert_eq!(stats.misses_of(Miss::OtherVersion), 32, "{ns}: {stats:?}");
+        assert!(logs::about(&ns).is_empty(), "{ns}: {:?}", logs::about(&ns));
+    }
 }
