@@ -275,3 +275,33 @@ fn processes_opening_a_fresh_namespace_at_once_each_keep_their_identity() {
         assert!(logs::about(&ns).is_empty(), "{ns}: {:?}", logs::about(&ns));
     }
 }
+
+#[test]
+fn an_export_carries_its_identities_and_leaves_out_a_record_it_cannot_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = reader(dir.path(), "exported/from");
+    for x in 1..=3u64 {
+        cache.insert(&x, &(x * 10)).unwrap();
+    }
+    let store = cache.namespace();
+    let hash = key_hash(0, b"3");
+    let record = store.get_raw(&hash).unwrap().unwrap();
+    store.put_raw(&hash, &refile(&record, 0x9999)).unwrap();
+    let mut file = Vec::new();
+    let written = permacache::admin::export::write_export(store, &mut file, &mut || {}).unwrap();
+    assert_eq!(written, 2, "the record its store cannot name is left out");
+    let export = permacache::admin::export::read_export(&file).unwrap();
+    assert_eq!(export.identities.len(), 1);
+    assert_eq!(export.records.len(), 2);
+
+    // Into another namespace of another root: re-filed under identities
+    // that name it, and served there.
+    let other = tempfile::tempdir().unwrap();
+    let target = Namespace::open(other.path(), "exported/to").unwrap();
+    assert_eq!(export.store_into(target).unwrap(), 2);
+    let there = reader(other.path(), "exported/to");
+    assert_eq!(there.get(&1u64).unwrap(), Some(10));
+    assert_eq!(there.get(&2u64).unwrap(), Some(20));
+    assert_eq!(there.get(&3u64).unwrap(), None);
+    assert_eq!(there.stats().misses_of(Miss::Absent), 1);
+}

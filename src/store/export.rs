@@ -23,6 +23,7 @@
 //! key, an identity of the file that names the file's namespace), and no
 //! LMDB key or identity may come twice.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use super::{
@@ -94,62 +95,68 @@ pub fn write_export(
     out: &mut impl Write,
     on_record: &mut dyn FnMut(),
 ) -> Result<u64, StoreError> {
-    let mut records = Vec::new();
+    let mut identities = ns.identities()?;
     let mut named: Vec<u64> = Vec::new();
-    ns.for_each_raw(|k, v| {
+    let mut records = Vec::new();
+    let mut count = 0u64;
+    // Records whose identity came after the table was read (with a record
+    // written meanwhile): looked for once more after the walk.
+    let mut late: Vec<[u8; 16]> = Vec::new();
+    let mut add = |k: &[u8], v: &[u8], identities: &HashMap<u64, Identity>| {
         let Ok(record) = Record::parse(v) else {
-            return true; // damaged: not worth carrying elsewhere
+            return Ok(()); // damaged: not worth carrying elsewhere
         };
-        if !named.contains(&record.header.identity) {
-            named.push(record.header.identity);
+        let fp = record.header.identity;
+        if !identities.contains_key(&fp) {
+            return Err(<[u8; 16]>::try_from(k).expect("a record's key"));
+        }
+        if !named.contains(&fp) {
+            named.push(fp);
         }
         records.extend_from_slice(k);
         records.extend_from_slice(&(v.len() as u32).to_le_bytes());
         records.extend_from_slice(v);
+        count += 1;
+        on_record();
+        Ok(())
+    };
+    ns.for_each_raw(|k, v| {
+        if let Err(hash) = add(k, v, &identities) {
+            late.push(hash);
+        }
         true
     })?;
-    let mut identities = Vec::new();
-    for fp in named {
-        if let Some(identity) = ns.identity(fp)? {
-            identities.push(identity);
+    if !late.is_empty() {
+        identities = ns.identities()?;
+        for hash in &late {
+            // Still without one: a record the store cannot name, left out
+            // (an import would refuse it).
+            if let Some(v) = ns.get_raw(hash)? {
+                let _ = add(hash, &v, &identities);
+            }
         }
     }
-    let mut body = Vec::with_capacity(records.len() + 1024);
-    body.extend_from_slice(MAGIC);
-    body.push(EXPORT_FORMAT_VERSION);
-    body.extend_from_slice(&(ns.name().len() as u32).to_le_bytes());
-    body.extend_from_slice(ns.name().as_bytes());
-    body.extend_from_slice(&(identities.len() as u32).to_le_bytes());
-    for identity in &identities {
-        body.extend_from_slice(&identity.to_bytes());
+    // The file, its checksum computed as it is written.
+    let mut head = Vec::with_capacity(64 + named.len() * IDENTITY_LEN);
+    head.extend_from_slice(MAGIC);
+    head.push(EXPORT_FORMAT_VERSION);
+    head.extend_from_slice(&(ns.name().len() as u32).to_le_bytes());
+    head.extend_from_slice(ns.name().as_bytes());
+    head.extend_from_slice(&(named.len() as u32).to_le_bytes());
+    for fp in &named {
+        head.extend_from_slice(&identities[fp].to_bytes());
     }
-    let count_at = body.len();
-    body.extend_from_slice(&0u64.to_le_bytes());
-    let known: std::collections::HashSet<u64> =
-        identities.iter().map(Identity::fingerprint).collect();
-    let mut count = 0u64;
-    let mut at = 0;
-    while at < records.len() {
-        let len = u32::from_le_bytes(records[at + 16..at + 20].try_into().expect("4 bytes"));
-        let end = at + 20 + len as usize;
-        let record = &records[at + 20..end];
-        // A record whose identity the store does not hold would be refused
-        // on import: left out, like a damaged one.
-        if Record::read_unverified(record).is_ok_and(|r| known.contains(&r.header.identity)) {
-            body.extend_from_slice(&records[at..end]);
-            count += 1;
-            on_record();
-        }
-        at = end;
-    }
-    body[count_at..count_at + 8].copy_from_slice(&count.to_le_bytes());
-    let checksum = xxhash_rust::xxh3::xxh3_128(&body).to_be_bytes();
+    head.extend_from_slice(&count.to_le_bytes());
+    let mut sum = xxhash_rust::xxh3::Xxh3::new();
+    sum.update(&head);
+    sum.update(&records);
     let io = |source| StoreError::Io {
         path: ns.dir().to_path_buf(),
         source,
     };
-    out.write_all(&body).map_err(io)?;
-    out.write_all(&checksum).map_err(io)?;
+    out.write_all(&head).map_err(io)?;
+    out.write_all(&records).map_err(io)?;
+    out.write_all(&sum.digest128().to_be_bytes()).map_err(io)?;
     out.flush().map_err(io)?;
     Ok(count)
 }
