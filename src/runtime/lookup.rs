@@ -487,7 +487,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         let local = self.store_locally(&records);
         if let Some(tier) = &self.tier {
             tier.put_many(
-                &outgoing(&records, &identities(&records)),
+                &outgoing(&records, &identity_bytes(&records)),
                 super::pipeline::rules().replace_remote,
             );
         }
@@ -499,7 +499,7 @@ impl<R: Serialize + DeserializeOwned + 'static> Cache<R> {
         let records = self.encode_all(&[(key, value)])?;
         let local = self.store_locally(&records);
         if let Some(tier) = &self.tier {
-            let identities = identities(&records);
+            let identities = identity_bytes(&records);
             tier.put_many_async(
                 &outgoing(&records, &identities),
                 super::pipeline::rules().replace_remote,
@@ -579,8 +579,9 @@ fn why_other(stored: &Identity, wanted: &Identity) -> Miss {
     }
 }
 
-/// The identities' bytes of encoded records, each once per record.
-fn identities(records: &[Encoded]) -> Vec<[u8; crate::store::IDENTITY_LEN]> {
+/// The identities' bytes of encoded records, one per record (what the
+/// remotes carry before each record).
+fn identity_bytes(records: &[Encoded]) -> Vec<[u8; crate::store::IDENTITY_LEN]> {
     records.iter().map(|(_, _, id)| id.to_bytes()).collect()
 }
 
